@@ -1,0 +1,55 @@
+"""toolhive-compose: declarative, ToolHive-compatible lifecycle for MCP servers.
+
+The pipeline, one direction only::
+
+    load() -> DesiredState ─┐
+                            ├─> make_plan() -> Plan -> apply_plan() -> ApplyResult
+    observe() -> ObservedState ┘
+
+Names are imported lazily so ``import toolhive_compose`` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load": "loader",
+    "resolve_document": "loader",
+    "observe": "observe",
+    "make_plan": "planner",
+    "apply_plan": "executor",
+    "ApplyResult": "executor",
+    "Lifecycle": "lifecycle",
+    "Plan": "plan",
+    "Action": "plan",
+    "ActionKind": "plan",
+    "FieldChange": "plan",
+    "DesiredState": "model",
+    "ServerSpec": "model",
+    "GroupSpec": "model",
+    "ObservedState": "model",
+    "ObservedWorkload": "model",
+    "Store": "state",
+    "Runtime": "runtime",
+    "get_runtime": "runtime",
+    "ThvError": "errors",
+    "SpecError": "errors",
+    "PlanError": "errors",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolhive_compose' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

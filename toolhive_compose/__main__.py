@@ -1,0 +1,5 @@
+"""``python -m toolhive_compose`` is ``thv``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,131 @@
+"""Carry out a plan, exactly as planned: images first, then the action graph in parallel.
+
+Every image that a create, recreate or upgrade needs is made present (pulled if missing)
+before any action runs, so a missing image fails its own action and leaves the old workload
+untouched.  Independent actions run together; a failed action's dependants are skipped.
+Progress goes to ``on_event``; nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ThvError
+from .lifecycle import Lifecycle
+from .model import DesiredState
+from .parallel import DONE, FAILED, Outcome, run_graph
+from .plan import Action, ActionKind, Plan
+
+DEFAULT_PARALLELISM = 8
+DEFAULT_TIMEOUT = 300.0
+IMAGE_KINDS = frozenset({ActionKind.CREATE, ActionKind.RECREATE, ActionKind.UPGRADE})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    action: Action
+    state: str  # started | done | failed | skipped
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    events: tuple[Event, ...]  # final event of every action, in plan order
+
+    @property
+    def ok(self) -> bool:
+        return all(e.state == DONE for e in self.events)
+
+    def count(self, state: str) -> int:
+        return sum(1 for e in self.events if e.state == state)
+
+
+def apply_plan(
+    plan: Plan,
+    desired: DesiredState,
+    lifecycle: Lifecycle,
+    *,
+    parallelism: int = DEFAULT_PARALLELISM,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_event: Callable[[Event], None] | None = None,
+) -> ApplyResult:
+    emit = on_event or (lambda event: None)
+    actions = {a.id: a for a in plan.actions}
+    lifecycle.store.groups.ensure_default()
+    image_errors = _prepare_images(plan, lifecycle, parallelism)
+
+    def run(action_id: int) -> None:
+        action = actions[action_id]
+        image = (action.after or {}).get("image")
+        if action.kind in IMAGE_KINDS and image in image_errors:
+            raise image_errors[image]
+        _dispatch(action, desired, lifecycle)
+
+    finals: dict[int, Event] = {}
+
+    def outcome(result: Outcome[int]) -> None:
+        event = Event(actions[result.key], result.state, _message(result.error), result.seconds)
+        finals[result.key] = event
+        emit(event)
+
+    run_graph(
+        [a.id for a in plan.actions],
+        {a.id: a.depends_on for a in plan.actions},
+        run,
+        parallelism=parallelism,
+        timeout=timeout,
+        on_start=lambda key: emit(Event(actions[key], "started")),
+        on_outcome=outcome,
+    )
+    return ApplyResult(tuple(finals[a.id] for a in plan.actions))
+
+
+def _prepare_images(plan: Plan, lifecycle: Lifecycle, parallelism: int) -> dict[str, BaseException]:
+    images = sorted(
+        {
+            str(a.after["image"])
+            for a in plan.actions
+            if a.kind in IMAGE_KINDS and a.after and a.after.get("image")
+        }
+    )
+    runtime = lifecycle.runtime
+
+    def ensure(image: str) -> None:
+        if not runtime.image_present(image):
+            runtime.pull(image)
+
+    outcomes = run_graph(images, {}, ensure, parallelism=parallelism)
+    return {k: o.error for k, o in outcomes.items() if o.state == FAILED and o.error}
+
+
+def _dispatch(action: Action, desired: DesiredState, lifecycle: Lifecycle) -> None:
+    after = action.after or {}
+    kind, name, project = action.kind, action.name, desired.project
+    if kind in (ActionKind.GROUP_CREATE, ActionKind.GROUP_UPDATE):
+        lifecycle.group_create(name, project=project, description=after.get("description", ""))
+    elif kind is ActionKind.GROUP_DELETE:
+        lifecycle.group_delete(name)
+    elif kind is ActionKind.CREATE:
+        lifecycle.create(desired.server(name), after, project=project)
+    elif kind in (ActionKind.RECREATE, ActionKind.UPGRADE):
+        lifecycle.replace(desired.server(name), after, project=project, container_id=action.target)
+    elif kind is ActionKind.START:
+        lifecycle.start(name, action.target)
+    elif kind is ActionKind.STOP:
+        lifecycle.stop(name, action.target)
+    elif kind is ActionKind.DELETE:
+        lifecycle.delete(name, action.target)
+    elif kind is ActionKind.MOVE_GROUP:
+        lifecycle.move_group(name, after["group"])
+    else:  # pragma: no cover - every kind is handled above
+        raise AssertionError(f"unhandled action kind {kind}")
+
+
+def _message(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    if isinstance(error, ThvError | TimeoutError):
+        return str(error)
+    return f"unexpected error: {type(error).__name__}: {error}"

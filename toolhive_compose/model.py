@@ -1,0 +1,148 @@
+"""Frozen data passed between the stages: desired state, observed state.
+
+Desired state comes from the loader with every default filled in; observed state from
+``observe``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TRANSPORTS = ("stdio", "sse", "streamable-http")
+PROXY_MODES = ("sse", "streamable-http")
+STATES = ("running", "stopped")
+DEFAULT_GROUP = "default"
+
+# Container / run-config labels.  ToolHive's standard labels first, then ours.
+LABEL_TOOLHIVE = "toolhive"
+LABEL_NAME = "toolhive-name"
+LABEL_BASENAME = "toolhive-basename"
+LABEL_TRANSPORT = "toolhive-transport"
+LABEL_PORT = "toolhive-port"
+LABEL_NETWORK_ISOLATION = "toolhive-network-isolation"
+TOOLHIVE_STANDARD_LABELS = frozenset(
+    {
+        LABEL_TOOLHIVE,
+        LABEL_NAME,
+        LABEL_BASENAME,
+        LABEL_TRANSPORT,
+        LABEL_PORT,
+        LABEL_NETWORK_ISOLATION,
+    }
+)
+LABEL_PROJECT = "toolhive-compose.project"
+LABEL_CONFIG_HASH = "toolhive-compose.config-hash"
+OUR_LABELS = frozenset({LABEL_PROJECT, LABEL_CONFIG_HASH})
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretRef:
+    """A secret injected as a container env var.  Holds a keyed digest, never the value."""
+
+    target: str  # env var name inside the container
+    source: str  # "env" | "file"
+    ref: str  # env var name on the host, or absolute file path
+    digest: str  # "hmac-sha256:<hex>" of the value under the local key
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSpec:
+    """One MCP server as the user wants it, defaults filled in."""
+
+    name: str
+    image: str = ""  # empty for a remote server
+    url: str = ""  # remote MCP server URL; non-empty means remote
+    transport: str = "stdio"
+    target_port: int | None = None  # container port (sse / streamable-http)
+    port: int | None = None  # proxy host port; None = choose once, then keep
+    proxy_mode: str = "streamable-http"  # effective proxy mode (see ToolHive §6.2)
+    args: tuple[str, ...] = ()
+    env: Pairs = ()  # sorted by key
+    secrets: tuple[SecretRef, ...] = ()  # sorted by target
+    volumes: tuple[str, ...] = ()  # "abs-host-path:container-path[:ro]"
+    labels: Pairs = ()  # user labels (file-level merged in), sorted by key
+    group: str = DEFAULT_GROUP
+    permission_profile: str = "network"  # "none" | "network" | absolute path | "inline"
+    permission_profile_json: str = ""  # canonical JSON of the resolved profile
+    state: str = "running"
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupSpec:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredState:
+    project: str
+    servers: tuple[ServerSpec, ...] = ()  # sorted by name
+    groups: tuple[GroupSpec, ...] = ()  # declared groups, sorted by name
+    files: tuple[str, ...] = ()  # the files it was loaded from
+
+    def server(self, name: str) -> ServerSpec:
+        for spec in self.servers:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedWorkload:
+    """What exists for one workload name: its container (if any) and its ToolHive state."""
+
+    name: str  # base name
+    container_id: str = ""
+    container_name: str = ""
+    container_state: str = ""  # engine state (running, exited, created, ...); "" = none
+    image: str = ""
+    labels: Pairs = ()  # container labels (all of them), sorted
+    project: str = ""  # owning project from the container or run config; "" = not ours
+    config_hash: str = ""  # from the container label
+    spec: dict[str, Any] | None = None  # canonical spec rebuilt from the run config
+    status: str = ""  # ToolHive status file value, "" = no file
+    remote: bool = False
+    extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
+
+    @property
+    def owned(self) -> bool:
+        return bool(self.project)
+
+    @property
+    def port(self) -> int | None:
+        if self.spec and self.spec.get("port"):
+            return int(self.spec["port"])
+        for key, value in self.labels:
+            if key == LABEL_PORT and value.isdigit():
+                return int(value)
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedGroup:
+    name: str
+    project: str = ""  # project that created it; "" = not ours
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedState:
+    workloads: tuple[ObservedWorkload, ...] = ()  # sorted by name
+    groups: tuple[ObservedGroup, ...] = ()  # sorted by name
+    # containers without ToolHive labels whose names a desired server would take
+    foreign_containers: Pairs = ()  # (container name, id)
+    # group of every workload in state (any owner): (workload name, group)
+    memberships: Pairs = field(default=())
+
+    def workload(self, name: str) -> ObservedWorkload | None:
+        for w in self.workloads:
+            if w.name == name:
+                return w
+        return None

@@ -1,0 +1,113 @@
+"""A plan: ordered actions with reasons and field changes.  Plain, serialisable data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+FORMAT_VERSION = "1"
+SENSITIVE = "(sensitive)"
+
+
+class ActionKind(StrEnum):
+    GROUP_CREATE = "group-create"
+    GROUP_UPDATE = "group-update"
+    STOP = "stop"
+    DELETE = "delete"
+    MOVE_GROUP = "move-group"
+    UPGRADE = "upgrade"
+    RECREATE = "recreate"
+    CREATE = "create"
+    START = "start"
+    GROUP_DELETE = "group-delete"
+
+
+# Execution phase of each kind: the tie-breaker of the topological order.
+PHASE = {
+    ActionKind.GROUP_CREATE: 0,
+    ActionKind.GROUP_UPDATE: 0,
+    ActionKind.STOP: 1,
+    ActionKind.DELETE: 2,
+    ActionKind.MOVE_GROUP: 3,
+    ActionKind.UPGRADE: 4,
+    ActionKind.RECREATE: 4,
+    ActionKind.CREATE: 5,
+    ActionKind.START: 6,
+    ActionKind.GROUP_DELETE: 7,
+}
+# Kinds that take a workload's container or proxy down, even briefly.
+DESTRUCTIVE = frozenset(
+    {ActionKind.STOP, ActionKind.DELETE, ActionKind.UPGRADE, ActionKind.RECREATE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    path: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    id: int
+    kind: ActionKind
+    name: str  # workload or group name
+    reason: str
+    changes: tuple[FieldChange, ...] = ()
+    depends_on: tuple[int, ...] = ()
+    target: str = ""  # the container id acted on, if any
+    # Canonical specs (fingerprint.canonical).  Not serialised: they carry secret digests.
+    before: dict[str, Any] | None = field(default=None, compare=False)
+    after: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind.startswith("group-")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": str(self.kind),
+            "name": self.name,
+            "reason": self.reason,
+            "changes": [c.to_dict() for c in self.changes],
+            "depends_on": list(self.depends_on),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    project: str
+    actions: tuple[Action, ...] = ()  # in execution order
+    warnings: tuple[str, ...] = ()
+    format_version: str = FORMAT_VERSION
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def summary(self) -> dict[str, int]:
+        counts = {str(kind): 0 for kind in ActionKind}
+        for action in self.actions:
+            counts[str(action.kind)] += 1
+        counts["total"] = len(self.actions)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "project": self.project,
+            "actions": [a.to_dict() for a in self.actions],
+            "warnings": list(self.warnings),
+            "summary": self.summary(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)

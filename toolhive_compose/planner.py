@@ -1,0 +1,359 @@
+"""The planner: ``make_plan(desired, observed) -> Plan``.  Pure: no I/O, no clock, no random.
+
+Decisions per server (hashes decide, diffs only explain):
+
+- nothing there, or state without a container → ``create``
+- config hash differs → ``upgrade`` when only the image changed, else ``recreate``
+- only the group differs → ``move-group`` (state rewrite, no restart)
+- desired running but the container is not → ``start``; desired stopped but running → ``stop``
+- owned by this project but no longer in the file → ``delete``
+
+Ordering: a dependency graph (group before its members, a workload freeing a port before the
+one taking it, members out of a group before the group is deleted), walked topologically
+with ties broken by phase (see :data:`plan.PHASE`) then name.  Output is deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diff import field_changes
+from .errors import PlanError
+from .fingerprint import canonical, config_hash
+from .model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
+from .plan import PHASE, Action, ActionKind, Plan
+
+HOST_PORT_FIELDS = ("port", "target_port")
+_NO_CHANGES = frozenset({ActionKind.START, ActionKind.STOP, ActionKind.DELETE})
+
+
+@dataclass
+class _Draft:
+    kind: ActionKind
+    name: str
+    reason: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    target: str = ""
+    deps: set[tuple[ActionKind, str]] = field(default_factory=set)
+
+    @property
+    def key(self) -> tuple[ActionKind, str]:
+        return (self.kind, self.name)
+
+    def is_group_kind(self) -> bool:
+        return self.kind.startswith("group")
+
+
+def make_plan(desired: DesiredState, observed: ObservedState) -> Plan:
+    """The ordered actions that take ``observed`` to ``desired``."""
+    _check_conflicts(desired, observed)
+    drafts: list[_Draft] = []
+    for spec in desired.servers:
+        drafts.extend(_server_actions(desired.project, spec, observed.workload(spec.name)))
+    wanted = {s.name for s in desired.servers}
+    for obs in observed.workloads:
+        if obs.project == desired.project and obs.name not in wanted:
+            drafts.append(
+                _Draft(
+                    ActionKind.DELETE,
+                    obs.name,
+                    "not in the workloads file",
+                    before=obs.spec,
+                    target=obs.container_id,
+                )
+            )
+    group_drafts, warnings = _group_actions(desired, observed, drafts)
+    drafts.extend(group_drafts)
+    _check_ports(desired, observed, drafts)
+    _link(drafts, observed)
+    return Plan(project=desired.project, actions=_order(drafts), warnings=tuple(warnings))
+
+
+# -- per server ---------------------------------------------------------------------------
+def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None) -> list[_Draft]:
+    prior = obs.spec if obs else None
+    after = canonical(spec, port=_kept(spec.port, prior, "port"))
+    after["target_port"] = _kept(spec.target_port, prior, "target_port") if _http(spec) else None
+    if obs is None or (not obs.container_id and not obs.remote):
+        reason = "not present" if obs is None else "container missing; state exists"
+        return [_Draft(ActionKind.CREATE, spec.name, reason, before=prior, after=after)]
+    current_hash = obs.config_hash or (config_hash(prior) if prior else "")
+    if current_hash != config_hash(after):
+        return [_replacement(spec, obs, after)]
+    drafts = []
+    if prior and prior.get("group") != spec.group:
+        drafts.append(
+            _Draft(
+                ActionKind.MOVE_GROUP,
+                spec.name,
+                f"group {prior.get('group')} → {spec.group}",
+                before=prior,
+                after=after,
+            )
+        )
+    drafts.extend(_state_actions(spec, obs, prior, after))
+    return drafts
+
+
+def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any]) -> _Draft:
+    changes = field_changes(obs.spec, after)
+    changed = {c.path.split(".", 1)[0] for c in changes} - {"group"}
+    if changed == {"image"}:
+        reason = "image changed"
+        kind = ActionKind.UPGRADE
+    else:
+        kind = ActionKind.RECREATE
+        fields = ", ".join(sorted(changed)) or "configuration"
+        reason = f"{fields} changed"
+        if "labels" in changed:
+            reason += " (container labels are immutable)"
+    return _Draft(kind, spec.name, reason, before=obs.spec, after=after, target=obs.container_id)
+
+
+def _state_actions(
+    spec: ServerSpec, obs: ObservedWorkload, prior: dict[str, Any] | None, after: dict[str, Any]
+) -> list[_Draft]:
+    if obs.remote:
+        return []
+    running = obs.container_state == "running"
+    if spec.state == "running" and not running:
+        return [
+            _Draft(
+                ActionKind.START,
+                spec.name,
+                f"container is {obs.container_state}",
+                before=prior,
+                after=after,
+                target=obs.container_id,
+            )
+        ]
+    if spec.state == "stopped" and running:
+        return [
+            _Draft(
+                ActionKind.STOP,
+                spec.name,
+                "state: stopped",
+                before=prior,
+                after=after,
+                target=obs.container_id,
+            )
+        ]
+    return []
+
+
+def _kept(explicit: int | None, prior: dict[str, Any] | None, key: str) -> int | None:
+    if explicit is not None:
+        return explicit
+    value = (prior or {}).get(key)
+    return int(value) if value else None
+
+
+def _http(spec: ServerSpec) -> bool:
+    return not spec.url and spec.transport in ("sse", "streamable-http")
+
+
+# -- groups ----------------------------------------------------------------------------------
+def _group_actions(
+    desired: DesiredState, observed: ObservedState, drafts: list[_Draft]
+) -> tuple[list[_Draft], list[str]]:
+    out, warnings = [], []
+    existing = {g.name: g for g in observed.groups}
+    declared = {g.name for g in desired.groups}
+    for group in desired.groups:
+        current = existing.get(group.name)
+        if group.name == DEFAULT_GROUP:
+            continue
+        if current is None:
+            out.append(
+                _Draft(
+                    ActionKind.GROUP_CREATE,
+                    group.name,
+                    "not present",
+                    after={"description": group.description},
+                )
+            )
+        elif current.project == desired.project and current.description != group.description:
+            out.append(
+                _Draft(
+                    ActionKind.GROUP_UPDATE,
+                    group.name,
+                    "description changed",
+                    before={"description": current.description},
+                    after={"description": group.description},
+                )
+            )
+    leaving = {d.name for d in drafts if d.kind is ActionKind.DELETE}
+    members = _members_after(desired, observed, leaving)
+    for group in observed.groups:
+        if group.project != desired.project or group.name in declared:
+            continue
+        if group.name == DEFAULT_GROUP:
+            continue
+        if members.get(group.name):
+            names = ", ".join(sorted(members[group.name]))
+            warnings.append(
+                f"group {group.name} is no longer declared but is kept: used by {names}"
+            )
+            continue
+        out.append(
+            _Draft(
+                ActionKind.GROUP_DELETE,
+                group.name,
+                "not in the workloads file",
+                before={"description": group.description},
+            )
+        )
+    return out, warnings
+
+
+def _members_after(
+    desired: DesiredState, observed: ObservedState, leaving: set[str]
+) -> dict[str, set[str]]:
+    groups: dict[str, set[str]] = {}
+    ours = {s.name: s.group for s in desired.servers}
+    for name, group in observed.memberships:
+        if name in leaving:
+            continue
+        groups.setdefault(ours.get(name, group), set()).add(name)
+    for name, group in ours.items():
+        groups.setdefault(group, set()).add(name)
+    return groups
+
+
+# -- conflicts ---------------------------------------------------------------------------------
+def _check_conflicts(desired: DesiredState, observed: ObservedState) -> None:
+    problems = []
+    foreign = dict(observed.foreign_containers)
+    for spec in desired.servers:
+        obs = observed.workload(spec.name)
+        if obs is not None and obs.project != desired.project:
+            owner = f"project {obs.project}" if obs.project else "ToolHive (not toolhive-compose)"
+            problems.append(f"workload {spec.name} already exists and is managed by {owner}")
+        elif spec.name in foreign:
+            problems.append(
+                f"a container named {spec.name} ({foreign[spec.name][:12]}) exists that ToolHive "
+                "does not manage"
+            )
+    if problems:
+        raise PlanError(
+            _join(problems),
+            hint="rename the server in the file, or remove the existing workload "
+            "(thv rm NAME / docker rm NAME) and plan again",
+        )
+
+
+def _check_ports(desired: DesiredState, observed: ObservedState, drafts: list[_Draft]) -> None:
+    moving = {
+        d.name
+        for d in drafts
+        if d.kind in (ActionKind.DELETE, ActionKind.RECREATE, ActionKind.UPGRADE)
+    }
+    wanted = {s.name for s in desired.servers}
+    held: dict[int, str] = {}
+    for obs in observed.workloads:
+        if obs.name in moving or obs.name in wanted:
+            continue
+        for key in HOST_PORT_FIELDS:
+            if obs.spec and obs.spec.get(key):
+                held[int(obs.spec[key])] = obs.name
+    problems = [
+        f"server {d.name}: {key} {d.after[key]} is already used by workload {held[d.after[key]]}"
+        for d in drafts
+        if d.after and not d.is_group_kind()
+        for key in HOST_PORT_FIELDS
+        if d.after.get(key) in held
+    ]
+    if problems:
+        raise PlanError(
+            _join(problems), hint="choose another port, or leave it out to get a free one"
+        )
+
+
+def _join(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} conflicts:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+# -- dependencies and order --------------------------------------------------------------
+def _link(drafts: list[_Draft], observed: ObservedState) -> None:
+    creates_group = {
+        d.name: d.key
+        for d in drafts
+        if d.kind in (ActionKind.GROUP_CREATE, ActionKind.GROUP_UPDATE)
+    }
+    freeing = _port_freers(drafts)
+    for d in drafts:
+        if d.after and not d.is_group_kind():
+            group = d.after.get("group")
+            if group in creates_group:
+                d.deps.add(creates_group[group])
+            for key in HOST_PORT_FIELDS:
+                freer = freeing.get(d.after.get(key))
+                if freer and freer[1] != d.name:
+                    d.deps.add(freer)
+    members = dict(observed.memberships)
+    for d in drafts:
+        if d.kind is ActionKind.GROUP_DELETE:
+            d.deps.update(
+                o.key
+                for o in drafts
+                if not o.is_group_kind() and members.get(o.name) == d.name and o.key != d.key
+            )
+
+
+def _port_freers(drafts: list[_Draft]) -> dict[Any, tuple[ActionKind, str]]:
+    freeing: dict[Any, tuple[ActionKind, str]] = {}
+    for d in drafts:
+        if d.kind in (ActionKind.DELETE, ActionKind.RECREATE, ActionKind.UPGRADE) and d.before:
+            for key in HOST_PORT_FIELDS:
+                if d.before.get(key):
+                    freeing[d.before[key]] = d.key
+    return freeing
+
+
+def _order(drafts: list[_Draft]) -> tuple[Action, ...]:
+    by_key = {d.key: d for d in drafts}
+    pending = {d.key: {k for k in d.deps if k in by_key} for d in drafts}
+    ready = [(PHASE[d.kind], d.name, d.key) for d in drafts if not pending[d.key]]
+    heapq.heapify(ready)
+    ids: dict[tuple[ActionKind, str], int] = {}
+    actions: list[Action] = []
+    while ready:
+        _, _, key = heapq.heappop(ready)
+        d = by_key[key]
+        ids[key] = len(actions)
+        actions.append(_action(d, ids))
+        for other, deps in pending.items():
+            if key in deps:
+                deps.discard(key)
+                if not deps and other not in ids:
+                    o = by_key[other]
+                    heapq.heappush(ready, (PHASE[o.kind], o.name, other))
+    if len(actions) != len(drafts):
+        stuck = sorted(n for (_, n) in set(pending) - set(ids))
+        raise PlanError(
+            f"circular dependency between {', '.join(stuck)} (ports swapped?)",
+            hint="apply the change in two steps",
+        )
+    return tuple(actions)
+
+
+def _action(d: _Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
+    changes = () if d.kind in _NO_CHANGES else field_changes(d.before, d.after)
+    if d.kind is ActionKind.MOVE_GROUP:
+        changes = tuple(c for c in changes if c.path == "group")
+    return Action(
+        id=ids[d.key],
+        kind=d.kind,
+        name=d.name,
+        reason=d.reason,
+        changes=changes,
+        depends_on=tuple(sorted(ids[k] for k in d.deps if k in ids)),
+        target=d.target,
+        before=d.before,
+        after=d.after,
+    )

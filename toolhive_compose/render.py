@@ -1,0 +1,141 @@
+"""Human text for plans and apply progress (pure string builders; the CLI prints them)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .executor import ApplyResult, Event
+from .plan import Action, ActionKind, FieldChange, Plan
+
+SYMBOL = {
+    ActionKind.CREATE: "+", ActionKind.GROUP_CREATE: "+",
+    ActionKind.DELETE: "-", ActionKind.GROUP_DELETE: "-",
+    ActionKind.RECREATE: "-/+", ActionKind.UPGRADE: "-/+",
+    ActionKind.START: "~", ActionKind.STOP: "~", ActionKind.MOVE_GROUP: "~",
+    ActionKind.GROUP_UPDATE: "~",
+}  # fmt: skip
+HEADLINE = {
+    ActionKind.CREATE: "will be created",
+    ActionKind.DELETE: "will be stopped and deleted",
+    ActionKind.RECREATE: "must be replaced",
+    ActionKind.UPGRADE: "will be upgraded (replaced with the new image)",
+    ActionKind.START: "will be started",
+    ActionKind.STOP: "will be stopped",
+    ActionKind.MOVE_GROUP: "will move to another group (no restart)",
+    ActionKind.GROUP_CREATE: "will be created",
+    ActionKind.GROUP_UPDATE: "will be updated",
+    ActionKind.GROUP_DELETE: "will be deleted",
+}
+PAST = {
+    ActionKind.CREATE: "created", ActionKind.DELETE: "deleted",
+    ActionKind.RECREATE: "recreated", ActionKind.UPGRADE: "upgraded",
+    ActionKind.START: "started", ActionKind.STOP: "stopped",
+    ActionKind.MOVE_GROUP: "moved", ActionKind.GROUP_CREATE: "created",
+    ActionKind.GROUP_UPDATE: "updated", ActionKind.GROUP_DELETE: "deleted",
+}  # fmt: skip
+COLOUR = {"+": "32", "-": "31", "~": "33", "-/+": "35"}
+
+
+class Style:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+
+def render_plan(plan: Plan, *, colour: bool = False) -> str:
+    style = Style(colour)
+    if not plan.actions:
+        lines = [f"No changes. The machine matches the workloads file (project {plan.project})."]
+        return "\n".join(lines + _warnings(plan, style)) + "\n"
+    lines = [f"toolhive-compose will perform these actions (project {plan.project}):", ""]
+    for action in plan.actions:
+        lines.extend(_action_block(action, style))
+        lines.append("")
+    lines.extend(_warnings(plan, style))
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _action_block(action: Action, style: Style) -> list[str]:
+    symbol = SYMBOL[action.kind]
+    noun = "group" if action.is_group else "server"
+    deps = f" (after #{', #'.join(map(str, action.depends_on))})" if action.depends_on else ""
+    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}"
+    lines = [style(head, "1"), f"{style(symbol.rjust(3), COLOUR[symbol])} {noun} {action.name!r}"]
+    width = max((len(c.path) for c in action.changes), default=0)
+    for change in action.changes:
+        lines.append("      " + _change_line(change, width, style))
+    if action.kind is ActionKind.CREATE and action.after and not action.after.get("port"):
+        lines.append(
+            "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
+        )
+    return lines
+
+
+def _change_line(change: FieldChange, width: int, style: Style) -> str:
+    path = change.path.ljust(width)
+    if change.before is None:
+        return f"{style('+', '32')} {path} = {_value(change.after)}"
+    if change.after is None:
+        return f"{style('-', '31')} {path} = {_value(change.before)}"
+    return f"{style('~', '33')} {path} = {_value(change.before)} -> {_value(change.after)}"
+
+
+def _value(value: Any) -> str:
+    if value == "(sensitive)":
+        return "(sensitive)"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _warnings(plan: Plan, style: Style) -> list[str]:
+    return [style(f"Warning: {w}", "33") for w in plan.warnings] + ([""] if plan.warnings else [])
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary()
+    parts = [
+        f"{counts['create']} to create",
+        f"{counts['recreate']} to recreate",
+        f"{counts['delete']} to delete",
+    ]
+    extra = [
+        ("upgrade", "to upgrade"),
+        ("start", "to start"),
+        ("stop", "to stop"),
+        ("move-group", "to move"),
+        ("group-create", "group(s) to create"),
+        ("group-update", "group(s) to update"),
+        ("group-delete", "group(s) to delete"),
+    ]
+    parts += [f"{counts[k]} {label}" for k, label in extra if counts[k]]
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def render_event(event: Event, *, colour: bool = False) -> str:
+    style = Style(colour)
+    action = event.action
+    noun = "group " if action.is_group else ""
+    who = f"{noun}{action.name}"
+    if event.state == "started":
+        return f"{who}: {action.kind} started"
+    if event.state == "done":
+        return f"{who}: {style(PAST[action.kind], '32')} ({event.seconds:.1f}s)"
+    if event.state == "skipped":
+        return (
+            f"{who}: {style(str(action.kind) + ' skipped', '33')} (an action it depends on failed)"
+        )
+    return f"{who}: {style(str(action.kind) + ' failed', '31')}: {event.message}"
+
+
+def render_result(result: ApplyResult) -> str:
+    failed, skipped = result.count("failed"), result.count("skipped")
+    done = result.count("done")
+    if result.ok:
+        return f"Apply complete: {done} action(s) done."
+    return (
+        f"Apply failed: {failed} action(s) failed, {skipped} skipped, {done} done. "
+        "Run thv plan to see what is left; thv apply converges from here."
+    )

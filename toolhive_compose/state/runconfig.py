@@ -1,0 +1,180 @@
+"""ToolHive's RunConfig as plain data (no I/O).
+
+A run config built here is what ToolHive itself writes for the same workload (keys in
+ToolHive's struct order, ``schema_version`` ``v0.1.0``), plus one extra key,
+``toolhive_compose``, holding the owning project and the canonical spec that produced it.
+ToolHive ignores unknown keys; when it drops ours, :func:`canonical_from_runconfig`
+rebuilds the spec from ToolHive's own fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..model import (
+    LABEL_BASENAME,
+    LABEL_CONFIG_HASH,
+    LABEL_NAME,
+    LABEL_NETWORK_ISOLATION,
+    LABEL_PORT,
+    LABEL_PROJECT,
+    LABEL_TOOLHIVE,
+    LABEL_TRANSPORT,
+    OUR_LABELS,
+    TOOLHIVE_STANDARD_LABELS,
+    ServerSpec,
+)
+
+SCHEMA_VERSION = "v0.1.0"
+EXTENSION_KEY = "toolhive_compose"
+INJECTED_ENV = frozenset({"MCP_TRANSPORT", "MCP_PORT", "FASTMCP_PORT", "MCP_HOST"})
+HTTP_TRANSPORTS = frozenset({"sse", "streamable-http"})
+
+
+def container_labels(
+    spec: ServerSpec, *, port: int, project: str, config_hash: str
+) -> dict[str, str]:
+    """Every label the container (and the run config) carries."""
+    labels = dict(spec.labels)
+    labels.update(
+        {
+            LABEL_TOOLHIVE: "true",
+            LABEL_NAME: spec.name,
+            LABEL_BASENAME: spec.name,
+            LABEL_TRANSPORT: spec.transport,
+            LABEL_PORT: str(port),
+            LABEL_NETWORK_ISOLATION: "false",
+            LABEL_PROJECT: project,
+            LABEL_CONFIG_HASH: config_hash,
+        }
+    )
+    return labels
+
+
+def injected_env(transport: str, target_port: int | None) -> dict[str, str]:
+    """The env vars ToolHive adds for the server to find its transport and port."""
+    env = {"MCP_TRANSPORT": transport}
+    if transport in HTTP_TRANSPORTS and target_port:
+        env.update({"MCP_PORT": str(target_port), "FASTMCP_PORT": str(target_port)})
+        env["MCP_HOST"] = "0.0.0.0"
+    return env
+
+
+def build_runconfig(
+    spec: ServerSpec,
+    *,
+    port: int,
+    target_port: int | None,
+    project: str,
+    canon: dict[str, Any],
+    config_hash: str,
+) -> dict[str, Any]:
+    """The run config ToolHive would write for ``spec``, in ToolHive's key order."""
+    rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image}
+    if spec.url:
+        rc["remote_url"] = spec.url
+    if spec.args:
+        rc["cmd_args"] = list(spec.args)
+    rc.update(name=spec.name, container_name=spec.name, base_name=spec.name)
+    rc.update(transport=spec.transport, host="127.0.0.1", port=port)
+    if target_port and spec.transport in HTTP_TRANSPORTS and not spec.url:
+        rc.update(target_port=target_port, target_host="127.0.0.1")
+    if spec.permission_profile != "inline":
+        rc["permission_profile_name_or_path"] = spec.permission_profile
+    rc["permission_profile"] = json.loads(spec.permission_profile_json or "null")
+    env = dict(spec.env)
+    if not spec.url:
+        env.update(injected_env(spec.transport, target_port))
+    rc["env_vars"] = env
+    if spec.volumes:
+        rc["volumes"] = list(spec.volumes)
+    rc["container_labels"] = container_labels(
+        spec, port=port, project=project, config_hash=config_hash
+    )
+    if spec.secrets:
+        rc["secrets"] = [f"{_secret_name(s.source, s.ref)},target={s.target}" for s in spec.secrets]
+    rc["proxy_mode"] = spec.proxy_mode
+    rc["group"] = spec.group
+    rc[EXTENSION_KEY] = {"project": project, "spec": canon}
+    return rc
+
+
+def _secret_name(source: str, ref: str) -> str:
+    return ref if source == "env" else ref.rsplit("/", 1)[-1]
+
+
+def normalize_on_read(rc: dict[str, Any]) -> dict[str, Any]:
+    """Apply ToolHive's ReadJSON defaults; unknown keys are kept as they are."""
+    for key in ("env_vars", "container_labels"):
+        if not isinstance(rc.get(key), dict):
+            rc[key] = {}
+    for key in ("cmd_args", "volumes", "secrets"):
+        if not isinstance(rc.get(key), list):
+            rc[key] = []
+    if not rc.get("schema_version"):
+        rc["schema_version"] = SCHEMA_VERSION
+    rc["proxy_mode"] = effective_proxy_mode(str(rc.get("transport") or ""), rc.get("proxy_mode"))
+    return rc
+
+
+def effective_proxy_mode(transport: str, mode: object) -> str:
+    """ToolHive's EffectiveProxyMode: stdio uses its mode (default streamable-http)."""
+    if transport == "stdio" or not transport:
+        return mode if mode in ("sse", "streamable-http") else "streamable-http"  # type: ignore[return-value]
+    return transport
+
+
+def project_of(rc: dict[str, Any]) -> str:
+    """The owning project recorded in a run config, or ''."""
+    ext = rc.get(EXTENSION_KEY)
+    if isinstance(ext, dict) and isinstance(ext.get("project"), str):
+        return ext["project"]
+    labels = rc.get("container_labels") or {}
+    return str(labels.get(LABEL_PROJECT, "")) if isinstance(labels, dict) else ""
+
+
+def canonical_from_runconfig(rc: dict[str, Any]) -> dict[str, Any]:
+    """The canonical spec (see :mod:`fingerprint`) this run config describes."""
+    ext = rc.get(EXTENSION_KEY)
+    if isinstance(ext, dict) and isinstance(ext.get("spec"), dict):
+        canon = dict(ext["spec"])
+        canon["group"] = rc.get("group") or "default"  # ToolHive moves groups by rewriting this
+        return canon
+    return _rebuild_canonical(rc)
+
+
+def _rebuild_canonical(rc: dict[str, Any]) -> dict[str, Any]:
+    labels = {
+        k: v
+        for k, v in (rc.get("container_labels") or {}).items()
+        if k not in TOOLHIVE_STANDARD_LABELS and k not in OUR_LABELS
+    }
+    env = {k: v for k, v in (rc.get("env_vars") or {}).items() if k not in INJECTED_ENV}
+    secrets = {}
+    for entry in rc.get("secrets") or []:
+        name, _, target = str(entry).partition(",target=")
+        secrets[target or name] = {"from": f"toolhive:{name}", "digest": ""}
+    source = rc.get("permission_profile_name_or_path") or "inline"
+    transport = str(rc.get("transport") or "stdio")
+    return {
+        "image": rc.get("image") or "",
+        "url": rc.get("remote_url") or "",
+        "transport": transport,
+        "target_port": rc.get("target_port") or None,
+        "port": rc.get("port") or None,
+        "proxy_mode": effective_proxy_mode(transport, rc.get("proxy_mode")),
+        "args": list(rc.get("cmd_args") or []),
+        "env": env,
+        "secrets": secrets,
+        "volumes": list(rc.get("volumes") or []),
+        "labels": labels,
+        "permission_profile": {"source": source, "profile": rc.get("permission_profile")},
+        "group": rc.get("group") or "default",
+        "state": "running",
+    }
+
+
+def encode(rc: dict[str, Any]) -> bytes:
+    """ToolHive's encoding: 2-space indent with a trailing newline."""
+    return (json.dumps(rc, indent=2, ensure_ascii=False) + "\n").encode()
