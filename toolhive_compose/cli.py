@@ -264,3 +264,4 @@ def _fail(message: str, hint: str | None, code: int) -> None:
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
     sys.exit(code)
+from . import cli_workloads as _cli_workloads  # noqa: E402,F401  (registers the workload commands)

@@ -85,7 +85,6 @@ class DockerRuntime:
                 host_config=host_config,
                 ports=[c for c, _ in params.publish] or None,
                 stdin_open=params.stdin_open,
-                attach_stdin=params.stdin_open,
                 tty=False,
             )
         return str(result["Id"])

@@ -1,0 +1,186 @@
+"""Workload queries as ToolHive answers them: list, get, URLs.
+
+A workload is a ToolHive container (by its labels) or a remote run config, merged with its
+status file and run config.  Status is validated on read the way ToolHive does it — a file
+that says ``running`` while the container is not, or whose proxy PID is dead or missing,
+reads as ``unhealthy`` — but nothing is written back: a query never changes state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from .errors import NotFound
+from .model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
+from .observe import by_workload
+from .runtime import Container, Runtime
+from .state import Store
+from .state.runconfig import effective_proxy_mode
+from .state.status import WorkloadStatus
+
+ENGINE_STATUS = {
+    "running": "running", "created": "starting", "restarting": "starting",
+    "paused": "stopped", "exited": "stopped", "dead": "stopped", "removing": "removing",
+}  # fmt: skip
+LISTED_BY_DEFAULT = frozenset({"running", "auth_retrying"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """ToolHive's Workload (list/API) shape, plus the owning project."""
+
+    name: str
+    package: str
+    url: str
+    port: int
+    transport_type: str
+    proxy_mode: str
+    status: str
+    status_context: str = ""
+    created_at: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    group: str = ""
+    remote: bool = False
+    project: str = ""
+    container_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": self.name, "package": self.package, "url": self.url, "port": self.port,
+            "transport_type": self.transport_type,
+        }  # fmt: skip
+        if self.proxy_mode:
+            doc["proxy_mode"] = self.proxy_mode
+        doc["status"] = self.status
+        if self.status_context:
+            doc["status_context"] = self.status_context
+        doc["created_at"] = self.created_at
+        for key in ("labels", "group", "remote"):
+            if getattr(self, key):
+                doc[key] = getattr(self, key)
+        return doc
+
+
+def workload_url(port: int, transport: str, proxy_mode: str, name: str, remote_url: str = "") -> str:
+    """ToolHive's GenerateMCPServerURL for list/status output (always 127.0.0.1)."""
+    if not port:
+        return ""
+    base = f"http://127.0.0.1:{port}"
+    mode = effective_proxy_mode(transport, proxy_mode)
+    if remote_url:
+        path = urlparse(remote_url).path
+        if mode == "sse":
+            return f"{base}{path or '/sse'}#{quote(name, safe='')}"
+        return base + ("" if path == "/" else path)
+    if mode == "sse":
+        return f"{base}/sse#{quote(name, safe='')}"
+    return f"{base}/mcp"
+
+
+def list_workloads(
+    runtime: Runtime,
+    store: Store,
+    *,
+    all: bool = False,
+    labels: dict[str, str] | None = None,
+    group: str | None = None,
+) -> list[Workload]:
+    """Container workloads then remote ones, filtered as ``thv list`` filters, sorted by name."""
+    containers = by_workload(runtime.list_containers(labels=["toolhive=true"]))
+    names = set(containers) | {n for n in store.runconfigs.names()} | set(store.statuses.names())
+    found = [w for n in names if (w := _workload(n, containers.get(n, []), store)) is not None]
+    return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
+
+
+def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
+    containers = by_workload(runtime.list_containers(labels=["toolhive=true", f"toolhive-basename={name}"]))
+    workload = _workload(name, containers.get(name, []), store)
+    if workload is None:
+        raise NotFound(f"workload {name} not found", hint="thv list --all shows every workload")
+    return workload
+
+
+def _matches(w: Workload, all: bool, labels: dict[str, str], group: str | None) -> bool:
+    if not all and w.status not in LISTED_BY_DEFAULT:
+        return False
+    if group is not None and w.group != group:
+        return False
+    return all_labels_match(w.labels, labels)
+
+
+def all_labels_match(have: dict[str, str], want: dict[str, str]) -> bool:
+    return all(have.get(k) == v for k, v in want.items())
+
+
+def _workload(name: str, containers: list[Container], store: Store) -> Workload | None:
+    found = store.runconfigs.read(name)
+    status = store.statuses.get(name)
+    ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created))
+    main = ranked[0] if ranked else None
+    if main is None and found is None and status is None:
+        return None
+    rc = found or {}
+    remote = bool(rc.get("remote_url"))
+    labels = main.labels if main else dict(rc.get("container_labels") or {})
+    transport = (main.labels.get(LABEL_TRANSPORT) if main else None) or str(rc.get("transport") or "stdio")
+    port = _int(labels.get(LABEL_PORT)) or _int(rc.get("port"))
+    mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
+    state, context = _status(main, status, remote)
+    return Workload(
+        name=name,
+        package="remote" if remote else (main.image if main else str(rc.get("image") or "")),
+        url=workload_url(port, transport, mode, name, str(rc.get("remote_url") or "")),
+        port=port,
+        transport_type=transport,
+        proxy_mode=mode,
+        status=state,
+        status_context=context,
+        created_at=status.created_at if status else _ts(main.created if main else 0),
+        labels={k: v for k, v in labels.items() if k not in TOOLHIVE_STANDARD_LABELS},
+        group=str(rc.get("group") or ""),
+        remote=remote,
+        project=labels.get(LABEL_PROJECT, ""),
+        container_id=main.id if main else "",
+    )
+
+
+def _status(main: Container | None, status: WorkloadStatus | None, remote: bool) -> tuple[str, str]:
+    engine = ENGINE_STATUS.get(main.state, "unknown") if main else ""
+    if status is None:
+        return (engine or "unknown"), ""
+    if status.status != "running":
+        if status.status == "stopped" and not main and not remote:
+            return "unhealthy", "workload has no container"
+        return status.status, status.status_context
+    if not remote and engine != "running":
+        return "unhealthy", f"status file says running, but the container is {engine or 'missing'}"
+    if not pid_alive(status.process_id):
+        return "unhealthy", "proxy process not running"
+    return "running", status.status_context
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _ts(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else ""
