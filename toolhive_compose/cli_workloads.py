@@ -73,7 +73,9 @@ def status(
         typer.echo(json.dumps(doc, indent=2))
     else:
         width = max(len(k) for k in doc)
-        typer.echo("\n".join(f"{k.replace('_', ' ').title():<{width}}  {v}" for k, v in doc.items()))
+        typer.echo(
+            "\n".join(f"{k.replace('_', ' ').title():<{width}}  {v}" for k, v in doc.items())
+        )
 
 
 @app.command()
@@ -91,8 +93,10 @@ def logs(
         return
     w = get_workload(runtime, store, name)
     if not w.container_id:
-        raise ThvError(f"workload {name} has no container (remote workloads only have a proxy log)",
-                       hint=f"thv logs {name} --proxy")
+        raise ThvError(
+            f"workload {name} has no container (remote workloads only have a proxy log)",
+            hint=f"thv logs {name} --proxy",
+        )
     for chunk in runtime.logs(w.container_id, follow=follow):
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
@@ -106,8 +110,9 @@ def start(
     foreground: Annotated[bool, typer.Option("--foreground", "-f", hidden=True)] = False,
 ) -> None:
     """Start workloads: the container and its proxy (adopts containers that lost theirs)."""
-    _batch("start", names, all_, group, lambda lc, w: lc.start(w.name, w.container_id),
-           skip=_serving)
+    _batch(
+        "start", names, all_, group, lambda lc, w: lc.start(w.name, w.container_id), skip=_serving
+    )
 
 
 app.command("restart", help="Alias of start.")(start)
@@ -147,8 +152,13 @@ def _batch(
     todo = [n for n in chosen if not (skip and skip(every[n]))]
     for name in sorted(set(chosen) - set(todo)):
         typer.echo(f"{name}: already running")
-    outcomes = run_graph(todo, {}, lambda n: operation(lifecycle, every[n]),
-                         parallelism=max(1, len(todo)), timeout=BATCH_TIMEOUT)
+    outcomes = run_graph(
+        todo,
+        {},
+        lambda n: operation(lifecycle, every[n]),
+        parallelism=max(1, len(todo)),
+        timeout=BATCH_TIMEOUT,
+    )
     failed = [(k, o) for k, o in sorted(outcomes.items()) if o.state != "done"]
     for name in sorted(k for k, o in outcomes.items() if o.state == "done"):
         typer.echo(f"{name}: {verb} done")
@@ -158,16 +168,19 @@ def _batch(
         raise ThvError(f"{len(failed)} of {len(todo)} workload(s) failed to {verb}")
 
 
-def _select(every: dict[str, Workload], names: Sequence[str], all_: bool, group: str | None
-            ) -> list[str]:
+def _select(
+    every: dict[str, Workload], names: Sequence[str], all_: bool, group: str | None
+) -> list[str]:
     if all_:
         return sorted(every)
     if group is not None:
         return sorted(n for n, w in every.items() if w.group == group)
     missing = [n for n in names if n not in every]
     if missing:
-        raise NotFound(f"workload(s) not found: {', '.join(missing)}",
-                       hint="thv list --all shows every workload")
+        raise NotFound(
+            f"workload(s) not found: {', '.join(missing)}",
+            hint="thv list --all shows every workload",
+        )
     return list(dict.fromkeys(names))
 
 
@@ -190,8 +203,9 @@ def _context():  # type: ignore[no-untyped-def]
 
 def _table(found: Sequence[Workload]) -> str:
     rows = [("NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED")]
-    rows += [(w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19])
-             for w in found]
+    rows += [
+        (w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19]) for w in found
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
 

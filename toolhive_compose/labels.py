@@ -14,18 +14,24 @@ def key_problem(key: str) -> str | None:
     """Why ``key`` is not a valid label key, or None."""
     prefix, slash, name = key.rpartition("/")
     if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"label key {key!r} has an invalid prefix (a DNS subdomain of at most 253 characters)"
+        return (
+            f"label key {key!r} has an invalid prefix (a DNS subdomain of at most 253 characters)"
+        )
     if not name or len(name) > 63 or not _NAME.match(name):
-        return (f"label key {key!r} is invalid (at most 63 characters: letters, digits, '-', '_', "
-                "'.', starting and ending with a letter or digit)")
+        return (
+            f"label key {key!r} is invalid (at most 63 characters: letters, digits, '-', '_', "
+            "'.', starting and ending with a letter or digit)"
+        )
     return None
 
 
 def value_problem(value: str) -> str | None:
     """Why ``value`` is not a valid label value, or None."""
     if value and (len(value) > 63 or not _NAME.match(value)):
-        return (f"label value {value!r} is invalid (at most 63 characters: letters, digits, '-', "
-                "'_', '.', starting and ending with a letter or digit)")
+        return (
+            f"label value {value!r} is invalid (at most 63 characters: letters, digits, '-', "
+            "'_', '.', starting and ending with a letter or digit)"
+        )
     return None
 
 

@@ -65,7 +65,9 @@ class Workload:
         return doc
 
 
-def workload_url(port: int, transport: str, proxy_mode: str, name: str, remote_url: str = "") -> str:
+def workload_url(
+    port: int, transport: str, proxy_mode: str, name: str, remote_url: str = ""
+) -> str:
     """ToolHive's GenerateMCPServerURL for list/status output (always 127.0.0.1)."""
     if not port:
         return ""
@@ -97,7 +99,9 @@ def list_workloads(
 
 
 def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
-    containers = by_workload(runtime.list_containers(labels=["toolhive=true", f"toolhive-basename={name}"]))
+    containers = by_workload(
+        runtime.list_containers(labels=["toolhive=true", f"toolhive-basename={name}"])
+    )
     workload = _workload(name, containers.get(name, []), store)
     if workload is None:
         raise NotFound(f"workload {name} not found", hint="thv list --all shows every workload")
@@ -126,7 +130,9 @@ def _workload(name: str, containers: list[Container], store: Store) -> Workload 
     rc = found or {}
     remote = bool(rc.get("remote_url"))
     labels = main.labels if main else dict(rc.get("container_labels") or {})
-    transport = (main.labels.get(LABEL_TRANSPORT) if main else None) or str(rc.get("transport") or "stdio")
+    transport = (main.labels.get(LABEL_TRANSPORT) if main else None) or str(
+        rc.get("transport") or "stdio"
+    )
     port = _int(labels.get(LABEL_PORT)) or _int(rc.get("port"))
     mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
     state, context = _status(main, status, remote)

@@ -155,6 +155,11 @@ class DockerRuntime:
             raise EngineError(f"cannot {what}: {_explain(exc)}") from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             raise self._unavailable(exc) from None
+        except requests.exceptions.RequestException as exc:  # read timeouts and the like
+            raise EngineError(
+                f"cannot {what}: the engine did not answer ({exc.__class__.__name__})",
+                hint="the engine may be overloaded; try again",
+            ) from None
 
 
 def _explain(exc: Any) -> str:

@@ -45,10 +45,11 @@ def container_labels(
             LABEL_TRANSPORT: spec.transport,
             LABEL_PORT: str(port),
             LABEL_NETWORK_ISOLATION: "false",
-            LABEL_PROJECT: project,
             LABEL_CONFIG_HASH: config_hash,
         }
     )
+    if project:  # workloads from `thv run` belong to no project
+        labels[LABEL_PROJECT] = project
     return labels
 
 

@@ -1,0 +1,183 @@
+"""A validated document → :class:`DesiredState`, with every default filled in.
+
+Secrets enter the desired state only as keyed digests.  The key is 32 random bytes in
+``<ours>/secret.key`` (mode 0600, directory 0700), created atomically on first use; it is
+read only when some server has secrets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError, StateError
+from .fields import (
+    BUILTIN_PROFILES,
+    HTTP_TRANSPORTS,
+    Context,
+    Unavailable,
+    absolute,
+    load_profile_file,
+    parse_volume,
+    project_name,
+    read_secret,
+    scalar_text,
+    transport_of,
+)
+from .fingerprint import secret_digest
+from .model import DEFAULT_GROUP, DesiredState, GroupSpec, Pairs, SecretRef, ServerSpec
+from .schema import canonical_json
+from .yamlsrc import Origins
+
+KEY_FILE = "secret.key"
+KEY_SIZE = 32
+
+
+def build_state(
+    doc: Mapping[str, Any], origins: Origins, ctx: Context, files: Sequence[str], ours: Path
+) -> DesiredState:
+    """The desired state of a document that passed validation."""
+    servers: Mapping[str, Any] = doc.get("servers") or {}
+    builder = _Builder(origins, ctx, _pairs((doc.get("labels") or {}).items()))
+    if any(server.get("secrets") for server in servers.values()):
+        builder.key = secret_key(ours)
+    specs = sorted((builder.server(name, raw) for name, raw in servers.items()), key=_name)
+    return DesiredState(
+        project=project_name(doc, ctx),
+        servers=tuple(specs),
+        groups=_groups(doc.get("groups") or {}),
+        files=tuple(files),
+    )
+
+
+def _name(spec: ServerSpec) -> str:
+    return spec.name
+
+
+def _pairs(items: Iterable[tuple[str, Any]]) -> Pairs:
+    return tuple(sorted((str(key), scalar_text(value)) for key, value in items))
+
+
+def _groups(groups: Mapping[str, Any]) -> tuple[GroupSpec, ...]:
+    return tuple(
+        GroupSpec(name=name, description=str((body or {}).get("description", "")))
+        for name, body in sorted(groups.items())
+    )
+
+
+class _Builder:
+    """Turns each raw server mapping into a :class:`ServerSpec`."""
+
+    def __init__(self, origins: Origins, ctx: Context, common_labels: Pairs) -> None:
+        self.origins = origins
+        self.ctx = ctx
+        self.common_labels = common_labels
+        self.key = b""
+
+    def server(self, name: str, raw: Mapping[str, Any]) -> ServerSpec:
+        transport = transport_of(raw)
+        remote = "url" in raw
+        profile, profile_json = ("network", "") if remote else self._profile(name, raw)
+        return ServerSpec(
+            name=name,
+            image=str(raw.get("image", "")),
+            url=str(raw.get("url", "")),
+            transport=transport,
+            target_port=_port(raw.get("target_port")),
+            port=_port(raw.get("port")),
+            proxy_mode=transport if transport in HTTP_TRANSPORTS else _proxy_mode(raw),
+            args=tuple(scalar_text(arg) for arg in raw.get("args", ())),
+            env=_pairs((raw.get("env") or {}).items()),
+            secrets=self._secrets(name, raw.get("secrets") or {}),
+            volumes=tuple(self._volume(text) for text in raw.get("volumes", ())),
+            labels=_pairs({**dict(self.common_labels), **(raw.get("labels") or {})}.items()),
+            group=str(raw.get("group", DEFAULT_GROUP)),
+            permission_profile=profile,
+            permission_profile_json=profile_json,
+            state=str(raw.get("state", "running")),
+        )
+
+    def _secrets(self, name: str, raw: Mapping[str, Any]) -> tuple[SecretRef, ...]:
+        return tuple(self._secret(name, target, raw[target]) for target in sorted(raw))
+
+    def _secret(self, name: str, target: str, raw: Mapping[str, str]) -> SecretRef:
+        source, ref = next(iter(raw.items()))
+        if source == "file":
+            ref = absolute(ref, self.ctx)
+        try:
+            value = read_secret(source, ref, self.ctx.environ)
+        except Unavailable as exc:
+            path = ("servers", name, "secrets", target)
+            problem = self.origins.problem(f"secret '{target}': {exc}", path, at_key=True)
+            raise SpecError([problem]) from None
+        digest = secret_digest(self.key, value)
+        return SecretRef(target=target, source=source, ref=ref, digest=digest)
+
+    def _volume(self, text: str) -> str:
+        host, container, mode = parse_volume(text)
+        suffix = ":ro" if mode == "ro" else ""
+        return f"{absolute(host, self.ctx)}:{container}{suffix}"
+
+    def _profile(self, name: str, raw: Mapping[str, Any]) -> tuple[str, str]:
+        value = raw.get("permission_profile", "network")
+        if isinstance(value, dict):
+            return "inline", canonical_json(value)
+        if value in BUILTIN_PROFILES:
+            kind, profile = BUILTIN_PROFILES[value]
+            return kind, canonical_json(profile)
+        file = absolute(value, self.ctx)
+        try:
+            return file, canonical_json(load_profile_file(file))
+        except Unavailable as exc:
+            where = ("servers", name, "permission_profile")
+            raise SpecError([self.origins.problem(f"permission profile: {exc}", where)]) from None
+
+
+def _port(value: Any) -> int | None:
+    """JSON Schema integers include 8080.0; the spec holds ints."""
+    return None if value is None else int(value)
+
+
+def _proxy_mode(raw: Mapping[str, Any]) -> str:
+    return str(raw.get("proxy_mode", "streamable-http"))
+
+
+# ---------------------------------------------------------------- the digest key
+
+
+def secret_key(ours: Path) -> bytes:
+    """The local key for secret digests, created on first use."""
+    path = ours / KEY_FILE
+    try:
+        if not path.exists():
+            _create_key(ours, path)
+        key = path.read_bytes()
+    except OSError as exc:
+        raise StateError(
+            f"cannot use the secret-digest key {path}: {exc.strerror or exc}"
+        ) from None
+    if len(key) != KEY_SIZE:
+        raise StateError(
+            f"the secret-digest key {path} is damaged ({len(key)} bytes, expected {KEY_SIZE})",
+            hint="delete it; a new one is made on the next run (every secret then shows a change)",
+        )
+    return key
+
+
+def _create_key(ours: Path, path: Path) -> None:
+    """Write a fresh key to a temp file, then hard-link it into place (first writer wins)."""
+    ours.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temp = ours / f".{KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(KEY_SIZE))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its key
+            os.link(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)

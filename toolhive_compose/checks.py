@@ -1,0 +1,220 @@
+"""Checks the schema cannot express: names, labels, ports, volumes, secrets and profiles.
+
+They run on the merged document even when the schema found problems, so they only look at
+values of the expected type and leave the rest to the schema's messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from . import labels as label_rules
+from .errors import Problem
+from .fields import (
+    BUILTIN_PROFILES,
+    HTTP_TRANSPORTS,
+    PROJECT_RE,
+    Context,
+    Unavailable,
+    absolute,
+    load_profile_file,
+    parse_volume,
+    project_name,
+    read_secret,
+    scalar_text,
+    transport_of,
+)
+from .model import DEFAULT_GROUP, TRANSPORTS
+from .schema import did_you_mean, validate
+from .yamlsrc import DocPath, Origins, dotted
+
+
+def check(doc: Mapping[str, Any], origins: Origins, ctx: Context) -> list[Problem]:
+    """Every problem the schema cannot see."""
+    problems = list(_check_project(doc, origins, ctx))
+    problems += _check_labels(doc.get("labels"), ("labels",), origins)
+    servers = doc.get("servers")
+    if isinstance(servers, dict):
+        groups = _declared_groups(doc)
+        for name, server in servers.items():
+            if isinstance(server, dict):
+                problems += _check_server(name, server, groups, origins, ctx)
+        problems += _check_ports(servers, origins)
+    return problems
+
+
+def _check_project(doc: Mapping[str, Any], origins: Origins, ctx: Context) -> Iterator[Problem]:
+    if ctx.project == "":  # a document built for `thv run`: the workload has no project
+        return
+    if ctx.project is not None and not PROJECT_RE.match(ctx.project):
+        yield Problem(
+            f"invalid project name {ctx.project!r}: use lowercase letters, digits, '_' and '-', "
+            "starting with a letter or digit"
+        )
+    elif ctx.project is None and "project" not in doc and not project_name(doc, ctx):
+        message = (
+            f"cannot derive a project name from the directory name {ctx.base_dir.name!r}; "
+            "set 'project:' in the file"
+        )
+        yield origins.problem(message, ())
+
+
+def _declared_groups(doc: Mapping[str, Any]) -> list[str]:
+    groups = doc.get("groups")
+    return [DEFAULT_GROUP, *groups] if isinstance(groups, dict) else [DEFAULT_GROUP]
+
+
+def _check_server(
+    name: str, server: dict[str, Any], groups: list[str], origins: Origins, ctx: Context
+) -> list[Problem]:
+    path: DocPath = ("servers", name)
+    problems = list(_check_name(name, path, origins))
+    problems += _check_group(server.get("group"), groups, (*path, "group"), origins)
+    problems += _check_transport(server, path, origins)
+    problems += _check_labels(server.get("labels"), (*path, "labels"), origins)
+    problems += _check_secrets(server, path, origins, ctx)
+    if "url" not in server:  # for remote servers the schema forbids both
+        problems += _check_volumes(server.get("volumes"), (*path, "volumes"), origins)
+        problems += _check_profile(server.get("permission_profile"), path, origins, ctx)
+    return problems
+
+
+def _check_name(name: str, path: DocPath, origins: Origins) -> Iterator[Problem]:
+    if ".." in name or name == ".":
+        yield origins.problem("a server name may not be '.' or contain '..'", path, at_key=True)
+
+
+def _check_group(group: Any, groups: list[str], path: DocPath, origins: Origins) -> list[Problem]:
+    if not isinstance(group, str) or group in groups:
+        return []
+    declared = ", ".join(repr(g) for g in groups)
+    message = f"unknown group '{group}'{did_you_mean(group, groups)}; declared: {declared}"
+    return [origins.problem(message, path)]
+
+
+def _check_transport(server: dict[str, Any], path: DocPath, origins: Origins) -> list[Problem]:
+    transport = transport_of(server)
+    if transport not in TRANSPORTS:
+        return []
+    problems = []
+    if "target_port" in server and "url" not in server and transport not in HTTP_TRANSPORTS:
+        message = f"only allowed with transport sse or streamable-http (this server is {transport})"
+        problems.append(origins.problem(message, (*path, "target_port")))
+    mode = server.get("proxy_mode")
+    if transport in HTTP_TRANSPORTS and isinstance(mode, str) and mode != transport:
+        message = f"must be {transport} (the transport) or left out; only stdio servers choose"
+        problems.append(origins.problem(message, (*path, "proxy_mode")))
+    return problems
+
+
+def _check_labels(labels: Any, path: DocPath, origins: Origins) -> list[Problem]:
+    if not isinstance(labels, dict):
+        return []
+    problems = []
+    for key, value in labels.items():
+        key_error = _reserved(key) or label_rules.key_problem(key)
+        if key_error:
+            problems.append(origins.problem(key_error, (*path, key), at_key=True))
+        if isinstance(value, str | int | float):
+            value_error = label_rules.value_problem(scalar_text(value))
+            if value_error:
+                problems.append(origins.problem(value_error, (*path, key)))
+    return problems
+
+
+def _reserved(key: str) -> str | None:
+    lowered = key.lower()
+    if lowered == "toolhive" or lowered.startswith(("toolhive-", "toolhive-compose.")):
+        return (
+            f"label key {key!r} is reserved ('toolhive', 'toolhive-*' and 'toolhive-compose.*' "
+            "belong to ToolHive and toolhive-compose)"
+        )
+    return None
+
+
+def _check_volumes(volumes: Any, path: DocPath, origins: Origins) -> list[Problem]:
+    if not isinstance(volumes, list):
+        return []
+    problems, seen = [], set()
+    for index, text in enumerate(volumes):
+        if not isinstance(text, str) or not text:
+            continue  # the schema reports these
+        try:
+            _, container, _ = parse_volume(text)
+        except ValueError as exc:
+            problems.append(origins.problem(str(exc), (*path, index)))
+            continue
+        if container in seen:
+            message = f"the container path {container} is mounted twice"
+            problems.append(origins.problem(message, (*path, index)))
+        seen.add(container)
+    return problems
+
+
+def _check_secrets(
+    server: dict[str, Any], path: DocPath, origins: Origins, ctx: Context
+) -> list[Problem]:
+    secrets, env = server.get("secrets"), server.get("env")
+    if not isinstance(secrets, dict):
+        return []
+    problems = []
+    for target, secret in secrets.items():
+        where = (*path, "secrets", target)
+        if isinstance(env, dict) and target in env:
+            message = f"'{target}' is also set under env; a variable is either plain or secret"
+            problems.append(origins.problem(message, where, at_key=True))
+        source = _secret_source(secret, ctx)
+        if source is None:
+            continue
+        try:
+            read_secret(*source, ctx.environ)
+        except Unavailable as exc:
+            problems.append(origins.problem(f"secret '{target}': {exc}", where, at_key=True))
+    return problems
+
+
+def _secret_source(secret: Any, ctx: Context) -> tuple[str, str] | None:
+    """(source, ref) of a well-formed secret mapping, else None (the schema complains)."""
+    if not isinstance(secret, dict) or len(secret) != 1:
+        return None
+    source, ref = next(iter(secret.items()))
+    if source not in ("env", "file") or not isinstance(ref, str) or not ref:
+        return None
+    return source, absolute(ref, ctx) if source == "file" else ref
+
+
+def _check_profile(profile: Any, path: DocPath, origins: Origins, ctx: Context) -> list[Problem]:
+    if not isinstance(profile, str) or not profile or profile in BUILTIN_PROFILES:
+        return []
+    where = (*path, "permission_profile")
+    file = absolute(profile, ctx)
+    try:
+        content = load_profile_file(file)
+    except Unavailable as exc:
+        return [origins.problem(f"permission profile: {exc}", where)]
+    issues = validate(content, cache_dir=ctx.cache_dir, definition="permissionProfile")
+    return [
+        origins.problem(f"permission profile {file}: {_in_file(issue.path)}{issue.message}", where)
+        for issue in issues
+    ]
+
+
+def _in_file(path: DocPath) -> str:
+    return f"{dotted(path)}: " if path else ""
+
+
+def _check_ports(servers: dict[str, Any], origins: Origins) -> list[Problem]:
+    owners: dict[int, str] = {}
+    problems = []
+    for name, server in servers.items():
+        port = server.get("port") if isinstance(server, dict) else None
+        if isinstance(port, float) and port.is_integer():
+            port = int(port)
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        if port in owners:
+            message = f"port {port} is also the port of server '{owners[port]}'"
+            problems.append(origins.problem(message, ("servers", name, "port")))
+        owners.setdefault(port, name)
+    return problems

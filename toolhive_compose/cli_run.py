@@ -1,0 +1,152 @@
+"""``thv run``: one workload from flags, through the same validation as the workloads file.
+
+The flags become a one-server document that the loader validates and completes exactly as it
+would a file, so ``thv run`` and ``apply`` share every rule (names, labels, profiles,
+secrets).  Workloads made this way belong to no project, like ToolHive's own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .cli import app
+from .errors import ThvError
+from .model import DEFAULT_GROUP
+
+Many = list[str] | None
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Image, or an http(s) URL for a remote server.")],
+    name: Annotated[str | None, typer.Option("--name", help="Workload name.")] = None,
+    transport: Annotated[str | None, typer.Option("--transport")] = None,
+    proxy_mode: Annotated[str | None, typer.Option("--proxy-mode")] = None,
+    proxy_port: Annotated[int | None, typer.Option("--proxy-port")] = None,
+    target_port: Annotated[int | None, typer.Option("--target-port")] = None,
+    env: Annotated[Many, typer.Option("--env", "-e", help="KEY=VALUE (repeatable).")] = None,
+    secret: Annotated[Many, typer.Option("--secret", help="NAME,target=ENV (repeatable).")] = None,
+    volume: Annotated[Many, typer.Option("--volume", "-v", help="host:container[:ro].")] = None,
+    label: Annotated[Many, typer.Option("--label", "-l", help="k=v (repeatable).")] = None,
+    group: Annotated[str, typer.Option("--group")] = DEFAULT_GROUP,
+    permission_profile: Annotated[str | None, typer.Option("--permission-profile")] = None,
+) -> None:
+    """Run an MCP server: its container and its proxy.  Arguments after -- go to the server."""
+    from .fingerprint import canonical
+    from .lifecycle import Lifecycle
+    from .loader import load_document
+    from .runtime import get_runtime
+    from .state import Store
+
+    remote = target.startswith(("http://", "https://"))
+    workload = name or default_name(target, remote)
+    server = _server(
+        target,
+        remote,
+        transport,
+        proxy_mode,
+        proxy_port,
+        target_port,
+        env,
+        secret,
+        volume,
+        label,
+        group,
+        permission_profile,
+        list(ctx.args),
+    )
+    doc = {"version": 1, "servers": {workload: server}}
+    if group != DEFAULT_GROUP:
+        doc["groups"] = {group: {}}
+    desired = load_document(doc, base_dir=Path.cwd(), project="")
+    runtime, store = get_runtime(), Store.from_env()
+    _preflight(store, workload, group)
+    spec = desired.server(workload)
+    Lifecycle(runtime, store).create(spec, canonical(spec), project="")
+    from .workloads import get_workload
+
+    typer.echo(f"{workload} is running at {get_workload(runtime, store, workload).url}")
+
+
+def _server(
+    target,
+    remote,
+    transport,
+    proxy_mode,
+    proxy_port,
+    target_port,
+    env,
+    secret,  # type: ignore[no-untyped-def]
+    volume,
+    label,
+    group,
+    profile,
+    args,
+) -> dict[str, Any]:
+    server: dict[str, Any] = {"url" if remote else "image": target}
+    options = {
+        "transport": transport,
+        "proxy_mode": proxy_mode,
+        "port": proxy_port,
+        "target_port": target_port,
+        "permission_profile": profile,
+    }
+    server.update({k: v for k, v in options.items() if v is not None})
+    if group != DEFAULT_GROUP:
+        server["group"] = group
+    if args:
+        server["args"] = args
+    if env:
+        server["env"] = dict(_pair(item, "--env") for item in env)
+    if label:
+        server["labels"] = dict(_pair(item, "--label") for item in label)
+    if volume:
+        server["volumes"] = list(volume)
+    if secret:
+        server["secrets"] = dict(_secret(item) for item in secret)
+    return server
+
+
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise ThvError(f"invalid {flag} {text!r}: expected KEY=VALUE")
+    return key, value
+
+
+def _secret(text: str) -> tuple[str, dict[str, str]]:
+    """``NAME,target=ENV``: the value comes from $TOOLHIVE_SECRET_NAME (ToolHive's
+    environment provider), else from $NAME."""
+    name, sep, target = text.partition(",target=")
+    if not sep or not name or not target:
+        raise ThvError(f"invalid --secret {text!r}: expected NAME,target=ENV_VAR")
+    provider = f"TOOLHIVE_SECRET_{name}"
+    return target, {"env": provider if provider in os.environ else name}
+
+
+def default_name(target: str, remote: bool) -> str:
+    """ToolHive's default: the image's last path element, or the URL host's second label."""
+    if remote:
+        from urllib.parse import urlparse
+
+        labels = (urlparse(target).hostname or "remote").split(".")
+        return labels[-2] if len(labels) >= 2 else labels[0]
+    last = target.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in last) or "workload"
+
+
+def _preflight(store: Any, name: str, group: str) -> None:
+    if group != DEFAULT_GROUP and store.groups.read(group) is None:
+        raise ThvError(f"group {group!r} does not exist", hint=f"thv group create {group}")
+    status = store.statuses.get(name)
+    exists = store.runconfigs.read(name) is not None
+    if exists and (status is None or status.status != "error"):
+        raise ThvError(
+            f"workload {name} already exists",
+            hint=f"choose another --name, or remove it with thv rm {name}",
+        )

@@ -1,0 +1,128 @@
+"""How the fields of a workloads document are interpreted, shared by checks and builder.
+
+Project names, transports, paths relative to the first file, volumes, secrets and
+permission profiles: the checks use these to find problems, the builder to fill in the
+desired state, so both always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+BUILTIN_PROFILES: dict[str, tuple[str, dict[str, Any]]] = {
+    "none": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
+    "stdio": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
+    "network": (
+        "network",
+        {"name": "network", "network": {"outbound": {"insecure_allow_all": True}, "inbound": {}}},
+    ),
+}
+HTTP_TRANSPORTS = ("sse", "streamable-http")
+_MAX_FILE = 1 << 20
+
+
+class Unavailable(Exception):
+    """A referenced secret or profile cannot be used; ``str()`` says why, never the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the checks need besides the document."""
+
+    base_dir: Path  # the first file's directory: relative paths start here
+    environ: Mapping[str, str]  # the shell environment (secrets come from here)
+    project: str | None = None  # the --project override
+    cache_dir: Path | None = None  # schema validation cache
+
+
+def scalar_text(value: Any) -> str:
+    """A YAML scalar as Compose stringifies it: true → "true", 8080 → "8080"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def normalize_project(name: str) -> str:
+    """Compose's normalisation of a directory name into a project name."""
+    return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
+
+
+def project_name(doc: Mapping[str, Any], ctx: Context) -> str:
+    """``--project``, else the file's ``project:``, else the first file's directory name."""
+    if ctx.project is not None:
+        return ctx.project
+    if isinstance(doc.get("project"), str):
+        return str(doc["project"])
+    return normalize_project(ctx.base_dir.name)
+
+
+def transport_of(server: Mapping[str, Any]) -> str:
+    default = "streamable-http" if "url" in server else "stdio"
+    return str(server.get("transport", default))
+
+
+def absolute(path: str, ctx: Context) -> str:
+    """``path`` made absolute: ``~`` is the home directory, relative means from base_dir."""
+    if path == "~" or path.startswith("~/"):
+        home = ctx.environ.get("HOME") or os.path.expanduser("~")
+        path = home + path[1:]
+    return os.path.normpath(os.path.join(ctx.base_dir, path))
+
+
+def parse_volume(text: str) -> tuple[str, str, str]:
+    """``host:container[:ro|rw]`` → (host, container, mode); ValueError says what is wrong."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise ValueError(f"expected HOST:CONTAINER or HOST:CONTAINER:ro, not {text!r}")
+    host, container = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if not container.startswith("/"):
+        raise ValueError(f"the container path must be absolute, not {container!r}")
+    if mode not in ("ro", "rw"):
+        raise ValueError(f"the mode must be ro or rw, not {mode!r}")
+    return host, posixpath.normpath(container).replace("//", "/"), mode
+
+
+def read_secret(source: str, ref: str, environ: Mapping[str, str]) -> str:
+    """The value of a secret; :class:`Unavailable` when it cannot be had."""
+    if source == "env":
+        if ref not in environ:
+            raise Unavailable(f"environment variable {ref} is not set")
+        return environ[ref]
+    text = _read_text(ref)
+    return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+
+
+def load_profile_file(path: str) -> dict[str, Any]:
+    """A JSON permission profile file as a dict; :class:`Unavailable` when unusable."""
+    try:
+        profile = json.loads(_read_text(path))
+    except ValueError as exc:
+        raise Unavailable(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise Unavailable(f"{path} is nested too deeply") from None
+    if not isinstance(profile, dict):
+        raise Unavailable(f"{path} must hold a JSON object")
+    return profile
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_FILE + 1)
+    except OSError as exc:
+        raise Unavailable(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_FILE:
+        raise Unavailable(f"{path} is larger than 1 MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unavailable(f"{path} is not UTF-8 text") from None

@@ -1,0 +1,247 @@
+"""Workloads files → :class:`DesiredState`.
+
+The pipeline: read each file (YAML, line and column kept for every value) → interpolate its
+``${VAR}`` references (:mod:`.interpolate`) → merge the files → validate against the JSON
+Schema (:mod:`.schema`) and the rules it cannot express (:mod:`.checks`) → fill in defaults
+(:mod:`.build`).  Every problem found is reported at once, in one :class:`SpecError`, each
+with the file, line and column that supplied the offending value.
+
+Files:
+
+* with no ``files``, ``workloads.yaml`` and then ``workloads.yml`` in the current directory;
+* several files merge in order: **mappings merge key by key, while scalars and lists in a
+  later file replace the earlier value entirely** (Compose appends some lists; we never do,
+  so an override file always says exactly what it means);
+* relative paths in any file (volumes, secret files, profile files) start at the directory
+  of the first file, and its name is the default project name.
+
+Variables come from the shell (``environ``), which wins, and from env files: ``.env`` beside
+the first file if it exists, or instead the ``env_files`` given, read in order (later wins).
+Secrets with ``env:`` are read from the shell environment only, here and again by
+:func:`resolve_secret_value` when a container is created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .build import build_state
+from .checks import check
+from .errors import Problem, SpecError
+from .fields import Context, Unavailable, read_secret
+from .interpolate import interpolate_tree, parse_env_file
+from .model import DesiredState, SecretRef
+from .paths import Paths
+from .schema import TYPE_CASTS, validate
+from .yamlsrc import Origins, Source, parse
+
+DEFAULT_FILES = ("workloads.yaml", "workloads.yml")
+FileArg = str | Path
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    document: dict[str, Any]
+    origins: Origins
+    files: tuple[str, ...]  # absolute paths
+    ctx: Context
+
+
+def load(
+    files: Sequence[FileArg] = (),
+    *,
+    env_files: Sequence[FileArg] = (),
+    environ: Mapping[str, str] | None = None,
+    project: str | None = None,
+    paths: Paths | None = None,
+) -> DesiredState:
+    """Load, validate and complete the workloads files; :class:`SpecError` lists every problem.
+
+    ``environ`` defaults to ``os.environ``; ``project`` overrides the file's project name;
+    ``paths`` locates the validation cache and the secret-digest key.
+    """
+    paths = paths or Paths.from_env()
+    resolved = _resolve(files, env_files, environ, project, paths.cache)
+    return build_state(
+        resolved.document, resolved.origins, resolved.ctx, resolved.files, paths.ours
+    )
+
+
+def resolve_document(
+    files: Sequence[FileArg] = (),
+    *,
+    env_files: Sequence[FileArg] = (),
+    environ: Mapping[str, str] | None = None,
+    paths: Paths | None = None,
+) -> dict[str, Any]:
+    """The merged, interpolated and validated document (what ``thv config`` prints).
+
+    Defaults are not filled in.  With ``paths``, the validation cache is used.
+    """
+    cache = paths.cache if paths is not None else None
+    return _resolve(files, env_files, environ, None, cache).document
+
+
+def resolve_secret_value(ref: SecretRef, environ: Mapping[str, str] | None = None) -> str:
+    """The current value of a secret (for the container being created); never logged."""
+    env = os.environ if environ is None else environ
+    try:
+        return read_secret(ref.source, ref.ref, env)
+    except Unavailable as exc:
+        raise SpecError([Problem(f"secret '{ref.target}': {exc}")]) from None
+
+
+def discover(files: Sequence[FileArg], cwd: Path | None = None) -> list[str]:
+    """The files to read: those given, else the default file of ``cwd``."""
+    if isinstance(files, str | Path):
+        files = [files]
+    if files:
+        return [str(f) for f in files]
+    here = cwd or Path.cwd()
+    for name in DEFAULT_FILES:
+        if (here / name).is_file():
+            return [name if cwd is None else str(here / name)]
+    looked = " or ".join(DEFAULT_FILES)
+    problem = Problem(f"no workloads file found in {here} (looked for {looked})")
+    raise SpecError([problem], hint="pass a file with -f FILE")
+
+
+def _resolve(
+    files: Sequence[FileArg],
+    env_files: Sequence[FileArg],
+    environ: Mapping[str, str] | None,
+    project: str | None,
+    cache_dir: Path | None,
+) -> _Resolved:
+    names = discover(files)
+    absolute = tuple(os.path.abspath(name) for name in names)
+    shell = os.environ if environ is None else environ
+    ctx = Context(Path(absolute[0]).parent, shell, project, cache_dir)
+    order = names + [str(f) for f in env_files]
+    sources = [read_source(name) for name in names]
+    variables, env_problems = _variables(env_files, ctx.base_dir, shell)
+    early = [p for source in sources for p in source.problems] + env_problems
+    if env_problems or any(source.data is None for source in sources):
+        raise SpecError(_ordered(early, order))
+    document, origins, early = _combine(sources, variables, early)
+    problems = early + _unreported(_validate(document, origins, ctx), early)
+    if problems:
+        raise SpecError(_ordered(problems, order))
+    return _Resolved(document, origins, absolute, ctx)
+
+
+def _unreported(late: list[Problem], early: list[Problem]) -> list[Problem]:
+    """Validation problems, minus those at a value that already failed to parse or expand."""
+    reported = {(p.file, p.path) for p in early if p.path}
+    return [p for p in late if (p.file, p.path) not in reported]
+
+
+def read_source(name: str) -> Source:
+    """Read and parse one file; unreadable files become problems."""
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:
+        reason = "file not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+        return Source(name, problems=[Problem(f"cannot read the file: {reason or exc}", name)])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Source(name, problems=[Problem(f"not UTF-8 text (byte {exc.start})", name)])
+    return parse(text, name)
+
+
+def _variables(
+    env_files: Sequence[FileArg], base_dir: Path, shell: Mapping[str, str]
+) -> tuple[dict[str, str], list[Problem]]:
+    """Interpolation variables: env files in order, then the shell (which wins)."""
+    candidates = [str(f) for f in env_files]
+    if not candidates and (base_dir / ".env").is_file():
+        candidates = [str(base_dir / ".env")]
+    values: dict[str, str] = {}
+    problems: list[Problem] = []
+    for name in candidates:
+        try:
+            text = Path(name).read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(f"cannot read the env file: {_reason(exc)}", name))
+            continue
+        parsed, found = parse_env_file(text, name)
+        values.update(parsed)
+        problems += found
+    values.update(shell)
+    return values, problems
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _combine(
+    sources: list[Source], variables: Mapping[str, str], problems: list[Problem]
+) -> tuple[dict[str, Any], Origins, list[Problem]]:
+    """Interpolate each file, then merge them in order."""
+    document: dict[str, Any] = {}
+    origins = Origins()
+    problems = list(problems)
+    for source in sources:
+        data, found = interpolate_tree(source.data, variables, source.origins, TYPE_CASTS)
+        problems += found
+        document = merge(document, data)
+        origins.update(source.origins)
+    return document, origins, problems
+
+
+def merge(base: Any, override: Any) -> Any:
+    """Mappings merge key by key; anything else in ``override`` replaces ``base``."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge(base[key], value) if key in base else value
+    return merged
+
+
+def _validate(document: dict[str, Any], origins: Origins, ctx: Context) -> list[Problem]:
+    issues = validate(document, cache_dir=ctx.cache_dir)
+    problems = [origins.problem(i.message, i.path, at_key=i.at_key) for i in issues]
+    return problems + check(document, origins, ctx)
+
+
+def _ordered(problems: list[Problem], files: list[str]) -> list[Problem]:
+    """Without duplicates; general problems first, then by file, line and column."""
+    order = {name: index for index, name in enumerate(files)}
+
+    def key(problem: Problem) -> tuple[int, int, int, int]:
+        if problem.file is None:
+            return (0, 0, 0, 0)
+        index = order.get(problem.file, len(files))
+        return (1, index, problem.line or 0, problem.column or 0)
+
+    return sorted(dict.fromkeys(problems), key=key)
+
+
+def load_document(
+    document: dict[str, Any],
+    *,
+    base_dir: Path,
+    project: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    paths: Paths | None = None,
+) -> DesiredState:
+    """A document built in code (``thv run``'s flags) through the same checks and defaults."""
+    paths = paths or Paths.from_env()
+    shell = os.environ if environ is None else environ
+    ctx = Context(base_dir, shell, project, paths.cache)
+    origins = Origins()
+    problems = _validate(document, origins, ctx)
+    if problems:
+        raise SpecError(problems)
+    return build_state(document, origins, ctx, (), paths.ours)
