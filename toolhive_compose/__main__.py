@@ -1,5 +1,5 @@
 """``python -m toolhive_compose`` is ``thv``."""
 
-from .cli import main
+from .entry import main
 
 main()

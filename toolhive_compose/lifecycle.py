@@ -9,7 +9,8 @@ status after), so an interruption at any point leaves state the next ``apply`` c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from .containers import container_params
 from .errors import EngineError
@@ -18,16 +19,33 @@ from .model import ServerSpec
 from .ports import PortAllocator, is_available
 from .runtime import Runtime
 from .state import Store, group_document
-from .state.runconfig import HTTP_TRANSPORTS, build_runconfig, container_labels
+from .state.runconfig import (
+    HTTP_TRANSPORTS,
+    build_runconfig,
+    container_labels,
+    effective_proxy_mode,
+)
+from .state.store import GROUP_EXTENSION_KEY
+from .workloads import workload_url
+
+READY_TIMEOUT = 60.0  # seconds for a new proxy's MCP round trip to succeed
+REMOTE_READY_TIMEOUT = 10.0
+PROXY_START_TIMEOUT = 30.0  # the proxy waits up to 15 s for its container to run
 
 
 class Lifecycle:
     def __init__(
-        self, runtime: Runtime, store: Store, *, environ: Mapping[str, str] | None = None
+        self,
+        runtime: Runtime,
+        store: Store,
+        *,
+        environ: Mapping[str, str] | None = None,
+        ready_timeout: float = READY_TIMEOUT,
     ) -> None:
         self.runtime = runtime
         self.store = store
         self.environ = environ
+        self.ready_timeout = ready_timeout  # seconds; 0 = do not wait for readiness
         self.ports = PortAllocator(self._ports_in_state)
 
     # -- workloads -----------------------------------------------------------------------
@@ -46,8 +64,11 @@ class Lifecycle:
         )
         self.store.runconfigs.write(spec.name, rc)
         self.store.statuses.set_status(spec.name, "starting")
-        if spec.remote:
-            self._finish_start(spec.name)
+        if spec.remote:  # no container: the proxy is the workload
+            if spec.state == "running":
+                self._finish_start(spec.name)
+            else:
+                self.store.statuses.set_status(spec.name, "stopped")
             return canon
         labels = container_labels(spec, port=port, project=project, config_hash=digest)
         params = container_params(
@@ -109,21 +130,85 @@ class Lifecycle:
         rc["group"] = group
         self.store.runconfigs.write(name, rc)
 
+    def adopt(self, name: str, canon: dict[str, Any], *, project: str) -> None:
+        """Take an unmanaged workload under ``project`` without touching its container or
+        proxy: ownership and spec go into its run config (``apply --adopt``)."""
+        from .state.runconfig import adopt_runconfig
+
+        rc = self.store.runconfigs.read(name)
+        if rc is None:
+            raise EngineError(f"workload {name} has no run config to adopt")
+        self.store.runconfigs.write(name, adopt_runconfig(rc, project=project, canon=canon))
+
     # -- groups --------------------------------------------------------------------------
     def group_create(self, name: str, *, project: str = "", description: str = "") -> None:
+        """Create the group file, or (for a project) update our extension key in an existing
+        one, keeping ``registered_clients`` and any key ToolHive may add."""
         doc = group_document(name, project=project, description=description)
         if not self.store.groups.create(name, doc) and project:
-            self.store.groups.write(name, doc)
+            current = self.store.groups.read(name) or {}
+            self.store.groups.write(name, {**doc, **current, **_extension(doc)})
 
     def group_delete(self, name: str) -> None:
         self.store.groups.delete(name)
 
     # -- helpers -------------------------------------------------------------------------
     def _finish_start(self, name: str) -> None:
-        self.store.statuses.set_status(name, "running")
+        """Replace any stale proxy with a new one, wait until it serves (it records
+        ``running`` and its PID itself), then until MCP answers through it.
+
+        A server that never answers leaves the status ``unhealthy`` and fails the action.
+        A remote server is only marked ``unhealthy`` (or ``unauthenticated``): it may well
+        be unreachable from here, so it gets a shorter timeout and never fails the action.
+        ``ready_timeout=0`` skips the MCP round trip, not the wait for the proxy.
+        """
+        from .proxy.probe import NotReady, Unauthorized, wait_ready
+        from .proxy.process import ProxyNotServing, spawn_proxy, wait_serving
+
+        rc = self.store.runconfigs.read(name) or {}
+        self._stop_proxy(name)
+        try:
+            proc = spawn_proxy(self.store.paths, name)
+            wait_serving(self.store, name, proc, PROXY_START_TIMEOUT)
+        except (OSError, ProxyNotServing) as exc:
+            self._proxy_failed(name, exc)
+        if self.ready_timeout <= 0:
+            return
+        remote = bool(rc.get("remote_url"))
+        timeout = min(self.ready_timeout, REMOTE_READY_TIMEOUT) if remote else self.ready_timeout
+        url, sse = _mcp_endpoint(name, rc)
+        try:
+            wait_ready(url, sse=sse, timeout=timeout, alive=lambda: proc.poll() is None)
+        except Unauthorized as exc:
+            self.store.statuses.set_status(name, "unauthenticated", str(exc))
+        except NotReady as exc:
+            self.store.statuses.set_status(name, "unhealthy", f"no MCP answer: {exc}")
+            if not remote:
+                raise EngineError(
+                    f"server {name} did not answer MCP initialize within {timeout:g}s",
+                    hint=f"thv logs {name}",
+                ) from None
+
+    def _proxy_failed(self, name: str, exc: BaseException) -> NoReturn:
+        """The proxy could not start: say why (its log's last line when it exited)."""
+        from .proxy.process import ProxyNotServing, log_path, stop_proxy
+
+        if isinstance(exc, ProxyNotServing) and exc.exited:
+            why = _last_line(log_path(self.store.paths, name))  # the proxy wrote `error`
+        else:
+            why = str(exc)
+            rc = self.store.runconfigs.read(name) or {}
+            stop_proxy(self.store, name, int(rc.get("port") or 0))
+            self.store.statuses.set_status(name, "error", f"the proxy did not start: {why}")
+        raise EngineError(
+            f"the proxy of {name} did not start: {why}", hint=f"thv logs {name} --proxy"
+        ) from None
 
     def _stop_proxy(self, name: str) -> None:
-        """No proxy process is started yet, so there is none to stop."""
+        from .proxy.process import stop_proxy
+
+        rc = self.store.runconfigs.read(name) or {}
+        stop_proxy(self.store, name, int(rc.get("port") or 0))
 
     def _with_ports(self, spec: ServerSpec, canon: dict[str, Any]) -> dict[str, Any]:
         canon = dict(canon)
@@ -156,3 +241,26 @@ class Lifecycle:
         from .loader import resolve_secret_value
 
         return {s.target: resolve_secret_value(s, self.environ) for s in spec.secrets}
+
+
+def _extension(doc: dict[str, Any]) -> dict[str, Any]:
+    """Our key of a group document (absent for a group no project declared)."""
+    return {k: v for k, v in doc.items() if k == GROUP_EXTENSION_KEY}
+
+
+def _mcp_endpoint(name: str, rc: dict[str, Any]) -> tuple[str, bool]:
+    """The workload's MCP URL through its proxy, and whether it speaks legacy SSE."""
+    transport = str(rc.get("transport") or "stdio")
+    mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
+    remote_url = str(rc.get("remote_url") or "")
+    url = workload_url(int(rc.get("port") or 0), transport, mode, name, remote_url)
+    return url.partition("#")[0], mode == "sse"
+
+
+def _last_line(path: Path) -> str:
+    """The proxy log's last line: why it exited."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no proxy log"
+    return lines[-1] if lines else "empty proxy log"

@@ -17,6 +17,7 @@ class Container:
     state: str  # created | running | paused | restarting | removing | exited | dead
     labels: dict[str, str] = field(default_factory=dict)
     created: int = 0  # unix seconds
+    image_id: str = ""  # the engine's id of the image the container runs (sha256:…)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +50,10 @@ class Runtime(Protocol):
     def image_present(self, image: str) -> bool: ...
 
     def pull(self, image: str) -> None: ...
+
+    def image_id(self, image: str) -> str:
+        """The local image's id (``sha256:…``, as containers report it); "" if absent."""
+        ...
 
     def create(self, params: ContainerParams) -> str: ...
 

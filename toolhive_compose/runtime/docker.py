@@ -51,6 +51,15 @@ class DockerRuntime:
             except docker.errors.ImageNotFound:
                 return False
 
+    def image_id(self, image: str) -> str:
+        import docker.errors
+
+        with self._errors(f"inspect image {image}"):
+            try:
+                return str(self.client.api.inspect_image(image).get("Id") or "")
+            except docker.errors.ImageNotFound:
+                return ""
+
     # -- writes --------------------------------------------------------------------------
     def pull(self, image: str) -> None:
         import docker.errors
@@ -86,6 +95,9 @@ class DockerRuntime:
                 ports=[c for c, _ in params.publish] or None,
                 stdin_open=params.stdin_open,
                 tty=False,
+                # detach: StdinOnce stays false (as ToolHive), so stdin outlives a proxy
+                # that detaches or dies and the next proxy can attach to the same server.
+                detach=True,
             )
         return str(result["Id"])
 
@@ -176,4 +188,5 @@ def _container(item: dict[str, Any]) -> Container:
         state=str(item.get("State", "")),
         labels=dict(item.get("Labels") or {}),
         created=int(item.get("Created") or 0),
+        image_id=str(item.get("ImageID") or ""),
     )

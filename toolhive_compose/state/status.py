@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -110,6 +111,28 @@ class StatusStore:
             created = current.created_at if current else now
             atomic_write(self.path(name), WorkloadStatus("running", created, now, pid).to_json())
 
+    def transition(
+        self,
+        name: str,
+        status: str,
+        context: str = "",
+        *,
+        only_from: tuple[str, ...],
+        pid: int | None = None,
+    ) -> bool:
+        """Set ``status`` only if the file exists, says one of ``only_from`` and (when
+        ``pid`` is given) still records that PID.  A proxy reporting its own failure uses
+        this, so it never overwrites ``stopping``/``removing`` nor re-creates a deleted file."""
+        with self._lock(name):
+            current = self._read(name)
+            if current is None or current.status not in only_from:
+                return False
+            if pid is not None and current.process_id != pid:
+                return False
+            new = replace(current, status=status, status_context=context, updated_at=now_rfc3339())
+            atomic_write(self.path(name), new.to_json())
+            return True
+
     def reset_pid_if_match(self, name: str, pid: int) -> bool:
         with self._lock(name):
             current = self._read(name)
@@ -127,6 +150,33 @@ class StatusStore:
         if not self.directory.is_dir():
             return []
         return sorted(p.stem for p in self.directory.glob("*.json") if not p.name.startswith("."))
+
+    def migrate_legacy_pid(
+        self, name: str, legacy_dir: Path, tmp_dir: Path | None = None
+    ) -> WorkloadStatus | None:
+        """ToolHive's PID migration (§3.1): a ``running`` status whose ``process_id`` is 0
+        takes the PID from a legacy PID file, ``<legacy_dir>/toolhive-<name>.pid`` first, then
+        ``$TMPDIR/toolhive-<name>.pid``; the legacy files are then deleted.
+
+        Returns the status as it is afterwards.  Without a legacy file nothing is written and
+        no exclusive lock is taken, so calling this on every read stays cheap.
+        """
+        files = [p for p in legacy_pid_paths(name, legacy_dir, tmp_dir) if p.is_file()]
+        if not files:
+            return self.get(name)
+        with self._lock(name):
+            current = self._read(name)
+            if current is None or current.status != "running" or current.process_id:
+                return current
+            pid = next((p for p in map(_read_pid, files) if p > 0), 0)
+            if not pid:
+                return current
+            new = replace(current, process_id=pid, updated_at=now_rfc3339())
+            atomic_write(self.path(name), new.to_json())
+        for path in files:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return new
 
     def _read(self, name: str) -> WorkloadStatus | None:
         path = self.path(name)
@@ -183,3 +233,22 @@ def _decode(path: Path, raw: bytes) -> WorkloadStatus:
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StateError(f"status file {path} is corrupt: {exc}") from None
+
+
+def legacy_pid_paths(name: str, legacy_dir: Path, tmp_dir: Path | None = None) -> list[Path]:
+    """Where older ToolHive releases kept a workload's proxy PID, in lookup order."""
+    base = f"toolhive-{name.replace('/', '-')}.pid"
+    return [legacy_dir / base, (tmp_dir or Path(tempfile.gettempdir())) / base]
+
+
+def needs_pid_migration(status: WorkloadStatus | None) -> bool:
+    """True when ToolHive would look for a legacy PID file: ``running`` without a PID."""
+    return status is not None and status.status == "running" and status.process_id == 0
+
+
+def _read_pid(path: Path) -> int:
+    """The decimal PID in a legacy PID file (whitespace trimmed); 0 when unreadable."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,249 @@
+"""The proxy against the official MCP SDK clients, with local servers (no Docker).
+
+The test MCP server (``tests/support/mcp_server.py``) runs as a local process: over pipes
+behind the stdio bridge, or over HTTP behind the reverse proxy.  The last tests go through
+the whole detached-process path with remote workloads (which have no container).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.proxy_helpers import TOOLS, free_port, mcp_round_trip, wait_port, wait_until
+from toolhive_compose.errors import EngineError
+from toolhive_compose.fingerprint import canonical
+from toolhive_compose.lifecycle import Lifecycle
+from toolhive_compose.model import ServerSpec
+from toolhive_compose.ports import is_available
+from toolhive_compose.proxy.bridge import Bridge, LineSplitter
+from toolhive_compose.proxy.process import stop_proxy
+from toolhive_compose.proxy.procfs import pid_alive
+from toolhive_compose.proxy.reverse import ReverseProxy, Upstream
+from toolhive_compose.proxy.server import serve_connection
+from toolhive_compose.proxy.stdio import StdioApp
+from toolhive_compose.state import Store
+
+SERVER = Path(__file__).parent / "support" / "mcp_server.py"
+
+
+BACKGROUND: list[asyncio.Future[Any]] = []  # tasks of the loop thread, kept referenced
+
+
+class LoopThread:
+    """An asyncio loop on its own thread, for proxy apps served in this process."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def close(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_all())
+        BACKGROUND.clear()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    lt = LoopThread()
+    yield lt
+    lt.close()
+
+
+async def serve_stdio_app(port: int, *, sse: bool) -> None:
+    """The stdio bridge in front of a local server process talking over pipes."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(SERVER), "--transport", "stdio",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    bridge = Bridge(proc.stdin.write, proc.stdin.drain)
+    app = StdioApp(bridge, sse=sse)
+    stdout = proc.stdout
+
+    async def pump() -> None:
+        try:
+            lines = LineSplitter()
+            while data := await stdout.read(65536):
+                for line in lines.feed(data):
+                    bridge.on_line(line)
+        finally:  # cancelled when the test ends
+            proc.kill()
+            await proc.wait()
+
+    BACKGROUND.append(asyncio.ensure_future(pump()))
+    await serve(app.handle, port)
+
+
+@pytest.fixture
+def http_server() -> Iterator:
+    """http_server(transport) -> port of a local FastMCP server."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(transport: str) -> int:
+        port = free_port()
+        command = [sys.executable, str(SERVER), "--transport", transport, "--port", str(port)]
+        quiet = subprocess.DEVNULL
+        procs.append(subprocess.Popen(command, stdout=quiet, stderr=quiet))
+        wait_port(port)
+        return port
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(5)
+
+
+# -- stdio bridge ------------------------------------------------------------------------------
+def test_stdio_bridge_streamable_http(loop_thread: LoopThread) -> None:
+    port = free_port()
+    loop_thread.run(serve_stdio_app(port, sse=False))
+    assert asyncio.run(mcp_round_trip(f"http://127.0.0.1:{port}/mcp")) == (TOOLS, "hello")
+
+
+def test_stdio_bridge_legacy_sse(loop_thread: LoopThread) -> None:
+    port = free_port()
+    loop_thread.run(serve_stdio_app(port, sse=True))
+    url = f"http://127.0.0.1:{port}/sse"
+    assert asyncio.run(mcp_round_trip(url, sse=True, text="via sse")) == (TOOLS, "via sse")
+
+
+def test_stdio_bridge_keeps_concurrent_clients_apart(loop_thread: LoopThread) -> None:
+    """Every client numbers its requests from 0: answers must still reach the right one."""
+    port = free_port()
+    loop_thread.run(serve_stdio_app(port, sse=True))
+
+    async def many() -> list[tuple[list[str], str]]:
+        calls = [
+            mcp_round_trip(f"http://127.0.0.1:{port}/mcp", text=f"streamable-{i}") for i in range(4)
+        ]
+        calls += [
+            mcp_round_trip(f"http://127.0.0.1:{port}/sse", sse=True, text=f"sse-{i}")
+            for i in range(3)
+        ]
+        return await asyncio.gather(*calls)
+
+    results = asyncio.run(many())
+    expected = [f"streamable-{i}" for i in range(4)] + [f"sse-{i}" for i in range(3)]
+    assert [text for _, text in results] == expected
+
+
+# -- reverse proxy -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("transport", "path"), [("streamable-http", "/mcp"), ("sse", "/sse")])
+def test_reverse_proxy(loop_thread: LoopThread, http_server, transport: str, path: str) -> None:
+    upstream = http_server(transport)
+    port = free_port()
+    proxy = ReverseProxy(Upstream.from_url(f"http://127.0.0.1:{upstream}"))
+    loop_thread.run(serve(proxy.handle, port))
+    url = f"http://127.0.0.1:{port}{path}"
+    assert asyncio.run(mcp_round_trip(url, sse=transport == "sse")) == (TOOLS, "hello")
+
+
+# -- the detached proxy process, with remote workloads -----------------------------------------
+async def serve(handler: Any, port: int) -> None:
+    server = await asyncio.start_server(
+        lambda r, w: serve_connection(r, w, handler), "127.0.0.1", port
+    )
+    BACKGROUND.append(asyncio.ensure_future(server.serve_forever()))
+
+
+def remote_spec(name: str, url: str) -> ServerSpec:
+    return ServerSpec(name=name, url=url, transport="streamable-http", proxy_mode="streamable-http")
+
+
+def test_remote_workload_proxy_process_heals_and_stops(http_server) -> None:
+    upstream = http_server("streamable-http")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]  # remote: no runtime calls
+    spec = remote_spec("rem", f"http://127.0.0.1:{upstream}/mcp")
+    canon = lifecycle.create(spec, canonical(spec), project="p")
+    url = f"http://127.0.0.1:{canon['port']}/mcp"
+    try:
+        status = store.statuses.get("rem")
+        assert status is not None and status.status == "running" and pid_alive(status.process_id)
+        assert asyncio.run(mcp_round_trip(url)) == (TOOLS, "hello")
+
+        os.kill(status.process_id, signal.SIGKILL)  # the proxy dies: status is stale
+        wait_until(lambda: not pid_alive(status.process_id))
+        lifecycle.start("rem", "")
+        healed = store.statuses.get("rem")
+        assert healed is not None and healed.status == "running"
+        assert healed.process_id != status.process_id and pid_alive(healed.process_id)
+        assert asyncio.run(mcp_round_trip(url, text="again")) == (TOOLS, "again")
+
+        store.statuses.set_pid("rem", 0)  # the PID record is lost while it runs
+        assert stop_proxy(store, "rem", canon["port"]) is True
+        assert not pid_alive(healed.process_id) and is_available(canon["port"])
+    finally:
+        lifecycle.delete("rem", "")
+    assert store.statuses.get("rem") is None and store.runconfigs.read("rem") is None
+
+
+def test_remote_workload_sse_mode(http_server) -> None:
+    upstream = http_server("sse")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
+    spec = ServerSpec(name="rem-sse", url=f"http://127.0.0.1:{upstream}/sse", transport="sse",
+                      proxy_mode="sse")  # fmt: skip
+    canon = lifecycle.create(spec, canonical(spec), project="p")
+    try:
+        assert store.statuses.get("rem-sse").status == "running"  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{canon['port']}/sse"
+        assert asyncio.run(mcp_round_trip(url, sse=True)) == (TOOLS, "hello")
+    finally:
+        lifecycle.delete("rem-sse", "")
+
+
+def test_unreachable_remote_is_unhealthy_not_an_error() -> None:
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store, ready_timeout=1)  # type: ignore[arg-type]
+    spec = remote_spec("gone", f"http://127.0.0.1:{free_port()}/mcp")
+    lifecycle.create(spec, canonical(spec), project="p")
+    try:
+        status = store.statuses.get("gone")
+        assert status is not None and status.status == "unhealthy"
+        assert "502" in status.status_context and pid_alive(status.process_id)
+    finally:
+        lifecycle.delete("gone", "")
+
+
+def test_proxy_that_cannot_bind_fails_the_start(http_server) -> None:
+    upstream = http_server("streamable-http")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
+    spec = remote_spec("busy", f"http://127.0.0.1:{upstream}/mcp")
+    port = lifecycle.create(spec, canonical(spec), project="p")["port"]
+    lifecycle.stop("busy", "")
+    try:
+        with socket.socket() as squatter:  # something else takes the port meanwhile
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            with pytest.raises(EngineError, match=r"did not start: .*in use"):
+                lifecycle.start("busy", "")
+        status = store.statuses.get("busy")
+        assert status is not None and status.status == "error"
+        assert "in use" in status.status_context
+    finally:
+        lifecycle.delete("busy", "")

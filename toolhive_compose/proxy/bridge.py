@@ -1,0 +1,172 @@
+"""One stdio MCP server shared by many HTTP client sessions.
+
+Client messages are written to the server's stdin, one JSON line each, after the
+:class:`~.jsonrpc.Router` has made their ids unique.  Each line the server writes on stdout
+is routed: a response to the stream of the request it answers, a progress notification to
+the stream whose token it carries, a server-initiated request to the session of the most
+recent request in flight, any other notification to every session.  A session with no open
+stream keeps a bounded backlog that its next stream receives first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .jsonrpc import Message, Router, is_request, is_response
+from .server import log
+
+BACKLOG = 256
+PING = object()  # queue item: send a keep-alive comment
+
+
+class Sink:
+    """The queue behind one HTTP response stream; ``None`` in it ends the stream."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        if not self.closed:
+            self.queue.put_nowait(item)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.queue.put_nowait(None)
+            self.closed = True
+
+
+class Session:
+    """One client: streamable HTTP (``Mcp-Session-Id``) or a legacy SSE connection."""
+
+    def __init__(self, session_id: str, *, legacy_sse: bool = False) -> None:
+        self.id = session_id
+        self.legacy_sse = legacy_sse
+        self.stream: Sink | None = None  # GET /mcp or GET /sse
+        self.posts: list[Sink] = []  # POST responses being streamed as SSE
+        self.backlog: deque[Message] = deque(maxlen=BACKLOG)
+        self.touched = time.monotonic()
+
+    def deliver(self, message: Message) -> None:
+        """A server-initiated message: the newest POST stream, else the GET stream."""
+        target = self.posts[-1] if self.posts else self.stream
+        if target is not None and not target.closed:
+            target.put(message)
+        else:
+            self.backlog.append(message)
+
+    def open_stream(self, sink: Sink) -> None:
+        self.stream = sink
+        while self.backlog:
+            sink.put(self.backlog.popleft())
+
+    def close(self) -> None:
+        for sink in [self.stream, *self.posts]:
+            if sink is not None:
+                sink.close()
+
+    @property
+    def idle(self) -> bool:
+        return not self.posts and (self.stream is None or self.stream.closed)
+
+
+class Bridge:
+    """Routes between HTTP sessions and the server's stdin/stdout."""
+
+    def __init__(self, write: Callable[[bytes], None], drain: Callable[[], Awaitable[None]]):
+        self._write = write
+        self.drain = drain
+        self.router = Router()
+        self.sessions: dict[str, Session] = {}
+        self.anonymous = Session("")  # clients that send no session id
+        self._last: Session = self.anonymous
+
+    def new_session(self, *, legacy_sse: bool = False) -> Session:
+        session = Session(os.urandom(16).hex(), legacy_sse=legacy_sse)
+        self.sessions[session.id] = session
+        return session
+
+    def end_session(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+        self.router.forget_session(session.id)
+        session.close()
+
+    def expire(self, max_idle: float) -> None:
+        """End sessions with no open stream that were not used for ``max_idle`` seconds."""
+        cutoff = time.monotonic() - max_idle
+        for session in [s for s in self.sessions.values() if s.idle and s.touched < cutoff]:
+            self.end_session(session)
+
+    def forward(self, session: Session, messages: list[Message], sink: Sink | None) -> None:
+        """Write client messages to the server; answers to its requests go to ``sink``."""
+        lines = [
+            json.dumps(self.router.outgoing(session.id, m, sink), separators=(",", ":"),
+                       ensure_ascii=False).encode() + b"\n"
+            for m in messages
+        ]  # fmt: skip
+        session.touched = time.monotonic()
+        self._last = session
+        self._write(b"".join(lines))
+
+    def on_line(self, line: bytes) -> None:
+        """One line of the server's stdout."""
+        if not line.strip():
+            return
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log(f"server stdout (not JSON-RPC): {line[:200].decode(errors='replace')}")
+            return
+        if isinstance(message, list):
+            for item in message:
+                if isinstance(item, dict):
+                    self.on_message(item)
+        elif isinstance(message, dict):
+            self.on_message(message)
+
+    def on_message(self, message: Message) -> None:
+        if is_response(message):
+            routed = self.router.incoming_response(message)
+            if routed is None:
+                log(f"dropped a response to unknown request id {message.get('id')!r}")
+            elif routed[0].sink is not None:
+                routed[0].sink.put(routed[1])
+        elif is_request(message):
+            self._request_target().deliver(message)
+        elif message.get("method") == "notifications/progress" and (
+            progress := self.router.incoming_progress(message)
+        ):
+            if progress[0].sink is not None:
+                progress[0].sink.put(progress[1])
+        else:
+            for session in [*self.sessions.values(), self.anonymous]:
+                session.deliver(message)
+
+    def _request_target(self) -> Session:
+        pending = self.router.latest()
+        if pending is not None and pending.session in self.sessions:
+            return self.sessions[pending.session]
+        if self._last.id in self.sessions:
+            return self._last
+        return self.anonymous
+
+
+class LineSplitter:
+    """Reassemble newline-delimited messages from arbitrary chunks."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        if b"\n" not in data:
+            return []
+        *lines, rest = self._buf.split(b"\n")
+        self._buf = bytearray(rest)
+        return [bytes(line) for line in lines]

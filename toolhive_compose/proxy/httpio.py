@@ -1,0 +1,279 @@
+"""Minimal HTTP/1.1 over asyncio streams: parse heads, read and write bodies.
+
+Used on both sides of the proxy (clients in, upstream servers and the container engine
+out).  :class:`Conn` keeps its own read buffer so that a task watching a streaming client
+for disconnection never loses bytes of a pipelined next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+READ_SIZE = 65536
+MAX_HEAD = 64 * 1024
+MAX_BODY = 32 * 1024 * 1024
+CRLF = b"\r\n"
+REASONS = {
+    100: "Continue", 101: "Switching Protocols", 200: "OK", 202: "Accepted", 204: "No Content",
+    304: "Not Modified", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 505: "HTTP Version Not Supported",
+}  # fmt: skip
+
+
+class HttpError(Exception):
+    """A malformed or unacceptable message; ``status`` is what a server answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Conn:
+    """A byte stream with a pushback buffer: the base of every HTTP exchange here."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.buf = bytearray()
+        self.eof = False
+
+    async def fill(self) -> bool:
+        """Read more bytes into the buffer; False at end of stream."""
+        data = await self.reader.read(READ_SIZE)
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    async def read_until(self, sep: bytes, limit: int) -> bytes | None:
+        """Bytes up to and including ``sep``; None on a clean EOF before any byte."""
+        start = 0
+        while (idx := self.buf.find(sep, start)) < 0:
+            if len(self.buf) > limit:
+                raise HttpError(431, "message head too large")
+            start = max(0, len(self.buf) - len(sep) + 1)
+            if not await self.fill():
+                if self.buf:
+                    raise asyncio.IncompleteReadError(bytes(self.buf), None)
+                return None
+        end = idx + len(sep)
+        out = bytes(self.buf[:end])
+        del self.buf[:end]
+        return out
+
+    async def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not await self.fill():
+                raise asyncio.IncompleteReadError(bytes(self.buf), n)
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    async def read_some(self, n: int = READ_SIZE) -> bytes:
+        """Up to ``n`` bytes, whatever is available first; b"" at EOF."""
+        if not self.buf and not await self.fill():
+            return b""
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    @property
+    def closing(self) -> bool:
+        return self.eof or self.writer.is_closing()
+
+
+@dataclass(slots=True)
+class Headers:
+    """Header fields in arrival order, with case-insensitive lookup of the first value."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+    index: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, value: str) -> None:
+        self.items.append((name, value))
+        self.index.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.index.get(name, default)
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    target: str
+    version: str
+    headers: Headers
+    body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.partition("?")[2]
+
+    @property
+    def keep_alive(self) -> bool:
+        conn = self.headers.get("connection").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in conn
+        return "close" not in conn
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    reason: str
+    version: str
+    headers: Headers
+
+
+def _parse_headers(lines: list[bytes]) -> Headers:
+    headers = Headers()
+    for raw in lines:
+        if not raw:
+            continue
+        name, colon, value = raw.partition(b":")
+        if not colon or not name or name != name.strip():
+            raise HttpError(400, "malformed header line")
+        headers.add(name.decode("latin-1"), value.strip().decode("latin-1"))
+    return headers
+
+
+async def read_request(conn: Conn) -> Request | None:
+    """The next request with its whole body; None when the client closed cleanly."""
+    head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
+    if head is None:
+        return None
+    lines = head[:-4].split(CRLF)
+    parts = lines[0].decode("latin-1").split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise HttpError(400, "malformed request line")
+    request = Request(parts[0], parts[1], parts[2], _parse_headers(lines[1:]))
+    if request.headers.get("expect").lower() == "100-continue":
+        conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.body = await read_body(conn, request.headers)
+    return request
+
+
+async def read_response_head(conn: Conn) -> Response | None:
+    """A response's status line and headers; None on EOF before any byte."""
+    head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
+    if head is None:
+        return None
+    lines = head[:-4].split(CRLF)
+    version, _, rest = lines[0].decode("latin-1").partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/") or not code.isdigit():
+        raise HttpError(502, "malformed status line")
+    return Response(int(code), reason, version, _parse_headers(lines[1:]))
+
+
+def content_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise HttpError(400, "bad Content-Length")
+    return int(value)
+
+
+def is_chunked(headers: Headers) -> bool:
+    return "chunked" in headers.get("transfer-encoding").lower()
+
+
+async def read_body(conn: Conn, headers: Headers, limit: int = MAX_BODY) -> bytes:
+    """A request body (Content-Length or chunked; none otherwise)."""
+    if is_chunked(headers):
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in iter_chunked(conn):
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, "body too large")
+            parts.append(chunk)
+        return b"".join(parts)
+    length = content_length(headers) or 0
+    if length > limit:
+        raise HttpError(413, "body too large")
+    return await conn.read_exact(length) if length else b""
+
+
+async def iter_chunked(conn: Conn) -> AsyncGenerator[bytes, None]:
+    """Decode a chunked body chunk by chunk (trailers are read and dropped)."""
+    while True:
+        line = await conn.read_until(CRLF, 4096)
+        if line is None:
+            raise asyncio.IncompleteReadError(b"", None)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise HttpError(400, "bad chunk size") from None
+        if size == 0:
+            while (trailer := await conn.read_until(CRLF, MAX_HEAD)) not in (CRLF, None):
+                del trailer
+            return
+        data = await conn.read_exact(size + 2)
+        yield data[:-2]
+
+
+async def iter_length(conn: Conn, length: int) -> AsyncGenerator[bytes, None]:
+    while length > 0:
+        data = await conn.read_some(min(length, READ_SIZE))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", length)
+        length -= len(data)
+        yield data
+
+
+async def iter_until_eof(conn: Conn) -> AsyncGenerator[bytes, None]:
+    while data := await conn.read_some():
+        yield data
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def respond(
+    conn: Conn,
+    status: int,
+    body: bytes = b"",
+    *,
+    content_type: str = "text/plain; charset=utf-8",
+    headers: list[tuple[str, str]] | None = None,
+    keep_alive: bool = True,
+) -> None:
+    """Write a complete response with a Content-Length."""
+    fields = list(headers or [])
+    if body:
+        fields.append(("Content-Type", content_type))
+    fields.append(("Content-Length", str(len(body))))
+    if not keep_alive:
+        fields.append(("Connection", "close"))
+    conn.write(response_head(status, fields) + body)
