@@ -55,6 +55,7 @@ def apply_plan(
     actions = {a.id: a for a in plan.actions}
     lifecycle.store.groups.ensure_default()
     image_errors = _prepare_images(plan, lifecycle, parallelism)
+    notes = _upgrade_notes(plan, lifecycle, image_errors)
 
     def run(action_id: int) -> None:
         action = actions[action_id]
@@ -66,7 +67,9 @@ def apply_plan(
     finals: dict[int, Event] = {}
 
     def outcome(result: Outcome[int]) -> None:
-        event = Event(actions[result.key], result.state, _message(result.error), result.seconds)
+        note = notes.get(result.key, "") if result.state == DONE else ""
+        message = _message(result.error) or note
+        event = Event(actions[result.key], result.state, message, result.seconds)
         finals[result.key] = event
         emit(event)
 
@@ -100,6 +103,26 @@ def _prepare_images(plan: Plan, lifecycle: Lifecycle, parallelism: int) -> dict[
     return {k: o.error for k, o in outcomes.items() if o.state == FAILED and o.error}
 
 
+def _upgrade_notes(
+    plan: Plan, lifecycle: Lifecycle, image_errors: dict[str, BaseException]
+) -> dict[int, str]:
+    """For each upgrade: ``old -> new (sha256:…)``, the new image's digest now that it is here."""
+    digest_of = getattr(lifecycle.runtime, "image_id", None)
+    notes = {}
+    for action in plan.actions:
+        change = action.image
+        if action.kind is not ActionKind.UPGRADE or change is None or change.after in image_errors:
+            continue
+        digest = ""
+        if digest_of is not None:
+            try:
+                digest = str(digest_of(change.after))[:19]
+            except ThvError:
+                digest = ""
+        notes[action.id] = f"{change.before} -> {change.after}" + (f" ({digest})" if digest else "")
+    return notes
+
+
 def _dispatch(action: Action, desired: DesiredState, lifecycle: Lifecycle) -> None:
     after = action.after or {}
     kind, name, project = action.kind, action.name, desired.project
@@ -119,6 +142,8 @@ def _dispatch(action: Action, desired: DesiredState, lifecycle: Lifecycle) -> No
         lifecycle.delete(name, action.target)
     elif kind is ActionKind.MOVE_GROUP:
         lifecycle.move_group(name, after["group"])
+    elif kind is ActionKind.ADOPT:
+        lifecycle.adopt(name, after, project=project)
     else:  # pragma: no cover - every kind is handled above
         raise AssertionError(f"unhandled action kind {kind}")
 

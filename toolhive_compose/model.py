@@ -68,6 +68,9 @@ class ServerSpec:
     permission_profile: str = "network"  # "none" | "network" | absolute path | "inline"
     permission_profile_json: str = ""  # canonical JSON of the resolved profile
     state: str = "running"
+    # Where a ``server:`` entry came from (run config only; never in the config hash).
+    registry_server_name: str = ""  # the registry entry's full name
+    registry_url: str = ""  # the registry's URL or absolute path
 
     @property
     def remote(self) -> bool:
@@ -103,11 +106,13 @@ class ObservedWorkload:
     container_name: str = ""
     container_state: str = ""  # engine state (running, exited, created, ...); "" = none
     image: str = ""
+    image_id: str = ""  # id of the image the container runs (sha256:…), from the list call
     labels: Pairs = ()  # container labels (all of them), sorted
     project: str = ""  # owning project from the container or run config; "" = not ours
     config_hash: str = ""  # from the container label
     spec: dict[str, Any] | None = None  # canonical spec rebuilt from the run config
     status: str = ""  # ToolHive status file value, "" = no file
+    proxy_alive: bool = True  # the status file's proxy PID is a live process
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
 

@@ -19,6 +19,7 @@ from .model import (
     ObservedState,
     ObservedWorkload,
 )
+from .proxy.procfs import pid_alive
 from .runtime import Container, Runtime
 from .state import Store
 from .state.runconfig import canonical_from_runconfig, project_of
@@ -65,7 +66,7 @@ def _workload(
 ) -> ObservedWorkload:
     ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created, c.id))
     main = ranked[0] if ranked else None
-    status = store.statuses.get(name)
+    status = store.workload_status(name)  # migrates a legacy PID file, as ToolHive does
     labels = main.labels if main else {}
     return ObservedWorkload(
         name=name,
@@ -73,11 +74,13 @@ def _workload(
         container_name=main.name if main else "",
         container_state=main.state if main else "",
         image=main.image if main else "",
+        image_id=main.image_id if main else "",
         labels=tuple(sorted(labels.items())),
         project=labels.get(LABEL_PROJECT, "") or (project_of(rc) if rc else ""),
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
         spec=canonical_from_runconfig(rc) if rc else None,
         status=status.status if status else "",
+        proxy_alive=bool(status and pid_alive(status.process_id)),
         remote=bool(rc and rc.get("remote_url")),
         extra_container_ids=tuple(c.id for c in ranked[1:]),
     )

@@ -17,6 +17,7 @@ class ActionKind(StrEnum):
     STOP = "stop"
     DELETE = "delete"
     MOVE_GROUP = "move-group"
+    ADOPT = "adopt"  # an unmanaged workload taken under the project (run config only)
     UPGRADE = "upgrade"
     RECREATE = "recreate"
     CREATE = "create"
@@ -31,6 +32,7 @@ PHASE = {
     ActionKind.STOP: 1,
     ActionKind.DELETE: 2,
     ActionKind.MOVE_GROUP: 3,
+    ActionKind.ADOPT: 3,
     ActionKind.UPGRADE: 4,
     ActionKind.RECREATE: 4,
     ActionKind.CREATE: 5,
@@ -54,6 +56,26 @@ class FieldChange:
         return {"path": self.path, "before": self.before, "after": self.after}
 
 
+@dataclass(frozen=True, slots=True)
+class ImageChange:
+    """An upgrade's image: old → new reference, and image ids (``sha256:…`` digests of the
+    image config) where known: the running container's from the list call, the new image's
+    once it is present locally."""
+
+    before: str
+    after: str
+    before_digest: str = ""
+    after_digest: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = {"before": self.before, "after": self.after}
+        if self.before_digest:
+            doc["before_digest"] = self.before_digest
+        if self.after_digest:
+            doc["after_digest"] = self.after_digest
+        return doc
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
     id: int
@@ -63,6 +85,7 @@ class Action:
     changes: tuple[FieldChange, ...] = ()
     depends_on: tuple[int, ...] = ()
     target: str = ""  # the container id acted on, if any
+    image: ImageChange | None = None  # upgrades only
     # Canonical specs (fingerprint.canonical).  Not serialised: they carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
     after: dict[str, Any] | None = field(default=None, compare=False)
@@ -72,7 +95,7 @@ class Action:
         return self.kind.startswith("group-")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "id": self.id,
             "kind": str(self.kind),
             "name": self.name,
@@ -80,6 +103,9 @@ class Action:
             "changes": [c.to_dict() for c in self.changes],
             "depends_on": list(self.depends_on),
         }
+        if self.image is not None:
+            doc["image"] = self.image.to_dict()
+        return doc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

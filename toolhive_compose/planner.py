@@ -7,6 +7,10 @@ Decisions per server (hashes decide, diffs only explain):
 - only the group differs → ``move-group`` (state rewrite, no restart)
 - desired running but the container is not → ``start``; desired stopped but running → ``stop``
 - owned by this project but no longer in the file → ``delete``
+- with ``adopt``, an unmanaged workload (no project: made by ToolHive or ``thv run``) named
+  like a server → ``adopt`` (our key written into its run config, no restart) when its spec
+  matches, else its replacement with the reason ``adopted; …``.  Another project's workload
+  is never adopted; without ``adopt`` any clash is a :class:`PlanError`.
 
 Ordering: a dependency graph (group before its members, a workload freeing a port before the
 one taking it, members out of a group before the group is deleted), walked topologically
@@ -16,16 +20,20 @@ with ties broken by phase (see :data:`plan.PHASE`) then name.  Output is determi
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .diff import field_changes
 from .errors import PlanError
 from .fingerprint import canonical, config_hash
 from .model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
-from .plan import PHASE, Action, ActionKind, Plan
+from .plan import PHASE, Action, ActionKind, ImageChange, Plan
 
 HOST_PORT_FIELDS = ("port", "target_port")
+# Statuses of a remote workload whose proxy runs (unhealthy: the remote does not answer).
+REMOTE_SERVING = frozenset({"running", "starting", "unhealthy", "unauthenticated", "auth_retrying"})
+# Statuses a running container keeps when an operation on it was interrupted: no proxy serves.
+_INTERRUPTED = frozenset({"starting", "stopping", "stopped", "removing", "error"})
 _NO_CHANGES = frozenset({ActionKind.START, ActionKind.STOP, ActionKind.DELETE})
 
 
@@ -38,6 +46,7 @@ class _Draft:
     after: dict[str, Any] | None = None
     target: str = ""
     deps: set[tuple[ActionKind, str]] = field(default_factory=set)
+    image: ImageChange | None = None
 
     @property
     def key(self) -> tuple[ActionKind, str]:
@@ -47,12 +56,19 @@ class _Draft:
         return self.kind.startswith("group")
 
 
-def make_plan(desired: DesiredState, observed: ObservedState) -> Plan:
-    """The ordered actions that take ``observed`` to ``desired``."""
-    _check_conflicts(desired, observed)
+def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
+    """The ordered actions that take ``observed`` to ``desired`` (``adopt``: see above)."""
+    _check_conflicts(desired, observed, adopt=adopt)
     drafts: list[_Draft] = []
-    for spec in desired.servers:
-        drafts.extend(_server_actions(desired.project, spec, observed.workload(spec.name)))
+    warnings: list[str] = []
+    for spec in sorted(desired.servers, key=lambda s: s.name):  # warnings in a stable order
+        obs = observed.workload(spec.name)
+        if adopt and obs is not None and not obs.project:
+            found, notes = _adopt_actions(desired.project, spec, obs)
+            drafts.extend(found)
+            warnings.extend(notes)
+        else:
+            drafts.extend(_server_actions(desired.project, spec, obs))
     wanted = {s.name for s in desired.servers}
     for obs in observed.workloads:
         if obs.project == desired.project and obs.name not in wanted:
@@ -65,8 +81,9 @@ def make_plan(desired: DesiredState, observed: ObservedState) -> Plan:
                     target=obs.container_id,
                 )
             )
-    group_drafts, warnings = _group_actions(desired, observed, drafts)
+    group_drafts, group_warnings = _group_actions(desired, observed, drafts)
     drafts.extend(group_drafts)
+    warnings.extend(group_warnings)
     _check_ports(desired, observed, drafts)
     _link(drafts, observed)
     return Plan(project=desired.project, actions=_order(drafts), warnings=tuple(warnings))
@@ -75,8 +92,7 @@ def make_plan(desired: DesiredState, observed: ObservedState) -> Plan:
 # -- per server ---------------------------------------------------------------------------
 def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None) -> list[_Draft]:
     prior = obs.spec if obs else None
-    after = canonical(spec, port=_kept(spec.port, prior, "port"))
-    after["target_port"] = _kept(spec.target_port, prior, "target_port") if _http(spec) else None
+    after = _after(spec, prior)
     if obs is None or (not obs.container_id and not obs.remote):
         reason = "not present" if obs is None else "container missing; state exists"
         return [_Draft(ActionKind.CREATE, spec.name, reason, before=prior, after=after)]
@@ -98,6 +114,13 @@ def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None
     return drafts
 
 
+def _after(spec: ServerSpec, prior: dict[str, Any] | None) -> dict[str, Any]:
+    """The desired canonical spec; ports left out of the file keep their current value."""
+    after = canonical(spec, port=_kept(spec.port, prior, "port"))
+    after["target_port"] = _kept(spec.target_port, prior, "target_port") if _http(spec) else None
+    return after
+
+
 def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any]) -> _Draft:
     changes = field_changes(obs.spec, after)
     changed = {c.path.split(".", 1)[0] for c in changes} - {"group"}
@@ -110,21 +133,36 @@ def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any])
         reason = f"{fields} changed"
         if "labels" in changed:
             reason += " (container labels are immutable)"
-    return _Draft(kind, spec.name, reason, before=obs.spec, after=after, target=obs.container_id)
+    draft = _Draft(kind, spec.name, reason, before=obs.spec, after=after, target=obs.container_id)
+    if kind is ActionKind.UPGRADE:
+        old = str((obs.spec or {}).get("image") or obs.image)
+        draft.image = ImageChange(old, spec.image, before_digest=obs.image_id)
+    return draft
 
 
 def _state_actions(
     spec: ServerSpec, obs: ObservedWorkload, prior: dict[str, Any] | None, after: dict[str, Any]
 ) -> list[_Draft]:
-    if obs.remote:
-        return []
-    running = obs.container_state == "running"
+    if obs.remote:  # no container: the proxy's status says whether it serves
+        running = obs.status in REMOTE_SERVING
+        now = f"proxy is {obs.status or 'not started'}"
+        if running and spec.state == "running" and not obs.proxy_alive:
+            running, now = False, "its proxy process is gone"
+    else:
+        running = obs.container_state == "running"
+        now = f"container is {obs.container_state}"
+        if running and spec.state == "running" and obs.status in _INTERRUPTED:
+            # e.g. an apply killed after the container started, before its proxy did
+            running, now = False, f"container is running but the workload is {obs.status}"
+        elif running and spec.state == "running" and not obs.proxy_alive:
+            # after a reboot or a crash: the container runs, its proxy does not (adoption)
+            running, now = False, "container is running but its proxy is not"
     if spec.state == "running" and not running:
         return [
             _Draft(
                 ActionKind.START,
                 spec.name,
-                f"container is {obs.container_state}",
+                now,
                 before=prior,
                 after=after,
                 target=obs.container_id,
@@ -153,6 +191,54 @@ def _kept(explicit: int | None, prior: dict[str, Any] | None, key: str) -> int |
 
 def _http(spec: ServerSpec) -> bool:
     return not spec.url and spec.transport in ("sse", "streamable-http")
+
+
+# -- adoption --------------------------------------------------------------------------------
+_REPLACING = frozenset({ActionKind.CREATE, ActionKind.RECREATE, ActionKind.UPGRADE})
+
+
+def _adopt_actions(
+    project: str, spec: ServerSpec, obs: ObservedWorkload
+) -> tuple[list[_Draft], list[str]]:
+    """An unmanaged workload taken under ``project``.  When it matches the file: one
+    ``adopt`` (a run-config rewrite that also does any group move), then any start or stop.
+    Otherwise its replacement, the reason prefixed ``adopted;``."""
+    view, warnings = _secrets_taken_as_known(spec, obs)
+    drafts = _server_actions(project, spec, view)
+    if any(d.kind in _REPLACING for d in drafts):
+        for d in drafts:
+            d.reason = f"adopted; {d.reason}"
+        return drafts, warnings
+    reason = f"unmanaged workload matches the file; taken under project {project}"
+    reason += "".join(f"; {d.reason}" for d in drafts if d.kind is ActionKind.MOVE_GROUP)
+    adopt = _Draft(
+        ActionKind.ADOPT, spec.name, reason, before=obs.spec, after=_after(spec, obs.spec)
+    )
+    rest = [d for d in drafts if d.kind is not ActionKind.MOVE_GROUP]
+    for d in rest:
+        d.deps.add(adopt.key)
+    return [adopt, *rest], warnings
+
+
+def _secrets_taken_as_known(
+    spec: ServerSpec, obs: ObservedWorkload
+) -> tuple[ObservedWorkload, list[str]]:
+    """A spec rebuilt from ToolHive's run config names its secrets but cannot know their
+    values (ToolHive's secrets provider holds them).  For the comparison, such a secret
+    counts as the file's when the target matches — with a warning saying so."""
+    secrets = dict((obs.spec or {}).get("secrets") or {})
+    digests = {s.target: s.digest for s in spec.secrets}
+    unknown = sorted(t for t, v in secrets.items() if t in digests and not v.get("digest"))
+    if not unknown:
+        return obs, []
+    for target in unknown:
+        secrets[target] = {**secrets[target], "digest": digests[target]}
+    view = replace(obs, spec={**(obs.spec or {}), "secrets": secrets})
+    names = ", ".join(unknown)
+    return view, [
+        f"server {spec.name}: the value of secret(s) {names} cannot be compared (ToolHive keeps "
+        f"it); adopting assumes it matches (if not: thv rm {spec.name}, then apply again)"
+    ]
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -187,7 +273,7 @@ def _group_actions(
             )
     leaving = {d.name for d in drafts if d.kind is ActionKind.DELETE}
     members = _members_after(desired, observed, leaving)
-    for group in observed.groups:
+    for group in sorted(observed.groups, key=lambda g: g.name):
         if group.project != desired.project or group.name in declared:
             continue
         if group.name == DEFAULT_GROUP:
@@ -224,12 +310,16 @@ def _members_after(
 
 
 # -- conflicts ---------------------------------------------------------------------------------
-def _check_conflicts(desired: DesiredState, observed: ObservedState) -> None:
+def _check_conflicts(desired: DesiredState, observed: ObservedState, *, adopt: bool) -> None:
     problems = []
+    unmanaged = False
     foreign = dict(observed.foreign_containers)
-    for spec in desired.servers:
+    for spec in sorted(desired.servers, key=lambda s: s.name):
         obs = observed.workload(spec.name)
+        if obs is not None and not obs.project and adopt:
+            continue
         if obs is not None and obs.project != desired.project:
+            unmanaged = unmanaged or not obs.project
             owner = f"project {obs.project}" if obs.project else "ToolHive (not toolhive-compose)"
             problems.append(f"workload {spec.name} already exists and is managed by {owner}")
         elif spec.name in foreign:
@@ -238,33 +328,45 @@ def _check_conflicts(desired: DesiredState, observed: ObservedState) -> None:
                 "does not manage"
             )
     if problems:
-        raise PlanError(
-            _join(problems),
-            hint="rename the server in the file, or remove the existing workload "
-            "(thv rm NAME / docker rm NAME) and plan again",
+        hint = (
+            "rename the server in the file, or remove the existing workload "
+            "(thv rm NAME / docker rm NAME) and plan again"
         )
+        if unmanaged:
+            hint = f"to take unmanaged workloads under this project, add --adopt; or {hint}"
+        raise PlanError(_join(problems), hint=hint)
 
 
 def _check_ports(desired: DesiredState, observed: ObservedState, drafts: list[_Draft]) -> None:
+    """Every host port the plan's outcome uses belongs to one workload only.
+
+    A workload being deleted, recreated or upgraded frees its ports; every planned workload
+    takes the ports of its new spec; every other workload keeps its own.  A port kept
+    automatically is as taken as an explicit one.
+    """
     moving = {
         d.name
         for d in drafts
         if d.kind in (ActionKind.DELETE, ActionKind.RECREATE, ActionKind.UPGRADE)
     }
-    wanted = {s.name for s in desired.servers}
+    planned = {d.name for d in drafts if d.after and not d.is_group_kind()}
     held: dict[int, str] = {}
-    for obs in observed.workloads:
-        if obs.name in moving or obs.name in wanted:
+    for obs in sorted(observed.workloads, key=lambda w: w.name):
+        if obs.name in moving or obs.name in planned:
             continue
         for key in HOST_PORT_FIELDS:
             if obs.spec and obs.spec.get(key):
-                held[int(obs.spec[key])] = obs.name
+                held.setdefault(int(obs.spec[key]), obs.name)
+    for d in sorted(drafts, key=lambda d: (d.name, str(d.kind))):
+        for key in HOST_PORT_FIELDS:
+            if d.after and not d.is_group_kind() and d.after.get(key):
+                held.setdefault(int(d.after[key]), d.name)
     problems = [
         f"server {d.name}: {key} {d.after[key]} is already used by workload {held[d.after[key]]}"
-        for d in drafts
+        for d in sorted(drafts, key=lambda d: (d.name, str(d.kind)))
         if d.after and not d.is_group_kind()
         for key in HOST_PORT_FIELDS
-        if d.after.get(key) in held
+        if d.after.get(key) in held and held[d.after[key]] != d.name
     ]
     if problems:
         raise PlanError(
@@ -356,4 +458,5 @@ def _action(d: _Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
         target=d.target,
         before=d.before,
         after=d.after,
+        image=d.image,
     )

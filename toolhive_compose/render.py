@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from .executor import ApplyResult, Event
-from .plan import Action, ActionKind, FieldChange, Plan
+from .plan import Action, ActionKind, FieldChange, ImageChange, Plan
 
 SYMBOL = {
     ActionKind.CREATE: "+", ActionKind.GROUP_CREATE: "+",
     ActionKind.DELETE: "-", ActionKind.GROUP_DELETE: "-",
     ActionKind.RECREATE: "-/+", ActionKind.UPGRADE: "-/+",
     ActionKind.START: "~", ActionKind.STOP: "~", ActionKind.MOVE_GROUP: "~",
+    ActionKind.ADOPT: "~",
     ActionKind.GROUP_UPDATE: "~",
 }  # fmt: skip
 HEADLINE = {
@@ -23,6 +24,7 @@ HEADLINE = {
     ActionKind.START: "will be started",
     ActionKind.STOP: "will be stopped",
     ActionKind.MOVE_GROUP: "will move to another group (no restart)",
+    ActionKind.ADOPT: "will be adopted (no restart)",
     ActionKind.GROUP_CREATE: "will be created",
     ActionKind.GROUP_UPDATE: "will be updated",
     ActionKind.GROUP_DELETE: "will be deleted",
@@ -31,7 +33,8 @@ PAST = {
     ActionKind.CREATE: "created", ActionKind.DELETE: "deleted",
     ActionKind.RECREATE: "recreated", ActionKind.UPGRADE: "upgraded",
     ActionKind.START: "started", ActionKind.STOP: "stopped",
-    ActionKind.MOVE_GROUP: "moved", ActionKind.GROUP_CREATE: "created",
+    ActionKind.MOVE_GROUP: "moved", ActionKind.ADOPT: "adopted",
+    ActionKind.GROUP_CREATE: "created",
     ActionKind.GROUP_UPDATE: "updated", ActionKind.GROUP_DELETE: "deleted",
 }  # fmt: skip
 COLOUR = {"+": "32", "-": "31", "~": "33", "-/+": "35"}
@@ -68,11 +71,25 @@ def _action_block(action: Action, style: Style) -> list[str]:
     width = max((len(c.path) for c in action.changes), default=0)
     for change in action.changes:
         lines.append("      " + _change_line(change, width, style))
+    if action.image is not None:
+        lines.append("      " + _digest_line(action.image, width, style))
     if action.kind is ActionKind.CREATE and action.after and not action.after.get("port"):
         lines.append(
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
     return lines
+
+
+def _digest_line(image: ImageChange, width: int, style: Style) -> str:
+    before = _short(image.before_digest) or "(unknown)"
+    after = _short(image.after_digest) or "(known after pull)"
+    return f"{style('~', '33')} {'digest'.ljust(width)} = {before} -> {after}"
+
+
+def _short(digest: str) -> str:
+    """``repo@sha256:0123…`` or ``sha256:0123…`` → ``sha256:`` and 12 hex digits."""
+    value = digest.rsplit("@", 1)[-1]
+    return value[:19] if value.startswith("sha256:") else value
 
 
 def _change_line(change: FieldChange, width: int, style: Style) -> str:
@@ -106,6 +123,7 @@ def summary_line(plan: Plan) -> str:
         ("start", "to start"),
         ("stop", "to stop"),
         ("move-group", "to move"),
+        ("adopt", "to adopt"),
         ("group-create", "group(s) to create"),
         ("group-update", "group(s) to update"),
         ("group-delete", "group(s) to delete"),
@@ -122,7 +140,8 @@ def render_event(event: Event, *, colour: bool = False) -> str:
     if event.state == "started":
         return f"{who}: {action.kind} started"
     if event.state == "done":
-        return f"{who}: {style(PAST[action.kind], '32')} ({event.seconds:.1f}s)"
+        note = f": {event.message}" if event.message else ""
+        return f"{who}: {style(PAST[action.kind], '32')} ({event.seconds:.1f}s){note}"
     if event.state == "skipped":
         return (
             f"{who}: {style(str(action.kind) + ' skipped', '33')} (an action it depends on failed)"

@@ -1,0 +1,269 @@
+"""The dependency-aware parallel runner, with plain strings as items.
+
+Concurrency is shown with events and barriers, not sleeps: an item that must run alongside
+another waits for it, and would time out (failing the test) if the runner serialised them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from toolhive_compose.parallel import DONE, FAILED, SKIPPED, Outcome, run_graph
+
+WAIT = 5.0  # generous bound for anything that should happen at once
+
+
+class Recorder:
+    """Wraps a per-key function; records start/end order and the peak concurrency."""
+
+    def __init__(self, work: Callable[[str], None] | None = None) -> None:
+        self.work = work or (lambda key: None)
+        self.lock = threading.Lock()
+        self.started: list[str] = []
+        self.finished: list[str] = []
+        self.active = 0
+        self.peak = 0
+
+    def __call__(self, key: str) -> None:
+        with self.lock:
+            self.started.append(key)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            self.work(key)
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.finished.append(key)
+
+
+def states(outcomes: dict[str, Outcome[str]]) -> dict[str, str]:
+    return {k: o.state for k, o in outcomes.items()}
+
+
+def test_order_respects_dependencies() -> None:
+    deps = {"b": ["a"], "c": ["b"], "d": ["a", "c"], "e": []}
+    rec = Recorder()
+    outcomes = run_graph(["a", "b", "c", "d", "e"], deps, rec, parallelism=4)
+    assert states(outcomes) == dict.fromkeys("abcde", DONE)
+    for key, before in deps.items():
+        for dep in before:
+            assert rec.finished.index(dep) < rec.started.index(key), (dep, key)
+
+
+def test_keys_listed_before_their_dependencies_still_wait() -> None:
+    rec = Recorder()
+    outcomes = run_graph(["c", "b", "a"], {"c": ["b"], "b": ["a"]}, rec, parallelism=3)
+    assert rec.started == ["a", "b", "c"]
+    assert states(outcomes) == dict.fromkeys("abc", DONE)
+
+
+def test_independent_items_run_concurrently() -> None:
+    barrier = threading.Barrier(3, timeout=WAIT)
+    rec = Recorder(lambda key: barrier.wait())
+    outcomes = run_graph(["x", "y", "z"], {}, rec, parallelism=3)
+    assert states(outcomes) == dict.fromkeys("xyz", DONE)  # a BrokenBarrierError would fail one
+    assert rec.peak == 3
+
+
+def test_dependants_start_as_soon_as_their_own_deps_finish() -> None:
+    """b (needs a) runs while the slow, unrelated s is still running."""
+    release_s = threading.Event()
+    b_ran = threading.Event()
+
+    def work(key: str) -> None:
+        if key == "s":
+            assert release_s.wait(WAIT)
+        if key == "b":
+            b_ran.set()
+            release_s.set()
+
+    outcomes = run_graph(["a", "s", "b"], {"b": ["a"]}, work, parallelism=4)
+    assert b_ran.is_set()
+    assert states(outcomes) == {"a": DONE, "s": DONE, "b": DONE}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_parallelism_limit_is_honoured(limit: int) -> None:
+    """Items meet at a barrier of ``limit`` parties: fewer at once would break it (a failed
+    item), more at once would show in the peak."""
+    barrier = threading.Barrier(limit, timeout=WAIT)
+    rec = Recorder(lambda key: barrier.wait())
+    keys = [f"k{i}" for i in range(limit * 3)]
+    outcomes = run_graph(keys, {}, rec, parallelism=limit)
+    assert states(outcomes) == dict.fromkeys(keys, DONE)
+    assert rec.peak == limit
+
+
+def test_parallelism_below_one_means_one() -> None:
+    rec = Recorder()
+    run_graph(["a", "b", "c"], {}, rec, parallelism=0)
+    assert rec.peak == 1
+
+
+def test_failure_skips_dependants_transitively_but_not_independents() -> None:
+    def work(key: str) -> None:
+        if key == "a":
+            raise RuntimeError("a broke")
+
+    deps = {"b": ["a"], "c": ["b"], "d": ["c", "x"], "y": ["x"]}
+    rec = Recorder(work)
+    outcomes = run_graph(["a", "b", "c", "d", "x", "y", "z"], deps, rec, parallelism=2)
+    assert states(outcomes) == {
+        "a": FAILED,
+        "b": SKIPPED,
+        "c": SKIPPED,
+        "d": SKIPPED,
+        "x": DONE,
+        "y": DONE,
+        "z": DONE,
+    }
+    assert isinstance(outcomes["a"].error, RuntimeError)
+    assert str(outcomes["a"].error) == "a broke"
+    assert outcomes["b"].error is None
+    assert not {"b", "c", "d"} & set(rec.started)
+
+
+def test_timeout_marks_failed_and_moves_on() -> None:
+    release = threading.Event()
+
+    def work(key: str) -> None:
+        if key == "hang":
+            release.wait(WAIT)
+
+    rec = Recorder(work)
+    began = time.monotonic()
+    try:
+        outcomes = run_graph(
+            ["hang", "after-hang", "other"],
+            {"after-hang": ["hang"]},
+            rec,
+            parallelism=2,
+            timeout=0.3,
+        )
+    finally:
+        release.set()
+    elapsed = time.monotonic() - began
+    assert states(outcomes) == {"hang": FAILED, "after-hang": SKIPPED, "other": DONE}
+    assert isinstance(outcomes["hang"].error, TimeoutError)
+    assert "timed out after 0.3s" in str(outcomes["hang"].error)
+    assert outcomes["hang"].seconds >= 0.3
+    assert elapsed < WAIT - 1, "the runner waited for the hung item instead of moving on"
+
+
+def test_a_timed_out_item_does_not_block_the_remaining_items() -> None:
+    """With parallelism 1, a hung item times out and the queue keeps going."""
+    release = threading.Event()
+
+    def work(key: str) -> None:
+        if key == "hang":
+            release.wait(WAIT)
+
+    rec = Recorder(work)
+    try:
+        outcomes = run_graph(["hang", "b", "c"], {}, rec, parallelism=1, timeout=0.2)
+    finally:
+        release.set()
+    assert states(outcomes) == {"hang": FAILED, "b": DONE, "c": DONE}
+
+
+def test_outcome_for_every_key_and_callbacks() -> None:
+    started: list[str] = []
+    reported: list[Outcome[str]] = []
+    lock = threading.Lock()
+
+    def on_start(key: str) -> None:
+        with lock:
+            started.append(key)
+
+    def on_outcome(outcome: Outcome[str]) -> None:
+        with lock:
+            reported.append(outcome)
+
+    def work(key: str) -> None:
+        if key == "bad":
+            raise ValueError("nope")
+
+    keys = ["ok1", "bad", "dep", "ok2"]
+    outcomes = run_graph(
+        keys, {"dep": ["bad"]}, work, parallelism=2, on_start=on_start, on_outcome=on_outcome
+    )
+    assert set(outcomes) == set(keys)
+    assert all(o.key == k for k, o in outcomes.items())
+    assert sorted(started) == ["bad", "ok1", "ok2"]  # a skipped item never starts
+    assert sorted(o.key for o in reported) == sorted(keys)  # each reported exactly once
+    assert {o.key: o.state for o in reported} == states(outcomes)
+    assert all(o.seconds >= 0 for o in outcomes.values())
+
+
+def test_unknown_and_missing_dependencies_are_ignored() -> None:
+    outcomes = run_graph(["a", "b"], {"a": ["not-a-key"], "zzz": ["a"]}, Recorder())
+    assert states(outcomes) == {"a": DONE, "b": DONE}
+
+
+def test_empty_graph() -> None:
+    assert run_graph([], {}, Recorder()) == {}
+
+
+def test_dependency_cycle_is_skipped_not_hung() -> None:
+    outcomes = run_graph(["a", "b", "c"], {"a": ["b"], "b": ["a"]}, Recorder())
+    assert states(outcomes) == {"a": SKIPPED, "b": SKIPPED, "c": DONE}
+
+
+def test_a_base_exception_in_an_item_is_a_failure() -> None:
+    def work(key: str) -> None:
+        raise KeyboardInterrupt  # a BaseException: still just this item's failure
+
+    outcomes = run_graph(["a", "b"], {"b": ["a"]}, work)
+    assert states(outcomes) == {"a": FAILED, "b": SKIPPED}
+
+
+def test_more_hung_items_than_workers_do_not_fail_the_rest() -> None:
+    """Timed-out items keep their threads busy; items after them still really run."""
+    release = threading.Event()
+
+    def work(key: str) -> None:
+        if key.startswith("hang"):
+            release.wait(WAIT)
+
+    rec = Recorder(work)
+    keys = ["hang1", "hang2", "hang3", "hang4", "ok1", "ok2"]
+    try:
+        outcomes = run_graph(keys, {}, rec, parallelism=1, timeout=0.2)
+    finally:
+        release.set()
+    assert states(outcomes) == {
+        "hang1": FAILED,
+        "hang2": FAILED,
+        "hang3": FAILED,
+        "hang4": FAILED,
+        "ok1": DONE,
+        "ok2": DONE,
+    }
+    assert {"ok1", "ok2"} <= set(rec.finished)
+
+
+def test_a_timed_out_item_does_not_keep_the_process_alive() -> None:
+    """`thv apply --timeout` bounds the command: a stuck call must not block the exit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from toolhive_compose.parallel import run_graph\n"
+        "def work(key):\n"
+        "    if key == 'hang':\n"
+        "        time.sleep(60)\n"
+        "out = run_graph(['hang', 'ok'], {}, work, parallelism=2, timeout=0.2)\n"
+        "print(sorted((k, o.state) for k, o in out.items()))\n"
+    )
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=90, check=True
+    )
+    assert result.stdout.strip() == "[('hang', 'failed'), ('ok', 'done')]"
+    assert time.monotonic() - began < 20, "the process waited for the timed-out item"

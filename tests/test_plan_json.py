@@ -1,0 +1,183 @@
+"""``Plan.to_json()``: the exact shape, and a golden file for one representative plan.
+
+Run with ``THC_UPDATE_GOLDEN=1`` to rewrite ``tests/golden/plan.json`` (then review the diff).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from toolhive_compose.fingerprint import canonical, config_hash
+from toolhive_compose.model import (
+    DesiredState,
+    GroupSpec,
+    ObservedGroup,
+    ObservedState,
+    ObservedWorkload,
+    SecretRef,
+    ServerSpec,
+)
+from toolhive_compose.plan import ActionKind, Plan
+from toolhive_compose.planner import make_plan
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "plan.json"
+DIGEST_NEW = "hmac-sha256:" + "1" * 64
+DIGEST_OLD = "hmac-sha256:" + "2" * 64
+PROJECT = "demo"
+
+
+def _observed(
+    spec: ServerSpec, *, state: str = "running", project: str = PROJECT
+) -> ObservedWorkload:
+    canon = canonical(spec)
+    return ObservedWorkload(
+        name=spec.name,
+        container_id=f"{spec.name}-0123456789abcdef",
+        container_name=spec.name,
+        container_state=state,
+        image=spec.image,
+        project=project,
+        config_hash=config_hash(canon),
+        spec=canon,
+        status=state if state == "running" else "stopped",
+    )
+
+
+def representative() -> tuple[DesiredState, ObservedState]:
+    """One plan with every kind of action, a secret, dependencies and a warning."""
+    fetch = ServerSpec(
+        name="fetch",
+        image="ghcr.io/example/fetch:1.2.0",
+        transport="streamable-http",
+        target_port=8080,
+        port=18080,
+        proxy_mode="streamable-http",
+        env=(("LOG_LEVEL", "info"),),
+        secrets=(SecretRef(target="TOKEN", source="env", ref="GH_TOKEN", digest=DIGEST_NEW),),
+        labels=(("team", "platform"),),
+        group="dev",
+    )
+    notes = ServerSpec(
+        name="notes",
+        image="ghcr.io/example/notes:2",
+        args=("--verbose",),
+        env=(("LOG_LEVEL", "info"), ("MAX_ITEMS", "50")),
+        secrets=(SecretRef(target="API_KEY", source="file", ref="/run/key", digest=DIGEST_NEW),),
+        port=18081,
+    )
+    search = ServerSpec(name="search", image="ghcr.io/example/search:1.1", port=18082)
+    tools = ServerSpec(name="tools", image="ghcr.io/example/tools:3", port=18083, group="dev")
+    paused = ServerSpec(name="paused", image="ghcr.io/example/paused:1", state="stopped")
+    worker = ServerSpec(name="worker", image="ghcr.io/example/worker:1", port=18085)
+    old = ServerSpec(name="old", image="ghcr.io/example/old:1", port=18080, group="legacy")
+    theirs = ServerSpec(name="theirs", image="ghcr.io/example/x:1", group="shared")
+    desired = DesiredState(
+        project=PROJECT,
+        servers=(fetch, notes, paused, search, tools, worker),
+        groups=(GroupSpec(name="dev", description="Tools for development"),),
+    )
+    observed_old_notes = ServerSpec(
+        name="notes",
+        image="ghcr.io/example/notes:2",
+        args=("--verbose",),
+        env=(("LOG_LEVEL", "debug"), ("MAX_ITEMS", "50")),
+        secrets=(SecretRef(target="API_KEY", source="file", ref="/run/key", digest=DIGEST_OLD),),
+        port=18081,
+    )
+    workloads = (
+        _observed(observed_old_notes),
+        _observed(ServerSpec(name="search", image="ghcr.io/example/search:1.0", port=18082)),
+        _observed(ServerSpec(name="tools", image="ghcr.io/example/tools:3", port=18083)),
+        _observed(ServerSpec(name="paused", image="ghcr.io/example/paused:1", port=18084)),
+        _observed(worker, state="exited"),
+        _observed(old),
+        _observed(theirs, project="someone-else"),
+    )
+    observed = ObservedState(
+        workloads=tuple(sorted(workloads, key=lambda w: w.name)),
+        groups=(
+            ObservedGroup(name="default"),
+            ObservedGroup(name="legacy", project=PROJECT),
+            ObservedGroup(name="shared", project=PROJECT, description="was ours"),
+        ),
+        memberships=tuple(sorted((w.name, str(w.spec["group"])) for w in workloads if w.spec)),
+    )
+    return desired, observed
+
+
+def representative_plan() -> Plan:
+    return make_plan(*representative())
+
+
+def test_golden_plan_json() -> None:
+    text = representative_plan().to_json() + "\n"
+    if os.environ.get("THC_UPDATE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "plan JSON changed; THC_UPDATE_GOLDEN=1 to accept"
+
+
+def test_representative_plan_covers_every_kind() -> None:
+    kinds = {a.kind for a in representative_plan().actions}
+    # adopt needs make_plan(adopt=True) and an unmanaged workload: tests/test_adopt.py
+    assert kinds == set(ActionKind) - {ActionKind.GROUP_UPDATE, ActionKind.ADOPT}
+
+
+def test_exact_shape() -> None:
+    doc = json.loads(representative_plan().to_json())
+    assert list(doc) == ["format_version", "project", "actions", "warnings", "summary"]
+    assert doc["format_version"] == "1"
+    assert doc["project"] == PROJECT
+    assert isinstance(doc["warnings"], list)
+    assert all(isinstance(w, str) for w in doc["warnings"])
+    for index, action in enumerate(doc["actions"]):
+        keys = ["id", "kind", "name", "reason", "changes", "depends_on"]
+        if action["kind"] == "upgrade":  # upgrades also name the old and new image
+            keys.append("image")
+            assert set(action["image"]) <= {"before", "after", "before_digest", "after_digest"}
+            assert {"before", "after"} <= set(action["image"])
+        assert list(action) == keys
+        assert action["id"] == index
+        assert action["kind"] in {str(k) for k in ActionKind}
+        assert isinstance(action["name"], str) and action["name"]
+        assert isinstance(action["reason"], str) and action["reason"]
+        assert all(isinstance(d, int) and d < index for d in action["depends_on"])
+        for change in action["changes"]:
+            assert list(change) == ["path", "before", "after"]
+            assert isinstance(change["path"], str)
+    kinds = [str(k) for k in ActionKind]
+    assert list(doc["summary"]) == [*kinds, "total"]
+    for kind in kinds:
+        assert doc["summary"][kind] == sum(1 for a in doc["actions"] if a["kind"] == kind)
+    assert doc["summary"]["total"] == len(doc["actions"])
+
+
+def test_secrets_are_masked_and_digests_absent() -> None:
+    plan = representative_plan()
+    text = plan.to_json()
+    assert "hmac-sha256" not in text
+    assert "1111111111" not in text and "2222222222" not in text
+    notes = next(a for a in plan.actions if a.name == "notes")
+    secret = next(c for c in notes.to_dict()["changes"] if c["path"] == "secrets.API_KEY")
+    assert secret == {"path": "secrets.API_KEY", "before": "(sensitive)", "after": "(sensitive)"}
+    fetch = next(a for a in plan.actions if a.name == "fetch")
+    paths = {c.path: c for c in fetch.changes}
+    assert paths["secrets.TOKEN"].after == "(sensitive)"
+    assert paths["secrets.TOKEN.from"].after == "env:GH_TOKEN"
+
+
+def test_empty_plan_json() -> None:
+    plan = Plan(project="quiet")
+    doc = json.loads(plan.to_json())
+    assert doc["actions"] == [] and doc["warnings"] == []
+    assert doc["summary"]["total"] == 0
+    assert set(doc["summary"].values()) == {0}
+
+
+def test_json_is_plain_data_and_indented() -> None:
+    text = representative_plan().to_json()
+    assert text.startswith('{\n  "format_version": "1",\n  "project": "demo",')
+    assert not text.endswith("\n")  # the CLI adds the one newline
+    assert json.dumps(json.loads(text), indent=2) == text
