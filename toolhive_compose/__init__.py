@@ -6,6 +6,9 @@ The pipeline, one direction only::
                             ├─> make_plan() -> Plan -> apply_plan() -> ApplyResult
     observe() -> ObservedState ┘
 
+The imperative operations are a library too (``connect()`` → lifecycle, queries, logs,
+groups; see :mod:`.api`); the ``thv`` commands are a thin layer over it.
+
 Names are imported lazily so ``import toolhive_compose`` stays cheap for the CLI.
 """
 
@@ -39,6 +42,21 @@ _EXPORTS = {
     "ThvError": "errors",
     "SpecError": "errors",
     "PlanError": "errors",
+    "NotFound": "errors",
+    # the library: four small protocols, their local implementations, one factory
+    "connect": "api",
+    "Connection": "api",
+    "Group": "api",
+    "WorkloadLifecycle": "api",
+    "WorkloadQueries": "api",
+    "WorkloadLogs": "api",
+    "GroupManager": "api",
+    "LocalLifecycle": "local",
+    "LocalWorkloads": "local",
+    "LocalLogs": "local",
+    "LocalGroups": "local",
+    "Workload": "workloads",
+    "import_document": "importer",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

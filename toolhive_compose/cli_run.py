@@ -35,16 +35,22 @@ def run(
     label: Annotated[Many, typer.Option("--label", "-l", help="k=v (repeatable).")] = None,
     group: Annotated[str, typer.Option("--group")] = DEFAULT_GROUP,
     permission_profile: Annotated[str | None, typer.Option("--permission-profile")] = None,
+    registry: Annotated[
+        str | None, typer.Option("--registry", help="Registry (path or URL) to look TARGET up in.")
+    ] = None,
 ) -> None:
-    """Run an MCP server: its container and its proxy.  Arguments after -- go to the server."""
-    from .fingerprint import canonical
-    from .lifecycle import Lifecycle
+    """Run an MCP server: its container and its proxy.  Arguments after -- go to the server.
+
+    TARGET is looked up in the registry first (when one is configured and TARGET has no tag
+    or digest); a name the registry does not know is an image.
+    """
+    from .api import connect
     from .loader import load_document
-    from .runtime import get_runtime
-    from .state import Store
+    from .registry_servers import registry_name, run_target_entry
 
     remote = target.startswith(("http://", "https://"))
-    workload = name or default_name(target, remote)
+    entry = None if remote else run_target_entry(target, registry)
+    workload = name or (registry_name(target) if entry else default_name(target, remote))
     server = _server(
         target,
         remote,
@@ -60,17 +66,27 @@ def run(
         permission_profile,
         list(ctx.args),
     )
+    if entry is not None:  # resolved again, with every rule of a file's 'server:' entry
+        server["server"] = server.pop("image")
     doc = {"version": 1, "servers": {workload: server}}
     if group != DEFAULT_GROUP:
         doc["groups"] = {group: {}}
-    desired = load_document(doc, base_dir=Path.cwd(), project="")
-    runtime, store = get_runtime(), Store.from_env()
-    _preflight(store, workload, group)
-    spec = desired.server(workload)
-    Lifecycle(runtime, store).create(spec, canonical(spec), project="")
-    from .workloads import get_workload
+    desired = load_document(doc, base_dir=Path.cwd(), project="", registry=registry)
+    _ensure_image(desired.server(workload).image)
+    created = connect().lifecycle.run(desired.server(workload), project="")
+    typer.echo(f"{workload} is running at {created.url}")
 
-    typer.echo(f"{workload} is running at {get_workload(runtime, store, workload).url}")
+
+def _ensure_image(image: str) -> None:
+    """Pull the image when it is not here (ToolHive's run pulls it too); remote: nothing."""
+    if not image:
+        return
+    from .runtime import get_runtime
+
+    runtime = get_runtime()
+    if not runtime.image_present(image):
+        typer.echo(f"Pulling {image}...", err=True)
+        runtime.pull(image)
 
 
 def _server(
@@ -138,15 +154,3 @@ def default_name(target: str, remote: bool) -> str:
         return labels[-2] if len(labels) >= 2 else labels[0]
     last = target.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
     return "".join(c if c.isalnum() or c == "-" else "-" for c in last) or "workload"
-
-
-def _preflight(store: Any, name: str, group: str) -> None:
-    if group != DEFAULT_GROUP and store.groups.read(group) is None:
-        raise ThvError(f"group {group!r} does not exist", hint=f"thv group create {group}")
-    status = store.statuses.get(name)
-    exists = store.runconfigs.read(name) is not None
-    if exists and (status is None or status.status != "error"):
-        raise ThvError(
-            f"workload {name} already exists",
-            hint=f"choose another --name, or remove it with thv rm {name}",
-        )

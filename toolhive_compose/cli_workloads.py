@@ -1,8 +1,13 @@
 """ToolHive's imperative workload commands: list, status, logs, start/restart, stop, rm.
 
-Same names and flags as ``thv``.  Batch commands act on several workloads in parallel, each
-with a 5-minute timeout, and report one aggregated result: a failure on one never hides the
-others.
+Same names and flags as ``thv``.  Every command is a thin layer over the library
+(:func:`~.api.connect`): queries for list/status, logs for logs, lifecycle for the rest.
+Batch commands act on several workloads in parallel, each with a 5-minute timeout, and report
+one aggregated result: a failure on one never hides the others.
+
+``thv list`` text output adds a ``PROJECT`` column: the toolhive-compose project owning the
+workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
+stays exactly ToolHive's Workload shape, without the project.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from .cli import app
 from .errors import NotFound, ThvError
 
 if TYPE_CHECKING:
+    from .api import Connection
     from .workloads import Workload
 
 BATCH_TIMEOUT = 300.0
+UNMANAGED = "-"  # PROJECT of a workload no toolhive-compose project owns
 
 All = Annotated[bool, typer.Option("--all", "-a", help="All workloads.")]
 Group = Annotated[str | None, typer.Option("--group", "-g", help="Workloads of this group.")]
@@ -35,20 +42,34 @@ def list_(
     ] = None,
     group: Group = None,
     output: Annotated[str, typer.Option("--format", help="text, json or mcpservers.")] = "text",
+    check_upgrades: Annotated[
+        bool, typer.Option("--check-upgrades", help="Add each workload's upgrade status.")
+    ] = False,
+    registry: Annotated[
+        str | None, typer.Option("--registry", help="Registry for --check-upgrades.")
+    ] = None,
 ) -> None:
-    """List workloads (running ones unless --all)."""
-    from .workloads import list_workloads
-
+    """List workloads (running ones unless --all); PROJECT '-' means unmanaged."""
     filters = _label_filters(label or [])
-    runtime, store = _context()
-    found = list_workloads(runtime, store, all=all_, labels=filters, group=group)
+    if check_upgrades and output == "mcpservers":
+        raise ThvError("--check-upgrades is not supported with --format mcpservers")
+    found = _connect().workloads.list(all=all_, labels=filters, group=group)
+    upgrades = None
+    if check_upgrades:
+        from .cli_upgrade import list_upgrades
+
+        upgrades = list_upgrades([w.name for w in found], registry)
     if output == "json":
-        typer.echo(json.dumps([w.to_dict() for w in found], indent=2))
+        docs = [w.to_dict() for w in found]
+        for doc in docs if upgrades is not None else []:
+            if doc["name"] in upgrades:
+                doc["upgrade"] = upgrades[doc["name"]].to_dict()
+        typer.echo(json.dumps(docs, indent=2))
     elif output == "mcpservers":
         servers = {w.name: {"url": w.url, "type": w.proxy_mode} for w in found}
         typer.echo(json.dumps({"mcpServers": servers}, indent=2))
     elif output == "text":
-        typer.echo(_table(found) if found else "No MCP servers found")
+        typer.echo(_table(found, upgrades) if found else "No MCP servers found")
     else:
         raise ThvError(f"unknown format {output!r}: use text, json or mcpservers")
 
@@ -59,9 +80,7 @@ def status(
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Show one workload's status."""
-    from .workloads import get_workload
-
-    w = get_workload(*_context(), name)
+    w = _connect().workloads.get(name)
     doc = {
         "name": w.name, "status": w.status, "package": w.package, "url": w.url,
         "port": w.port, "transport": w.transport_type, "proxy_mode": w.proxy_mode,
@@ -85,19 +104,11 @@ def logs(
     proxy: Annotated[bool, typer.Option("--proxy", "-p", help="The proxy's log instead.")] = False,
 ) -> None:
     """Print a workload's container logs (or its proxy's log)."""
-    from .workloads import get_workload
-
-    runtime, store = _context()
-    if proxy:
-        _tail_file(store.paths.logs / f"{name}.log", follow)
-        return
-    w = get_workload(runtime, store, name)
-    if not w.container_id:
-        raise ThvError(
-            f"workload {name} has no container (remote workloads only have a proxy log)",
-            hint=f"thv logs {name} --proxy",
-        )
-    for chunk in runtime.logs(w.container_id, follow=follow):
+    logs_api = _connect().logs
+    chunks = (
+        logs_api.proxy_logs(name, follow=follow) if proxy else logs_api.logs(name, follow=follow)
+    )
+    for chunk in chunks:
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
 
@@ -110,9 +121,7 @@ def start(
     foreground: Annotated[bool, typer.Option("--foreground", "-f", hidden=True)] = False,
 ) -> None:
     """Start workloads: the container and its proxy (adopts containers that lost theirs)."""
-    _batch(
-        "start", names, all_, group, lambda lc, w: lc.start(w.name, w.container_id), skip=_serving
-    )
+    _batch("start", names, all_, group, lambda api, n: api.lifecycle.start(n), skip=_serving)
 
 
 app.command("restart", help="Alias of start.")(start)
@@ -121,13 +130,13 @@ app.command("restart", help="Alias of start.")(start)
 @app.command()
 def stop(names: Names = None, all_: All = False, group: Group = None) -> None:
     """Stop workloads: the proxy first, then the container; state is kept."""
-    _batch("stop", names, all_, group, lambda lc, w: lc.stop(w.name, w.container_id))
+    _batch("stop", names, all_, group, lambda api, n: api.lifecycle.stop(n))
 
 
 @app.command()
 def rm(names: Names = None, all_: All = False, group: Group = None) -> None:
     """Delete workloads: container, proxy, run config and status."""
-    _batch("rm", names, all_, group, lambda lc, w: lc.delete(w.name, w.container_id))
+    _batch("rm", names, all_, group, lambda api, n: api.lifecycle.delete(n))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -136,26 +145,23 @@ def _batch(
     names: Sequence[str] | None,
     all_: bool,
     group: str | None,
-    operation: Callable,  # type: ignore[type-arg]
+    operation: Callable[[Connection, str], object],
     skip: Callable[[Workload], bool] | None = None,
 ) -> None:
-    from .lifecycle import Lifecycle
     from .parallel import run_graph
-    from .workloads import list_workloads
 
     if not names and not all_ and group is None:
         raise ThvError(f"name the workloads to {verb}, or pass --all or --group")
-    runtime, store = _context()
-    every = {w.name: w for w in list_workloads(runtime, store, all=True)}
+    api = _connect()
+    every = {w.name: w for w in api.workloads.list(all=True)}
     chosen = _select(every, names or [], all_, group)
-    lifecycle = Lifecycle(runtime, store)
     todo = [n for n in chosen if not (skip and skip(every[n]))]
     for name in sorted(set(chosen) - set(todo)):
         typer.echo(f"{name}: already running")
     outcomes = run_graph(
         todo,
         {},
-        lambda n: operation(lifecycle, every[n]),
+        lambda n: _call(operation, api, n),
         parallelism=max(1, len(todo)),
         timeout=BATCH_TIMEOUT,
     )
@@ -166,6 +172,10 @@ def _batch(
         typer.echo(f"{name}: {verb} failed: {outcome.error}", err=True)
     if failed:
         raise ThvError(f"{len(failed)} of {len(todo)} workload(s) failed to {verb}")
+
+
+def _call(operation: Callable[[Connection, str], object], api: Connection, name: str) -> None:
+    operation(api, name)
 
 
 def _select(
@@ -194,36 +204,23 @@ def _label_filters(raw: Sequence[str]) -> dict[str, str]:
     return dict(parse_label(item, what="label filter") for item in raw)
 
 
-def _context():  # type: ignore[no-untyped-def]
-    from .runtime import get_runtime
-    from .state import Store
+def _connect() -> Connection:
+    from .api import connect
 
-    return get_runtime(), Store.from_env()
+    return connect()
 
 
-def _table(found: Sequence[Workload]) -> str:
-    rows = [("NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED")]
+def _table(found: Sequence[Workload], upgrades: dict | None = None) -> str:  # type: ignore[type-arg]
+    rows = [("NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED", "PROJECT")]
     rows += [
-        (w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19]) for w in found
-    ]
+        (
+            w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19],
+            w.project or UNMANAGED,
+        )
+        for w in found
+    ]  # fmt: skip
+    if upgrades is not None:  # thv list --check-upgrades: an UPGRADE column
+        status = {name: result.status for name, result in upgrades.items()}
+        rows = [(*rows[0], "UPGRADE")] + [(*r, status.get(r[0], "-")) for r in rows[1:]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
-
-
-def _tail_file(path, follow: bool) -> None:  # type: ignore[no-untyped-def]
-    import time
-
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - streamed until interrupted
-    except FileNotFoundError:
-        raise NotFound(f"no proxy log at {path}") from None
-    with handle:
-        while True:
-            chunk = handle.read(65536)
-            if chunk:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-            elif not follow:
-                return
-            else:
-                time.sleep(0.25)

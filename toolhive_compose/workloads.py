@@ -3,12 +3,16 @@
 A workload is a ToolHive container (by its labels) or a remote run config, merged with its
 status file and run config.  Status is validated on read the way ToolHive does it — a file
 that says ``running`` while the container is not, or whose proxy PID is dead or missing,
-reads as ``unhealthy`` — but nothing is written back: a query never changes state.
+reads as ``unhealthy`` — but that verdict is not written back.  The one write a query makes
+is ToolHive's own: a ``running`` status without a PID takes it from a legacy PID file.
+
+``project`` is the owning toolhive-compose project: the container's project label, else
+(for an adopted container, whose labels cannot change) the run config's.  Empty means the
+workload is unmanaged: ToolHive (or ``thv run``) made it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +21,10 @@ from urllib.parse import quote, urlparse
 from .errors import NotFound
 from .model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
 from .observe import by_workload
+from .proxy.procfs import pid_alive
 from .runtime import Container, Runtime
 from .state import Store
-from .state.runconfig import effective_proxy_mode
+from .state.runconfig import effective_proxy_mode, project_of
 from .state.status import WorkloadStatus
 
 ENGINE_STATUS = {
@@ -122,7 +127,7 @@ def all_labels_match(have: dict[str, str], want: dict[str, str]) -> bool:
 
 def _workload(name: str, containers: list[Container], store: Store) -> Workload | None:
     found = store.runconfigs.read(name)
-    status = store.statuses.get(name)
+    status = store.workload_status(name)  # the one write: legacy PID migration
     ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created))
     main = ranked[0] if ranked else None
     if main is None and found is None and status is None:
@@ -149,7 +154,7 @@ def _workload(name: str, containers: list[Container], store: Store) -> Workload 
         labels={k: v for k, v in labels.items() if k not in TOOLHIVE_STANDARD_LABELS},
         group=str(rc.get("group") or ""),
         remote=remote,
-        project=labels.get(LABEL_PROJECT, ""),
+        project=labels.get(LABEL_PROJECT, "") or (project_of(found) if found else ""),
         container_id=main.id if main else "",
     )
 
@@ -167,18 +172,6 @@ def _status(main: Container | None, status: WorkloadStatus | None, remote: bool)
     if not pid_alive(status.process_id):
         return "unhealthy", "proxy process not running"
     return "running", status.status_context
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _int(value: object) -> int:

@@ -75,6 +75,10 @@ def build_runconfig(
     rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image}
     if spec.url:
         rc["remote_url"] = spec.url
+    if spec.registry_url:
+        rc["registry_url"] = spec.registry_url
+    if spec.registry_server_name:
+        rc["registry_server_name"] = spec.registry_server_name
     if spec.args:
         rc["cmd_args"] = list(spec.args)
     rc.update(name=spec.name, container_name=spec.name, base_name=spec.name)
@@ -157,6 +161,9 @@ def _rebuild_canonical(rc: dict[str, Any]) -> dict[str, Any]:
         name, _, target = str(entry).partition(",target=")
         secrets[target or name] = {"from": f"toolhive:{name}", "digest": ""}
     source = rc.get("permission_profile_name_or_path") or "inline"
+    profile = rc.get("permission_profile")
+    if rc.get("remote_url"):  # no container: a profile means nothing (the loader uses none)
+        source, profile = "network", None
     transport = str(rc.get("transport") or "stdio")
     return {
         "image": rc.get("image") or "",
@@ -170,10 +177,20 @@ def _rebuild_canonical(rc: dict[str, Any]) -> dict[str, Any]:
         "secrets": secrets,
         "volumes": list(rc.get("volumes") or []),
         "labels": labels,
-        "permission_profile": {"source": source, "profile": rc.get("permission_profile")},
+        "permission_profile": {"source": source, "profile": profile},
         "group": rc.get("group") or "default",
         "state": "running",
     }
+
+
+def adopt_runconfig(rc: dict[str, Any], *, project: str, canon: dict[str, Any]) -> dict[str, Any]:
+    """``rc`` taken under ``project``: our key records the owner and the spec (an adopted
+    container keeps its labels, which cannot change); the group follows the spec.  Every
+    other key, known to us or not, is kept as it is."""
+    adopted = dict(rc)
+    adopted["group"] = canon.get("group") or rc.get("group") or "default"
+    adopted[EXTENSION_KEY] = {"project": project, "spec": canon}
+    return adopted
 
 
 def encode(rc: dict[str, Any]) -> bytes:

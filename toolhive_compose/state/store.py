@@ -11,7 +11,7 @@ from ..errors import StateError
 from ..paths import Paths
 from .atomic import atomic_create, atomic_write
 from .runconfig import encode, normalize_on_read
-from .status import StatusStore
+from .status import StatusStore, WorkloadStatus, needs_pid_migration
 
 GROUP_EXTENSION_KEY = "toolhive_compose"
 
@@ -23,10 +23,10 @@ class JsonDir:
         self.directory = directory
 
     def path(self, name: str) -> Path:
-        path = (self.directory / f"{name}.json").resolve()
-        if path.parent != self.directory.resolve():
+        """``<dir>/<name>.json``; a name that would leave the directory is refused."""
+        if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
             raise StateError(f"invalid state name {name!r}")
-        return path
+        return self.directory / f"{name}.json"
 
     def names(self) -> list[str]:
         if not self.directory.is_dir():
@@ -93,3 +93,11 @@ class Store:
     @classmethod
     def from_env(cls) -> Store:
         return cls(Paths.from_env())
+
+    def workload_status(self, name: str) -> WorkloadStatus | None:
+        """A workload's status file as ToolHive reads it: a ``running`` status without a PID
+        first takes the PID of a legacy PID file, if there is one (then the file is gone)."""
+        status = self.statuses.get(name)
+        if needs_pid_migration(status):
+            status = self.statuses.migrate_legacy_pid(name, self.paths.legacy_pids)
+        return status
