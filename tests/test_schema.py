@@ -121,7 +121,8 @@ def test_valid_document_has_no_issues() -> None:
             {"version": 1, "servers": {"a": {}}},
             (
                 "servers.a",
-                "a server needs exactly one of 'image' (a container) or 'url' (a remote server)",
+                "a server needs 'image' (a container), 'server' (a registry entry) or 'url' "
+                "(a remote server)",
                 True,
             ),
         ),

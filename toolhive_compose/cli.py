@@ -46,6 +46,20 @@ Project = Annotated[
     str | None, typer.Option("-p", "--project", help="Project name (overrides the file).")
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")]
+Adopt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt",
+        help="Take unmanaged workloads (made by ToolHive or thv run) named like a server "
+        "under this project; those that match are not recreated.",
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry", help="Registry (path or URL) for 'server:' entries; wins over the file's."
+    ),
+]
 Parallelism = Annotated[
     int, typer.Option("--parallelism", min=1, max=64, help="Actions run at the same time.")
 ]
@@ -74,16 +88,37 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")
     ] = False,
+    registry: RegistryOpt = None,
+    check_upgrades: Annotated[
+        bool,
+        typer.Option("--check-upgrades", help="Also list registry servers pinned behind it."),
+    ] = False,
+    adopt: Adopt = False,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
-    desired = _load(files, env_file, project)
-    the_plan = _make_plan(desired)
+    desired = _load(files, env_file, project, registry)
+    the_plan = _make_plan(desired, adopt=adopt)
+    upgrades = None
+    if check_upgrades:
+        from .cli_upgrade import plan_upgrades
+
+        the_plan, upgrades = plan_upgrades(the_plan, desired)
     if output is PlanFormat.json:
-        sys.stdout.write(the_plan.to_json() + "\n")
+        if upgrades is None:
+            sys.stdout.write(the_plan.to_json() + "\n")
+        else:
+            import json
+
+            doc = {**the_plan.to_dict(), "upgrades": [u.to_dict() for u in upgrades]}
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         from .render import render_plan
 
         sys.stdout.write(render_plan(the_plan, colour=_colour()))
+        if upgrades is not None:
+            from .cli_upgrade import render_pinned
+
+            sys.stdout.write(render_pinned(upgrades))
     if detailed_exitcode and the_plan.has_changes:
         raise typer.Exit(2)
 
@@ -96,10 +131,12 @@ def apply(
     yes: Yes = False,
     parallelism: Parallelism = 8,
     timeout: Timeout = 300.0,
+    registry: RegistryOpt = None,
+    adopt: Adopt = False,
 ) -> None:
     """Plan, confirm, then carry out exactly that plan."""
-    desired = _load(files, env_file, project)
-    _reconcile(desired, yes=yes, parallelism=parallelism, timeout=timeout)
+    desired = _load(files, env_file, project, registry)
+    _reconcile(desired, yes=yes, parallelism=parallelism, timeout=timeout, adopt=adopt)
 
 
 @app.command()
@@ -110,18 +147,24 @@ def down(
     yes: Yes = False,
     parallelism: Parallelism = 8,
     timeout: Timeout = 300.0,
+    registry: RegistryOpt = None,
 ) -> None:
     """Remove every workload and group the project owns, and nothing else."""
     from .model import DesiredState
 
-    name = project or _load(files, env_file, None).project
+    name = project or _load(files, env_file, None, registry).project
     _reconcile(DesiredState(project=name), yes=yes, parallelism=parallelism, timeout=timeout)
 
 
 @app.command()
-def validate(files: Files = None, env_file: EnvFiles = None, project: Project = None) -> None:
+def validate(
+    files: Files = None,
+    env_file: EnvFiles = None,
+    project: Project = None,
+    registry: RegistryOpt = None,
+) -> None:
     """Check the workloads file; report every problem at once."""
-    desired = _load(files, env_file, project)
+    desired = _load(files, env_file, project, registry)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
     )
@@ -132,11 +175,12 @@ def config(
     files: Files = None,
     env_file: EnvFiles = None,
     output: Annotated[ConfigFormat, typer.Option("--format")] = ConfigFormat.yaml,
+    registry: RegistryOpt = None,
 ) -> None:
     """Print the resolved document: files merged, variables interpolated."""
     from .loader import resolve_document
 
-    doc = resolve_document(files or [], env_files=env_file or [])
+    doc = resolve_document(files or [], env_files=env_file or [], registry=registry)
     if output is ConfigFormat.json:
         import json
 
@@ -157,14 +201,17 @@ def schema() -> None:
 
 # -- shared steps ---------------------------------------------------------------------------
 def _load(
-    files: Sequence[Path] | None, env_files: Sequence[Path] | None, project: str | None
+    files: Sequence[Path] | None,
+    env_files: Sequence[Path] | None,
+    project: str | None,
+    registry: str | None = None,
 ) -> DesiredState:
     from .loader import load
 
-    return load(files or [], env_files=env_files or [], project=project)
+    return load(files or [], env_files=env_files or [], project=project, registry=registry)
 
 
-def _make_plan(desired: DesiredState) -> Plan:
+def _make_plan(desired: DesiredState, *, adopt: bool = False) -> Plan:
     from .observe import observe
     from .planner import make_plan
     from .runtime import get_runtime
@@ -173,10 +220,12 @@ def _make_plan(desired: DesiredState) -> Plan:
     observed = observe(
         get_runtime(), Store.from_env(), desired_names=[s.name for s in desired.servers]
     )
-    return make_plan(desired, observed)
+    return make_plan(desired, observed, adopt=adopt)
 
 
-def _reconcile(desired: DesiredState, *, yes: bool, parallelism: int, timeout: float) -> None:
+def _reconcile(
+    desired: DesiredState, *, yes: bool, parallelism: int, timeout: float, adopt: bool = False
+) -> None:
     from .executor import apply_plan
     from .lifecycle import Lifecycle
     from .observe import observe
@@ -188,7 +237,7 @@ def _reconcile(desired: DesiredState, *, yes: bool, parallelism: int, timeout: f
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
         names = [s.name for s in desired.servers]
-        the_plan = make_plan(desired, observe(runtime, store, desired_names=names))
+        the_plan = make_plan(desired, observe(runtime, store, desired_names=names), adopt=adopt)
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
         if not the_plan.has_changes:
             return
@@ -242,6 +291,13 @@ def _colour() -> bool:
 # -- entry point ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> None:
     """``thv``: run the app; turn expected errors into one line on stderr and exit 1."""
+    from .proxy import foreground_target
+
+    proxy_name = foreground_target(sys.argv[1:] if argv is None else list(argv), os.environ)
+    if proxy_name is not None:  # the detached proxy process (the `thv` script skips typer)
+        from .proxy.main import run
+
+        sys.exit(run(proxy_name))
     import click
 
     try:
@@ -264,4 +320,10 @@ def _fail(message: str, hint: str | None, code: int) -> None:
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
     sys.exit(code)
+
+
+from . import cli_groups as _cli_groups  # noqa: E402,F401  (registers thv group)
+from . import cli_import as _cli_import  # noqa: E402,F401  (registers thv import)
+from . import cli_run as _cli_run  # noqa: E402,F401  (registers thv run)
+from . import cli_upgrade as _cli_upgrade  # noqa: E402,F401  (registers thv upgrade)
 from . import cli_workloads as _cli_workloads  # noqa: E402,F401  (registers the workload commands)

@@ -36,6 +36,7 @@ from .fields import Context, Unavailable, read_secret
 from .interpolate import interpolate_tree, parse_env_file
 from .model import DesiredState, SecretRef
 from .paths import Paths
+from .registry_servers import Resolved, expand, record
 from .schema import TYPE_CASTS, validate
 from .yamlsrc import Origins, Source, parse
 
@@ -49,6 +50,7 @@ class _Resolved:
     origins: Origins
     files: tuple[str, ...]  # absolute paths
     ctx: Context
+    resolved: Resolved  # servers resolved from the registry
 
 
 def load(
@@ -58,17 +60,20 @@ def load(
     environ: Mapping[str, str] | None = None,
     project: str | None = None,
     paths: Paths | None = None,
+    registry: str | None = None,
 ) -> DesiredState:
     """Load, validate and complete the workloads files; :class:`SpecError` lists every problem.
 
     ``environ`` defaults to ``os.environ``; ``project`` overrides the file's project name;
-    ``paths`` locates the validation cache and the secret-digest key.
+    ``paths`` locates the validation cache and the secret-digest key; ``registry`` (a path
+    or URL) is where ``server:`` entries are looked up, ahead of the file's ``registry:``.
     """
     paths = paths or Paths.from_env()
-    resolved = _resolve(files, env_files, environ, project, paths.cache)
-    return build_state(
+    resolved = _resolve(files, env_files, environ, project, paths.cache, registry)
+    state = build_state(
         resolved.document, resolved.origins, resolved.ctx, resolved.files, paths.ours
     )
+    return record(state, resolved.resolved)
 
 
 def resolve_document(
@@ -77,13 +82,15 @@ def resolve_document(
     env_files: Sequence[FileArg] = (),
     environ: Mapping[str, str] | None = None,
     paths: Paths | None = None,
+    registry: str | None = None,
 ) -> dict[str, Any]:
     """The merged, interpolated and validated document (what ``thv config`` prints).
 
-    Defaults are not filled in.  With ``paths``, the validation cache is used.
+    Defaults are not filled in; ``server:`` entries are shown resolved.  With ``paths``, the
+    validation cache is used.
     """
     cache = paths.cache if paths is not None else None
-    return _resolve(files, env_files, environ, None, cache).document
+    return _resolve(files, env_files, environ, None, cache, registry).document
 
 
 def resolve_secret_value(ref: SecretRef, environ: Mapping[str, str] | None = None) -> str:
@@ -116,6 +123,7 @@ def _resolve(
     environ: Mapping[str, str] | None,
     project: str | None,
     cache_dir: Path | None,
+    registry: str | None = None,
 ) -> _Resolved:
     names = discover(files)
     absolute = tuple(os.path.abspath(name) for name in names)
@@ -128,10 +136,12 @@ def _resolve(
     if env_problems or any(source.data is None for source in sources):
         raise SpecError(_ordered(early, order))
     document, origins, early = _combine(sources, variables, early)
+    document, found, resolved = expand(document, origins, ctx, registry)
+    early += found
     problems = early + _unreported(_validate(document, origins, ctx), early)
     if problems:
         raise SpecError(_ordered(problems, order))
-    return _Resolved(document, origins, absolute, ctx)
+    return _Resolved(document, origins, absolute, ctx, resolved)
 
 
 def _unreported(late: list[Problem], early: list[Problem]) -> list[Problem]:
@@ -235,13 +245,15 @@ def load_document(
     project: str | None = None,
     environ: Mapping[str, str] | None = None,
     paths: Paths | None = None,
+    registry: str | None = None,
 ) -> DesiredState:
     """A document built in code (``thv run``'s flags) through the same checks and defaults."""
     paths = paths or Paths.from_env()
     shell = os.environ if environ is None else environ
     ctx = Context(base_dir, shell, project, paths.cache)
     origins = Origins()
-    problems = _validate(document, origins, ctx)
+    document, problems, resolved = expand(document, origins, ctx, registry)
+    problems += _validate(document, origins, ctx)
     if problems:
         raise SpecError(problems)
-    return build_state(document, origins, ctx, (), paths.ours)
+    return record(build_state(document, origins, ctx, (), paths.ours), resolved)

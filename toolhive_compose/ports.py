@@ -13,6 +13,9 @@ PORT_MIN, PORT_MAX = 10000, 65535
 def is_available(port: int) -> bool:
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         with socket.socket(socket.AF_INET, kind) as sock:
+            # As Go's listeners (ToolHive's check) do: a port whose old connections linger in
+            # TIME_WAIT is free, else a recreate could not take its own port back at once.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -25,6 +28,7 @@ class PortAllocator:
 
     def __init__(self, taken: Callable[[], set[int]] = set) -> None:
         self._taken = taken
+        self._known: set[int] | None = None  # ports in state, read once per allocator
         self._given: set[int] = set()
         self._lock = threading.Lock()
 
@@ -42,8 +46,10 @@ class PortAllocator:
 
     def allocate(self) -> int:
         """A random free port in [10000, 65535), then a sequential scan (ToolHive's order)."""
-        taken = self._taken()
         with self._lock:
+            if self._known is None:  # one read of the state per apply, not one per port
+                self._known = self._taken()
+            taken = self._known
             for _ in range(10):
                 port = PORT_MIN + secrets.randbelow(PORT_MAX - PORT_MIN)
                 if self._take(port, taken):
