@@ -1,0 +1,101 @@
+"""Raw docker-SDK baseline, run as its own process so it pays the same startup as ``thv``.
+
+    python bench/raw_sdk.py create --spec FILE --parallelism 8
+    python bench/raw_sdk.py remove --label thc-bench.run=ID --parallelism 8
+
+``create``: N x (``create_container`` + ``start``) in a ThreadPoolExecutor, with exactly the
+container parameters ``thv`` uses (labels, env, cap_drop, restart policy, stdin_open).
+``remove``: one list call by label, then N x ``remove_container(force=True)`` in parallel.
+Prints one JSON line: {"n": …, "seconds_in_process": …, "import_seconds": …}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+T0 = time.perf_counter()
+import docker  # noqa: E402
+
+T_IMPORT = time.perf_counter() - T0
+
+
+def _client() -> docker.APIClient:
+    # The same client construction as toolhive_compose.runtime.docker.DockerRuntime._connect.
+    # (DOCKER_HOST honoured, as thv does.)
+    return docker.DockerClient(
+        base_url=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock",
+        timeout=300,
+        max_pool_size=32,
+    ).api
+
+
+def create(spec_file: str, parallelism: int) -> int:
+    with open(spec_file, encoding="utf-8") as fh:
+        specs = json.load(fh)
+    api = _client()
+
+    def one(spec: dict) -> None:
+        host_config = api.create_host_config(
+            binds=[],
+            port_bindings={},
+            network_mode=spec.get("network_mode", "bridge"),
+            cap_drop=["ALL"],
+            security_opt=["label:disable"],
+            restart_policy={"Name": "unless-stopped"},
+            privileged=False,
+        )
+        result = api.create_container(
+            image=spec["image"],
+            command=spec["command"],
+            name=spec["name"],
+            environment=spec["env"],
+            labels=spec["labels"],
+            host_config=host_config,
+            stdin_open=True,
+            tty=False,
+        )
+        api.start(result["Id"])
+
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        list(pool.map(one, specs))
+    return len(specs)
+
+
+def remove(label: str, parallelism: int) -> int:
+    api = _client()
+    ids = [c["Id"] for c in api.containers(all=True, filters={"label": [label]})]
+
+    def one(cid: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_container(cid, force=True)
+
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        list(pool.map(one, ids))
+    return len(ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("op", choices=["create", "remove"])
+    parser.add_argument("--spec")
+    parser.add_argument("--label")
+    parser.add_argument("--parallelism", type=int, default=8)
+    args = parser.parse_args()
+    t = time.perf_counter()
+    n = (
+        create(args.spec, args.parallelism)
+        if args.op == "create"
+        else remove(args.label, args.parallelism)
+    )
+    out = {"n": n, "seconds_in_process": time.perf_counter() - t, "import_seconds": T_IMPORT}
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
