@@ -8,6 +8,7 @@ status after), so an interruption at any point leaves state the next ``apply`` c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -92,9 +93,14 @@ class Lifecycle:
     ) -> dict[str, Any]:
         """Recreate: the old container goes, then the new one is made (ToolHive's update)."""
         self.store.statuses.set_status(spec.name, "stopping")
-        self._stop_proxy(spec.name)
-        if container_id:
-            self.runtime.remove(container_id)
+        # The old proxy and the old container go down together: neither waits on the other.
+        stopper = threading.Thread(target=self._stop_proxy, args=(spec.name,), daemon=True)
+        stopper.start()
+        try:
+            if container_id:
+                self.runtime.remove(container_id)
+        finally:
+            stopper.join()
         return self.create(spec, canon, project=project)
 
     def start(self, name: str, container_id: str) -> None:

@@ -53,7 +53,7 @@ def wait_ready(
         except (OSError, http.client.HTTPException, NotReady, ValueError) as exc:
             last = str(exc) or type(exc).__name__
         time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 1.5, 0.1)  # servers start in ~0.5-1 s: poll finely
 
 
 def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:

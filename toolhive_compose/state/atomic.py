@@ -1,4 +1,4 @@
-"""Atomic file writes: temp file in the same directory, fsync, chmod, rename."""
+"""Atomic file writes: temp file in the same directory, fsync, chmod, then rename or link."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ from pathlib import Path
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int = 0o750) -> None:
     """Replace ``path`` with ``data`` so a reader sees the old file or the new, never half."""
-    path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    tmp = _temp_copy(path, data, mode, dir_mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -30,6 +24,19 @@ def atomic_create(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int =
 
     Returns False when the file already existed.
     """
+    tmp = _temp_copy(path, data, mode, dir_mode)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _temp_copy(path: Path, data: bytes, mode: int, dir_mode: int) -> str:
+    """``data`` written and fsynced to a dot-temp file beside ``path`` (ToolHive's naming)."""
     path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
@@ -38,11 +45,8 @@ def atomic_create(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int =
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+    return tmp
