@@ -155,7 +155,7 @@ def _action(kind: ActionKind = ActionKind.CREATE, name: str = "fetch") -> Action
 
 
 def test_events() -> None:
-    assert render_event(Event(_action(), "started")) == "fetch: create started"
+    assert render_event(Event(_action(), "started")) == "fetch: create..."
     assert render_event(Event(_action(), "done", seconds=1.234)) == "fetch: created (1.2s)"
     group = _action(ActionKind.GROUP_DELETE, "dev")
     assert render_event(Event(group, "done", seconds=0)) == "group dev: deleted (0.0s)"

@@ -138,7 +138,7 @@ def render_event(event: Event, *, colour: bool = False) -> str:
     noun = "group " if action.is_group else ""
     who = f"{noun}{action.name}"
     if event.state == "started":
-        return f"{who}: {action.kind} started"
+        return f"{who}: {action.kind}..."
     if event.state == "done":
         note = f": {event.message}" if event.message else ""
         return f"{who}: {style(PAST[action.kind], '32')} ({event.seconds:.1f}s){note}"
