@@ -327,7 +327,10 @@ def thv_command() -> tuple[list[str], str]:
 
 class PrivateEngine:
     """A dockerd of the bench's own (data, exec root and socket under PRIVATE_DIR; no
-    default bridge, no iptables), for when the shared engine is busy or hung."""
+    default bridge, no iptables), for when the shared engine is busy or hung.
+
+    Side effect: a dockerd started with ``--bridge=none`` deletes the host's ``docker0``, so the
+    shared engine must be restarted afterwards before it can run bridged containers again."""
 
     def __init__(self) -> None:
         self.dir = PRIVATE_DIR

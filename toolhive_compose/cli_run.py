@@ -38,6 +38,10 @@ def run(
     registry: Annotated[
         str | None, typer.Option("--registry", help="Registry (path or URL) to look TARGET up in.")
     ] = None,
+    foreground: Annotated[
+        bool,
+        typer.Option("--foreground", help="Stay attached: stream the proxy log; Ctrl-C removes."),
+    ] = False,
 ) -> None:
     """Run an MCP server: its container and its proxy.  Arguments after -- go to the server.
 
@@ -73,8 +77,33 @@ def run(
         doc["groups"] = {group: {}}
     desired = load_document(doc, base_dir=Path.cwd(), project="", registry=registry)
     _ensure_image(desired.server(workload).image)
-    created = connect().lifecycle.run(desired.server(workload), project="")
+    connection = connect()
+    created = connection.lifecycle.run(desired.server(workload), project="")
     typer.echo(f"{workload} is running at {created.url}")
+    if foreground:
+        _attached(connection, workload)
+
+
+def _attached(connection: Any, name: str) -> None:
+    """ToolHive's --foreground: the workload lives as long as this command does."""
+    import signal
+    import sys
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # even when started with
+        signal.signal(signum, interrupt)  # SIGINT ignored (a background job of a script)
+    typer.echo(f"Streaming {name}'s proxy log; press Ctrl-C to stop and remove it.", err=True)
+    try:
+        for chunk in connection.logs.proxy_logs(name, follow=True):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        connection.lifecycle.delete(name)
+        typer.echo(f"{name} removed.", err=True)
 
 
 def _ensure_image(image: str) -> None:
