@@ -93,14 +93,7 @@ class Lifecycle:
     ) -> dict[str, Any]:
         """Recreate: the old container goes, then the new one is made (ToolHive's update)."""
         self.store.statuses.set_status(spec.name, "stopping")
-        # The old proxy and the old container go down together: neither waits on the other.
-        stopper = threading.Thread(target=self._stop_proxy, args=(spec.name,), daemon=True)
-        stopper.start()
-        try:
-            if container_id:
-                self.runtime.remove(container_id)
-        finally:
-            stopper.join()
+        self._take_down(spec.name, container_id)
         return self.create(spec, canon, project=project)
 
     def start(self, name: str, container_id: str) -> None:
@@ -122,11 +115,21 @@ class Lifecycle:
 
     def delete(self, name: str, container_id: str) -> None:
         self.store.statuses.set_status(name, "removing")
-        if container_id:
-            self.runtime.remove(container_id)
-        self._stop_proxy(name)
+        self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
+
+    def _take_down(self, name: str, container_id: str) -> None:
+        """Remove the container and stop its proxy together: neither waits on the other.
+
+        The status already says stopping/removing, which a dying proxy never overwrites."""
+        stopper = threading.Thread(target=self._stop_proxy, args=(name,), daemon=True)
+        stopper.start()
+        try:
+            if container_id:
+                self.runtime.remove(container_id)
+        finally:
+            stopper.join()
 
     def move_group(self, name: str, group: str) -> None:
         """Rewrite the run config's group only: no restart (ToolHive's MoveToGroup)."""
