@@ -61,9 +61,10 @@ def list_(
         upgrades = list_upgrades([w.name for w in found], registry)
     if output == "json":
         docs = [w.to_dict() for w in found]
-        for doc in docs if upgrades is not None else []:
-            if doc["name"] in upgrades:
-                doc["upgrade"] = upgrades[doc["name"]].to_dict()
+        if upgrades is not None:
+            for doc in docs:
+                if doc["name"] in upgrades:
+                    doc["upgrade"] = upgrades[doc["name"]].to_dict()
         typer.echo(json.dumps(docs, indent=2))
     elif output == "mcpservers":
         servers = {w.name: {"url": w.url, "type": w.proxy_mode} for w in found}
@@ -211,7 +212,9 @@ def _connect() -> Connection:
 
 
 def _table(found: Sequence[Workload], upgrades: dict | None = None) -> str:  # type: ignore[type-arg]
-    rows = [("NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED", "PROJECT")]
+    rows: list[tuple[str, ...]] = [
+        ("NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED", "PROJECT")
+    ]
     rows += [
         (
             w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19],

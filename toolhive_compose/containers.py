@@ -48,11 +48,11 @@ def _binds(volumes: tuple[str, ...], profile: dict[str, Any]) -> list[str]:
     for volume in volumes:
         host, ctr, *mode = volume.split(":")
         binds[ctr] = f"{host}:{ctr}:{mode[0] if mode else 'rw'}"
-    for mode, key in (("ro", "read"), ("rw", "write")):
+    for access, key in (("ro", "read"), ("rw", "write")):
         for decl in profile.get(key) or []:
             host, _, ctr = str(decl).partition(":")
             ctr = ctr or host
-            binds.setdefault(ctr, f"{host}:{ctr}:{mode}")
+            binds.setdefault(ctr, f"{host}:{ctr}:{access}")
     return [binds[c] for c in sorted(binds)]
 
 

@@ -38,7 +38,9 @@ def run_graph(
     on_outcome: Callable[[Outcome[K]], None] | None = None,
 ) -> dict[K, Outcome[K]]:
     """Run ``func(key)`` for every key after its deps; returns every key's outcome."""
-    runner = _Runner(keys, deps, func, max(1, parallelism), timeout, on_start, on_outcome)
+    runner: _Runner[K] = _Runner(
+        keys, deps, func, max(1, parallelism), timeout, on_start, on_outcome
+    )
     return runner.run()
 
 

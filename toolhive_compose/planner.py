@@ -273,23 +273,23 @@ def _group_actions(
             )
     leaving = {d.name for d in drafts if d.kind is ActionKind.DELETE}
     members = _members_after(desired, observed, leaving)
-    for group in sorted(observed.groups, key=lambda g: g.name):
-        if group.project != desired.project or group.name in declared:
+    for ogroup in sorted(observed.groups, key=lambda g: g.name):
+        if ogroup.project != desired.project or ogroup.name in declared:
             continue
-        if group.name == DEFAULT_GROUP:
+        if ogroup.name == DEFAULT_GROUP:
             continue
-        if members.get(group.name):
-            names = ", ".join(sorted(members[group.name]))
+        if members.get(ogroup.name):
+            names = ", ".join(sorted(members[ogroup.name]))
             warnings.append(
-                f"group {group.name} is no longer declared but is kept: used by {names}"
+                f"group {ogroup.name} is no longer declared but is kept: used by {names}"
             )
             continue
         out.append(
             _Draft(
                 ActionKind.GROUP_DELETE,
-                group.name,
+                ogroup.name,
                 "not in the workloads file",
-                before={"description": group.description},
+                before={"description": ogroup.description},
             )
         )
     return out, warnings

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 try:
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - pyyaml built without libyaml
-    from yaml import SafeLoader as _BaseLoader
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 MAX_DEPTH = 40
 
@@ -96,11 +96,12 @@ def compose(text: str) -> yaml.Node | None:
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
             event = loader.get_event()
+            assert event is not None  # check_event saw an event that is not stream end
             raise yaml.composer.ComposerError(
                 "expected a single document in the stream",
                 None,
                 "but found another document",
-                event.start_mark,
+                cast("yaml.error.Mark | None", event.start_mark),
             )
         return root
     finally:
@@ -130,12 +131,21 @@ class _Composer:
         if isinstance(event, yaml.AliasEvent):
             if event.anchor not in self.anchors:
                 raise yaml.composer.ComposerError(
-                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                    None,
+                    None,
+                    f"found undefined alias {event.anchor!r}",
+                    cast("yaml.error.Mark | None", event.start_mark),
                 )
             return self.anchors[event.anchor]
         if isinstance(event, yaml.ScalarEvent):
             tag = self._tag(event, yaml.ScalarNode, event.value)
-            return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            return yaml.ScalarNode(
+                tag,
+                event.value,
+                cast("yaml.error.Mark | None", event.start_mark),
+                cast("yaml.error.Mark | None", event.end_mark),
+                event.style,
+            )
         kind = yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
         tag = self._tag(event, kind, None)
         return kind(tag, [], event.start_mark, event.end_mark, event.flow_style)
