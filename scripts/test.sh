@@ -18,6 +18,8 @@ stage "test images"
 bash scripts/build-images.sh
 stage "ruff"
 .venv/bin/ruff check toolhive_compose tests
+stage "mypy"
+.venv/bin/mypy
 stage "pytest"
 rc=0
 .venv/bin/python -m pytest -q "$@" || rc=$?
