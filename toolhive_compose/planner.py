@@ -14,52 +14,32 @@ Decisions per server (hashes decide, diffs only explain):
 
 Ordering: a dependency graph (group before its members, a workload freeing a port before the
 one taking it, members out of a group before the group is deleted), walked topologically
-with ties broken by phase (see :data:`plan.PHASE`) then name.  Output is deterministic.
+with ties broken by phase (see :data:`plan.PHASE`) then name (:mod:`.plan_order`).  Output is
+deterministic.
 """
 
 from __future__ import annotations
 
-import heapq
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from .diff import field_changes
 from .errors import PlanError
 from .fingerprint import canonical, config_hash
 from .model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
-from .plan import PHASE, Action, ActionKind, ImageChange, Plan
+from .plan import ActionKind, ImageChange, Plan
+from .plan_order import HOST_PORT_FIELDS, Draft, link, order
 
-HOST_PORT_FIELDS = ("port", "target_port")
 # Statuses of a remote workload whose proxy runs (unhealthy: the remote does not answer).
 REMOTE_SERVING = frozenset({"running", "starting", "unhealthy", "unauthenticated", "auth_retrying"})
 # Statuses a running container keeps when an operation on it was interrupted: no proxy serves.
 _INTERRUPTED = frozenset({"starting", "stopping", "stopped", "removing", "error"})
-_NO_CHANGES = frozenset({ActionKind.START, ActionKind.STOP, ActionKind.DELETE})
-
-
-@dataclass
-class _Draft:
-    kind: ActionKind
-    name: str
-    reason: str
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    target: str = ""
-    deps: set[tuple[ActionKind, str]] = field(default_factory=set)
-    image: ImageChange | None = None
-
-    @property
-    def key(self) -> tuple[ActionKind, str]:
-        return (self.kind, self.name)
-
-    def is_group_kind(self) -> bool:
-        return self.kind.startswith("group")
 
 
 def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
     """The ordered actions that take ``observed`` to ``desired`` (``adopt``: see above)."""
     _check_conflicts(desired, observed, adopt=adopt)
-    drafts: list[_Draft] = []
+    drafts: list[Draft] = []
     warnings: list[str] = []
     for spec in sorted(desired.servers, key=lambda s: s.name):  # warnings in a stable order
         obs = observed.workload(spec.name)
@@ -73,7 +53,7 @@ def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = F
     for obs in observed.workloads:
         if obs.project == desired.project and obs.name not in wanted:
             drafts.append(
-                _Draft(
+                Draft(
                     ActionKind.DELETE,
                     obs.name,
                     "not in the workloads file",
@@ -85,24 +65,24 @@ def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = F
     drafts.extend(group_drafts)
     warnings.extend(group_warnings)
     _check_ports(desired, observed, drafts)
-    _link(drafts, observed)
-    return Plan(project=desired.project, actions=_order(drafts), warnings=tuple(warnings))
+    link(drafts, observed)
+    return Plan(project=desired.project, actions=order(drafts), warnings=tuple(warnings))
 
 
 # -- per server ---------------------------------------------------------------------------
-def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None) -> list[_Draft]:
+def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None) -> list[Draft]:
     prior = obs.spec if obs else None
     after = _after(spec, prior)
     if obs is None or (not obs.container_id and not obs.remote):
         reason = "not present" if obs is None else "container missing; state exists"
-        return [_Draft(ActionKind.CREATE, spec.name, reason, before=prior, after=after)]
+        return [Draft(ActionKind.CREATE, spec.name, reason, before=prior, after=after)]
     current_hash = obs.config_hash or (config_hash(prior) if prior else "")
     if current_hash != config_hash(after):
         return [_replacement(spec, obs, after)]
     drafts = []
     if prior and prior.get("group") != spec.group:
         drafts.append(
-            _Draft(
+            Draft(
                 ActionKind.MOVE_GROUP,
                 spec.name,
                 f"group {prior.get('group')} → {spec.group}",
@@ -121,7 +101,7 @@ def _after(spec: ServerSpec, prior: dict[str, Any] | None) -> dict[str, Any]:
     return after
 
 
-def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any]) -> _Draft:
+def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any]) -> Draft:
     changes = field_changes(obs.spec, after)
     changed = {c.path.split(".", 1)[0] for c in changes} - {"group"}
     if changed == {"image"}:
@@ -133,7 +113,7 @@ def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any])
         reason = f"{fields} changed"
         if "labels" in changed:
             reason += " (container labels are immutable)"
-    draft = _Draft(kind, spec.name, reason, before=obs.spec, after=after, target=obs.container_id)
+    draft = Draft(kind, spec.name, reason, before=obs.spec, after=after, target=obs.container_id)
     if kind is ActionKind.UPGRADE:
         old = str((obs.spec or {}).get("image") or obs.image)
         draft.image = ImageChange(old, spec.image, before_digest=obs.image_id)
@@ -142,7 +122,7 @@ def _replacement(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any])
 
 def _state_actions(
     spec: ServerSpec, obs: ObservedWorkload, prior: dict[str, Any] | None, after: dict[str, Any]
-) -> list[_Draft]:
+) -> list[Draft]:
     if obs.remote:  # no container: the proxy's status says whether it serves
         running = obs.status in REMOTE_SERVING
         now = f"proxy is {obs.status or 'not started'}"
@@ -159,7 +139,7 @@ def _state_actions(
             running, now = False, "container is running but its proxy is not"
     if spec.state == "running" and not running:
         return [
-            _Draft(
+            Draft(
                 ActionKind.START,
                 spec.name,
                 now,
@@ -170,7 +150,7 @@ def _state_actions(
         ]
     if spec.state == "stopped" and running:
         return [
-            _Draft(
+            Draft(
                 ActionKind.STOP,
                 spec.name,
                 "state: stopped",
@@ -199,7 +179,7 @@ _REPLACING = frozenset({ActionKind.CREATE, ActionKind.RECREATE, ActionKind.UPGRA
 
 def _adopt_actions(
     project: str, spec: ServerSpec, obs: ObservedWorkload
-) -> tuple[list[_Draft], list[str]]:
+) -> tuple[list[Draft], list[str]]:
     """An unmanaged workload taken under ``project``.  When it matches the file: one
     ``adopt`` (a run-config rewrite that also does any group move), then any start or stop.
     Otherwise its replacement, the reason prefixed ``adopted;``."""
@@ -211,7 +191,7 @@ def _adopt_actions(
         return drafts, warnings
     reason = f"unmanaged workload matches the file; taken under project {project}"
     reason += "".join(f"; {d.reason}" for d in drafts if d.kind is ActionKind.MOVE_GROUP)
-    adopt = _Draft(
+    adopt = Draft(
         ActionKind.ADOPT, spec.name, reason, before=obs.spec, after=_after(spec, obs.spec)
     )
     rest = [d for d in drafts if d.kind is not ActionKind.MOVE_GROUP]
@@ -243,8 +223,8 @@ def _secrets_taken_as_known(
 
 # -- groups ----------------------------------------------------------------------------------
 def _group_actions(
-    desired: DesiredState, observed: ObservedState, drafts: list[_Draft]
-) -> tuple[list[_Draft], list[str]]:
+    desired: DesiredState, observed: ObservedState, drafts: list[Draft]
+) -> tuple[list[Draft], list[str]]:
     out, warnings = [], []
     existing = {g.name: g for g in observed.groups}
     declared = {g.name for g in desired.groups}
@@ -254,7 +234,7 @@ def _group_actions(
             continue
         if current is None:
             out.append(
-                _Draft(
+                Draft(
                     ActionKind.GROUP_CREATE,
                     group.name,
                     "not present",
@@ -263,7 +243,7 @@ def _group_actions(
             )
         elif current.project == desired.project and current.description != group.description:
             out.append(
-                _Draft(
+                Draft(
                     ActionKind.GROUP_UPDATE,
                     group.name,
                     "description changed",
@@ -285,7 +265,7 @@ def _group_actions(
             )
             continue
         out.append(
-            _Draft(
+            Draft(
                 ActionKind.GROUP_DELETE,
                 ogroup.name,
                 "not in the workloads file",
@@ -337,7 +317,7 @@ def _check_conflicts(desired: DesiredState, observed: ObservedState, *, adopt: b
         raise PlanError(_join(problems), hint=hint)
 
 
-def _check_ports(desired: DesiredState, observed: ObservedState, drafts: list[_Draft]) -> None:
+def _check_ports(desired: DesiredState, observed: ObservedState, drafts: list[Draft]) -> None:
     """Every host port the plan's outcome uses belongs to one workload only.
 
     A workload being deleted, recreated or upgraded frees its ports; every planned workload
@@ -378,85 +358,3 @@ def _join(problems: list[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} conflicts:\n" + "\n".join(f"  - {p}" for p in problems)
-
-
-# -- dependencies and order --------------------------------------------------------------
-def _link(drafts: list[_Draft], observed: ObservedState) -> None:
-    creates_group = {
-        d.name: d.key
-        for d in drafts
-        if d.kind in (ActionKind.GROUP_CREATE, ActionKind.GROUP_UPDATE)
-    }
-    freeing = _port_freers(drafts)
-    for d in drafts:
-        if d.after and not d.is_group_kind():
-            group = d.after.get("group")
-            if group in creates_group:
-                d.deps.add(creates_group[group])
-            for key in HOST_PORT_FIELDS:
-                freer = freeing.get(d.after.get(key))
-                if freer and freer[1] != d.name:
-                    d.deps.add(freer)
-    members = dict(observed.memberships)
-    for d in drafts:
-        if d.kind is ActionKind.GROUP_DELETE:
-            d.deps.update(
-                o.key
-                for o in drafts
-                if not o.is_group_kind() and members.get(o.name) == d.name and o.key != d.key
-            )
-
-
-def _port_freers(drafts: list[_Draft]) -> dict[Any, tuple[ActionKind, str]]:
-    freeing: dict[Any, tuple[ActionKind, str]] = {}
-    for d in drafts:
-        if d.kind in (ActionKind.DELETE, ActionKind.RECREATE, ActionKind.UPGRADE) and d.before:
-            for key in HOST_PORT_FIELDS:
-                if d.before.get(key):
-                    freeing[d.before[key]] = d.key
-    return freeing
-
-
-def _order(drafts: list[_Draft]) -> tuple[Action, ...]:
-    by_key = {d.key: d for d in drafts}
-    pending = {d.key: {k for k in d.deps if k in by_key} for d in drafts}
-    ready = [(PHASE[d.kind], d.name, d.key) for d in drafts if not pending[d.key]]
-    heapq.heapify(ready)
-    ids: dict[tuple[ActionKind, str], int] = {}
-    actions: list[Action] = []
-    while ready:
-        _, _, key = heapq.heappop(ready)
-        d = by_key[key]
-        ids[key] = len(actions)
-        actions.append(_action(d, ids))
-        for other, deps in pending.items():
-            if key in deps:
-                deps.discard(key)
-                if not deps and other not in ids:
-                    o = by_key[other]
-                    heapq.heappush(ready, (PHASE[o.kind], o.name, other))
-    if len(actions) != len(drafts):
-        stuck = sorted(n for (_, n) in set(pending) - set(ids))
-        raise PlanError(
-            f"circular dependency between {', '.join(stuck)} (ports swapped?)",
-            hint="apply the change in two steps",
-        )
-    return tuple(actions)
-
-
-def _action(d: _Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
-    changes = () if d.kind in _NO_CHANGES else field_changes(d.before, d.after)
-    if d.kind is ActionKind.MOVE_GROUP:
-        changes = tuple(c for c in changes if c.path == "group")
-    return Action(
-        id=ids[d.key],
-        kind=d.kind,
-        name=d.name,
-        reason=d.reason,
-        changes=changes,
-        depends_on=tuple(sorted(ids[k] for k in d.deps if k in ids)),
-        target=d.target,
-        before=d.before,
-        after=d.after,
-        image=d.image,
-    )
