@@ -1,7 +1,9 @@
 """Docker (and Podman's Docker-compatible API) behind the :class:`Runtime` protocol.
 
-Reads go through the lean :mod:`.engine` client; writes through the docker SDK, imported on
-first use.  Engine and SDK exceptions are translated here, and only here.
+The calls an apply makes per workload (list, image inspect, create, start, stop, remove) go
+through the lean :mod:`.engine` client on ``unix://`` and plain ``tcp://`` endpoints; pulls,
+logs and TLS or ssh endpoints through the docker SDK, imported on first use.  Both send the
+same container config.  Engine and SDK exceptions are translated here, and only here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from . import Container, ContainerParams, engine
 class DockerRuntime:
     def __init__(self, host: str) -> None:
         self.endpoint = host
+        self.lean = engine.lean_supported(host)
         self._client: Any = None
         self._client_lock = threading.Lock()
 
@@ -34,7 +37,7 @@ class DockerRuntime:
             filters["label"] = list(labels)
         if names:
             filters["name"] = [f"^/{n}$" for n in names]
-        if engine.lean_supported(self.endpoint):
+        if self.lean:
             raw = engine.list_containers(self.endpoint, filters)
         else:
             with self._errors("list containers"):
@@ -42,23 +45,18 @@ class DockerRuntime:
         return [_container(item) for item in raw]
 
     def image_present(self, image: str) -> bool:
-        import docker.errors
-
-        with self._errors(f"inspect image {image}"):
-            try:
-                self.client.api.inspect_image(image)
-                return True
-            except docker.errors.ImageNotFound:
-                return False
+        return bool(self.image_id(image))
 
     def image_id(self, image: str) -> str:
-        import docker.errors
-
-        with self._errors(f"inspect image {image}"):
-            try:
-                return str(self.client.api.inspect_image(image).get("Id") or "")
-            except docker.errors.ImageNotFound:
-                return ""
+        what = f"inspect image {image}"
+        with contextlib.suppress(engine.NotFound):
+            if self.lean:
+                info = engine.call(self.endpoint, "GET", f"/images/{image}/json", what=what)
+            else:
+                with self._errors(what):
+                    info = self.client.api.inspect_image(image)
+            return str((info or {}).get("Id") or "")
+        return ""
 
     # -- writes --------------------------------------------------------------------------
     def pull(self, image: str) -> None:
@@ -75,53 +73,44 @@ class DockerRuntime:
             raise self._unavailable(exc) from None
 
     def create(self, params: ContainerParams) -> str:
-        host_config = self.client.api.create_host_config(
-            binds=list(params.binds),
-            port_bindings={f"{c}/tcp": ("127.0.0.1", h) for c, h in params.publish},
-            network_mode=params.network_mode,
-            cap_drop=["ALL"],
-            security_opt=["label:disable"],
-            restart_policy={"Name": "unless-stopped"},
-            privileged=params.privileged,
-        )
-        with self._errors(f"create container {params.name}"):
-            result = self.client.api.create_container(
-                image=params.image,
-                command=list(params.command) or None,
-                name=params.name,
-                environment=params.env,
-                labels=params.labels,
-                host_config=host_config,
-                ports=[c for c, _ in params.publish] or None,
-                stdin_open=params.stdin_open,
-                tty=False,
-                # detach: StdinOnce stays false (as ToolHive), so stdin outlives a proxy
-                # that detaches or dies and the next proxy can attach to the same server.
-                detach=True,
-            )
+        config = create_config(params)
+        what = f"create container {params.name}"
+        if self.lean:
+            query = {"name": params.name}
+            path = "/containers/create"
+            result = engine.call(self.endpoint, "POST", path, query, config, what=what)
+        else:
+            with self._errors(what):
+                result = self.client.api.create_container_from_config(config, params.name)
         return str(result["Id"])
 
     def start(self, container_id: str) -> None:
-        with self._errors(f"start container {container_id[:12]}"):
+        what = f"start container {container_id[:12]}"
+        if self.lean:
+            engine.call(self.endpoint, "POST", f"/containers/{container_id}/start", what=what)
+            return
+        with self._errors(what):
             self.client.api.start(container_id)
 
     def stop(self, container_id: str, timeout: int = 10) -> None:
-        import docker.errors
-
-        with (
-            self._errors(f"stop container {container_id[:12]}"),
-            contextlib.suppress(docker.errors.NotFound),
-        ):
-            self.client.api.stop(container_id, timeout=timeout)
+        what = f"stop container {container_id[:12]}"
+        with contextlib.suppress(engine.NotFound):
+            if self.lean:
+                path, query = f"/containers/{container_id}/stop", {"t": str(timeout)}
+                engine.call(self.endpoint, "POST", path, query, what=what, timeout=timeout + 300.0)
+                return
+            with self._errors(what):
+                self.client.api.stop(container_id, timeout=timeout)
 
     def remove(self, container_id: str) -> None:
-        import docker.errors
-
-        with (
-            self._errors(f"remove container {container_id[:12]}"),
-            contextlib.suppress(docker.errors.NotFound),
-        ):
-            self.client.api.remove_container(container_id, force=True)
+        what = f"remove container {container_id[:12]}"
+        with contextlib.suppress(engine.NotFound):
+            if self.lean:
+                path = f"/containers/{container_id}"
+                engine.call(self.endpoint, "DELETE", path, {"force": "1"}, what=what)
+                return
+            with self._errors(what):
+                self.client.api.remove_container(container_id, force=True)
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None
@@ -161,8 +150,8 @@ class DockerRuntime:
 
         try:
             yield
-        except (docker.errors.NotFound, docker.errors.ImageNotFound):
-            raise
+        except docker.errors.NotFound as exc:  # ImageNotFound too
+            raise engine.NotFound(f"cannot {what}: {_explain(exc)}") from None
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot {what}: {_explain(exc)}") from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
@@ -172,6 +161,41 @@ class DockerRuntime:
                 f"cannot {what}: the engine did not answer ({exc.__class__.__name__})",
                 hint="the engine may be overloaded; try again",
             ) from None
+
+
+def create_config(params: ContainerParams) -> dict[str, Any]:
+    """The Engine API's container config for a workload (what ``docker create`` sends).
+
+    Detached: nothing attached at create; ``OpenStdin`` for stdio servers with ``StdinOnce``
+    false (as ToolHive), so stdin outlives a proxy that detaches or dies and the next proxy
+    can attach to the same server."""
+    config: dict[str, Any] = {
+        "Image": params.image,
+        "Env": [f"{k}={v}" for k, v in params.env.items()],
+        "Labels": dict(params.labels),
+        "Tty": False,
+        "OpenStdin": params.stdin_open,
+        "StdinOnce": False,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "HostConfig": {
+            "Binds": list(params.binds),
+            "PortBindings": {
+                f"{c}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(h)}] for c, h in params.publish
+            },
+            "NetworkMode": params.network_mode,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["label:disable"],
+            "RestartPolicy": {"Name": "unless-stopped"},
+            "Privileged": params.privileged,
+        },
+    }
+    if params.command:
+        config["Cmd"] = list(params.command)
+    if params.publish:
+        config["ExposedPorts"] = {f"{c}/tcp": {} for c, _ in params.publish}
+    return config
 
 
 def _explain(exc: Any) -> str:
