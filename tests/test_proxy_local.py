@@ -8,6 +8,7 @@ the whole detached-process path with remote workloads (which have no container).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -27,8 +28,8 @@ from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.ports import is_available
 from toolhive_compose.proxy.bridge import Bridge, LineSplitter
-from toolhive_compose.proxy.process import stop_proxy
-from toolhive_compose.proxy.procfs import pid_alive
+from toolhive_compose.proxy.process import Launcher, proxy_command, stop_proxy
+from toolhive_compose.proxy.procfs import cmdline, is_proxy_for, pid_alive
 from toolhive_compose.proxy.reverse import ReverseProxy, Upstream
 from toolhive_compose.proxy.server import serve_connection
 from toolhive_compose.proxy.stdio import StdioApp
@@ -229,7 +230,8 @@ def test_unreachable_remote_is_unhealthy_not_an_error() -> None:
         lifecycle.delete("gone", "")
 
 
-def test_proxy_that_cannot_bind_fails_the_start(http_server) -> None:
+@pytest.mark.parametrize("launched", [False, True], ids=["spawned", "launched"])
+def test_proxy_that_cannot_bind_fails_the_start(http_server, launched: bool) -> None:
     upstream = http_server("streamable-http")
     store = Store.from_env()
     lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
@@ -240,10 +242,89 @@ def test_proxy_that_cannot_bind_fails_the_start(http_server) -> None:
         with socket.socket() as squatter:  # something else takes the port meanwhile
             squatter.bind(("127.0.0.1", port))
             squatter.listen()
-            with pytest.raises(EngineError, match=r"did not start: .*in use"):
+            with (
+                lifecycle.launching_proxies() if launched else contextlib.nullcontext(),
+                pytest.raises(EngineError, match=r"did not start: .*in use"),
+            ):
                 lifecycle.start("busy", "")
         status = store.statuses.get("busy")
         assert status is not None and status.status == "error"
         assert "in use" in status.status_context
     finally:
         lifecycle.delete("busy", "")
+
+
+# -- the proxy launcher ----------------------------------------------------------------------
+def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
+    """Forked by the launcher, each proxy is what ``thv start <name> --foreground`` would be:
+    that command line (ToolHive's recogniser accepts it), a session of its own, its log,
+    ``running`` with its PID; it outlives the launcher, serves MCP, and stops by PID."""
+    upstream = http_server("streamable-http")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
+    specs = [remote_spec(f"forked-{i}", f"http://127.0.0.1:{upstream}/mcp") for i in range(3)]
+    try:
+        with lifecycle.launching_proxies():
+            launcher = lifecycle._launcher
+            assert launcher is not None and launcher._proc is not None
+            launcher_pid = launcher._proc.pid
+            canons = [lifecycle.create(s, canonical(s), project="p") for s in specs]
+        assert not pid_alive(launcher_pid)  # ended on leaving; the proxies live on
+        for spec, canon in zip(specs, canons, strict=True):
+            status = store.statuses.get(spec.name)
+            assert status is not None and status.status == "running"
+            pid = status.process_id
+            assert pid_alive(pid) and pid != launcher_pid and os.getsid(pid) == pid
+            assert cmdline(pid) == " ".join(proxy_command(spec.name))
+            assert is_proxy_for(pid, spec.name) and not is_proxy_for(pid, "forked-x")
+            assert (os.readlink(f"/proc/{pid}/fd/0")) == os.devnull
+            log = store.paths.logs / f"{spec.name}.log"
+            assert f"(pid {pid})" in log.read_text()
+            url = f"http://127.0.0.1:{canon['port']}/mcp"
+            assert asyncio.run(mcp_round_trip(url, text=spec.name)) == (TOOLS, spec.name)
+        lifecycle.stop(specs[0].name, "")
+        assert not pid_alive(status_pid := store.statuses.get(specs[0].name).process_id or 0)
+        assert status_pid == 0 and is_available(canons[0]["port"])
+    finally:
+        for spec in specs:
+            lifecycle.delete(spec.name, "")
+    logs = [(store.paths.logs / f"{s.name}.log").read_text() for s in specs]
+    assert not any("Traceback" in text for text in logs)
+
+
+def test_without_a_launcher_proxies_start_as_processes_of_their_own(http_server) -> None:
+    """A launcher that died (or never started) is not an error: the proxy is spawned."""
+    upstream = http_server("streamable-http")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
+    spec = remote_spec("fallback", f"http://127.0.0.1:{upstream}/mcp")
+    try:
+        with lifecycle.launching_proxies():
+            launcher = lifecycle._launcher
+            assert launcher is not None and launcher._proc is not None
+            launcher._proc.kill()
+            launcher._proc.wait(5)
+            assert launcher.spawn("fallback") is None
+            canon = lifecycle.create(spec, canonical(spec), project="p")
+        status = store.statuses.get("fallback")
+        assert status is not None and status.status == "running" and pid_alive(status.process_id)
+        url = f"http://127.0.0.1:{canon['port']}/mcp"
+        assert asyncio.run(mcp_round_trip(url)) == (TOOLS, "hello")
+    finally:
+        lifecycle.delete("fallback", "")
+
+
+def test_launcher_reports_a_proxy_that_cannot_run() -> None:
+    """No run config: the forked child logs why and exits; the launcher carries on."""
+    store = Store.from_env()
+    launcher = Launcher(store.paths)
+    try:
+        first = launcher.spawn("nothing-here")
+        assert first is not None
+        wait_until(lambda: not first.running())
+        assert first.exit_note() == "the proxy exited"
+        assert "no run config" in (store.paths.logs / "nothing-here.log").read_text()
+        second = launcher.spawn("nothing-either")
+        assert second is not None and second.pid != first.pid
+    finally:
+        launcher.close()

@@ -154,9 +154,10 @@ def test_spawn_proxy_detaches_logs_and_is_recognised(tmp_path: Path) -> None:
     assert "thv" in Path(cmd[1]).name or cmd[1:3] == ["-m", "toolhive_compose"]
     proc = spawn_proxy(store.paths, "nothing-here")  # no run config: logs why, exits 1
     deadline = time.monotonic() + 10
-    while proc.poll() is None and time.monotonic() < deadline:
+    while proc.running() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert proc.returncode == 1
+    assert proc.popen is not None and proc.popen.returncode == 1
+    assert proc.exit_note() == "the proxy exited with code 1"
     log = store.paths.logs / "nothing-here.log"
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert "no run config" in log.read_text()

@@ -19,7 +19,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if name is not None:
         from .proxy.main import run
 
-        sys.exit(run(name))
+        code = run(name)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the proxy has nothing left to finalise: skip the interpreter's teardown
     from .cli import main as cli_main
 
     cli_main(argv)

@@ -8,6 +8,7 @@ Progress goes to ``on_event``; nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,20 @@ def apply_plan(
     on_event: Callable[[Event], None] | None = None,
 ) -> ApplyResult:
     emit = on_event or (lambda event: None)
+    # Proxies come from a pre-loaded launcher, started first: its start-up overlaps the rest.
+    launching = any(_starts_proxy(a) for a in plan.actions)
+    with lifecycle.launching_proxies() if launching else contextlib.nullcontext():
+        return _apply(plan, desired, lifecycle, parallelism, timeout, emit)
+
+
+def _apply(
+    plan: Plan,
+    desired: DesiredState,
+    lifecycle: Lifecycle,
+    parallelism: int,
+    timeout: float,
+    emit: Callable[[Event], None],
+) -> ApplyResult:
     actions = {a.id: a for a in plan.actions}
     lifecycle.store.groups.ensure_default()
     image_errors = _prepare_images(plan, lifecycle, parallelism)
@@ -83,6 +98,14 @@ def apply_plan(
         on_outcome=outcome,
     )
     return ApplyResult(tuple(finals[a.id] for a in plan.actions))
+
+
+def _starts_proxy(action: Action) -> bool:
+    if action.kind is ActionKind.START:
+        return True
+    if action.kind in IMAGE_KINDS:
+        return (action.after or {}).get("state", "running") == "running"
+    return False
 
 
 def _prepare_images(plan: Plan, lifecycle: Lifecycle, parallelism: int) -> dict[str, BaseException]:

@@ -8,10 +8,11 @@ status after), so an interruption at any point leaves state the next ``apply`` c
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .containers import container_params
 from .errors import EngineError
@@ -28,6 +29,9 @@ from .state.runconfig import (
 )
 from .state.store import GROUP_EXTENSION_KEY
 from .workloads import workload_url
+
+if TYPE_CHECKING:
+    from .proxy.process import Launcher, ProxyProcess
 
 READY_TIMEOUT = 60.0  # seconds for a new proxy's MCP round trip to succeed
 REMOTE_READY_TIMEOUT = 10.0
@@ -48,6 +52,32 @@ class Lifecycle:
         self.environ = environ
         self.ready_timeout = ready_timeout  # seconds; 0 = do not wait for readiness
         self.ports = PortAllocator(self._ports_in_state)
+        self._launcher: Launcher | None = None
+
+    # -- proxies -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def launching_proxies(self) -> Iterator[None]:
+        """Proxies are about to start (several, or on the critical path): fork them from one
+        pre-loaded launcher, started now so that its start-up overlaps the engine work, and
+        ended on leaving (the proxies it started keep running)."""
+        from .proxy.process import Launcher
+
+        if self._launcher is not None:
+            yield
+            return
+        self._launcher = Launcher(self.store.paths)
+        try:
+            yield
+        finally:
+            launcher, self._launcher = self._launcher, None
+            launcher.close()
+
+    def _spawn_proxy(self, name: str) -> ProxyProcess:
+        from .proxy.process import spawn_proxy
+
+        launcher = self._launcher
+        started = launcher.spawn(name) if launcher is not None else None
+        return started if started is not None else spawn_proxy(self.store.paths, name)
 
     # -- workloads -----------------------------------------------------------------------
     def create(self, spec: ServerSpec, canon: dict[str, Any], *, project: str) -> dict[str, Any]:
@@ -172,12 +202,12 @@ class Lifecycle:
         ``ready_timeout=0`` skips the MCP round trip, not the wait for the proxy.
         """
         from .proxy.probe import NotReady, Unauthorized, wait_ready
-        from .proxy.process import ProxyNotServing, spawn_proxy, wait_serving
+        from .proxy.process import ProxyNotServing, wait_serving
 
         rc = self.store.runconfigs.read(name) or {}
         self._stop_proxy(name)
         try:
-            proc = spawn_proxy(self.store.paths, name)
+            proc = self._spawn_proxy(name)
             wait_serving(self.store, name, proc, PROXY_START_TIMEOUT)
         except (OSError, ProxyNotServing) as exc:
             self._proxy_failed(name, exc)
@@ -187,7 +217,7 @@ class Lifecycle:
         timeout = min(self.ready_timeout, REMOTE_READY_TIMEOUT) if remote else self.ready_timeout
         url, sse = _mcp_endpoint(name, rc)
         try:
-            wait_ready(url, sse=sse, timeout=timeout, alive=lambda: proc.poll() is None)
+            wait_ready(url, sse=sse, timeout=timeout, alive=proc.running)
         except Unauthorized as exc:
             self.store.statuses.set_status(name, "unauthenticated", str(exc))
         except NotReady as exc:

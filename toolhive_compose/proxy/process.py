@@ -15,6 +15,7 @@ that ignores SIGTERM for 5 s gets SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -35,6 +36,7 @@ POLL = 0.05
 SERVE_POLL = 0.02
 
 
+@functools.cache
 def thv_script() -> str | None:
     """This installation's ``thv`` console script (never another program named thv)."""
     candidates = [Path(sys.executable).parent / "thv"]
@@ -61,26 +63,149 @@ def log_path(paths: Paths, name: str) -> Path:
     return paths.logs / f"{name}.log"
 
 
-def spawn_proxy(paths: Paths, name: str) -> subprocess.Popen[bytes]:
+class ProxyProcess:
+    """A started proxy: its PID, and (when this process spawned it) its Popen."""
+
+    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
+        self.pid = pid
+        self.popen = popen
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return pid_alive(self.pid)
+
+    def exit_note(self) -> str:
+        code = self.popen.returncode if self.popen is not None else None
+        return "the proxy exited" + ("" if code is None else f" with code {code}")
+
+
+def spawn_proxy(paths: Paths, name: str) -> ProxyProcess:
     """Start the detached proxy for ``name``; it records its own PID once it serves."""
-    log = log_path(paths, name)
-    log.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = open_log(paths, name)
     try:
         proc = subprocess.Popen(
             proxy_command(name),
             stdin=subprocess.DEVNULL,
-            stdout=fd,
-            stderr=fd,
+            stdout=log,
+            stderr=log,
             env={**os.environ, "TOOLHIVE_DETACHED": "1"},
             start_new_session=True,
             close_fds=True,
         )
     finally:
-        os.close(fd)
+        os.close(log)
     # Reap it when it exits, so a long-lived parent keeps no zombie that looks alive.
     threading.Thread(target=proc.wait, name=f"reap-proxy-{name}", daemon=True).start()
-    return proc
+    return ProxyProcess(proc.pid, proc)
+
+
+def open_log(paths: Paths, name: str) -> int:
+    """The proxy log, opened for appending (0600)."""
+    return os.open(log_ready(paths, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+
+def log_ready(paths: Paths, name: str) -> Path:
+    """The proxy log's path, its directory made when missing."""
+    log = log_path(paths, name)
+    log.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    return log
+
+
+class Launcher:
+    """Forks proxies from one pre-loaded process (:mod:`.launcher`), the client side.
+
+    Requests may come from several threads at once; answers are matched by name.  When the
+    launcher cannot start or dies, :meth:`spawn` returns None and the caller starts the
+    proxy as a process of its own instead — slower, never different.
+    """
+
+    REPLY_TIMEOUT = 10.0
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Event, list[str]]] = {}
+        self._dead = False
+        try:
+            self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+                [sys.executable, "-m", "toolhive_compose.proxy.launcher"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "TOOLHIVE_DETACHED": "1"},
+                start_new_session=True,
+                close_fds=True,
+                text=True,
+                bufsize=1,
+            )
+        except OSError:
+            self._proc, self._dead = None, True
+            return
+        threading.Thread(target=self._read, name="proxy-launcher", daemon=True).start()
+
+    def spawn(self, name: str) -> ProxyProcess | None:
+        """Fork the proxy of ``name``; None when the launcher is not there to do it."""
+        log = log_ready(self.paths, name)
+        waiter: tuple[threading.Event, list[str]] = (threading.Event(), [])
+        with self._lock:
+            if self._dead or self._proc is None or self._proc.stdin is None:
+                return None
+            self._pending[name] = waiter
+            try:
+                self._proc.stdin.write(f"{name}\t{log}\t{' '.join(proxy_command(name))}\n")
+                self._proc.stdin.flush()
+            except (OSError, ValueError):
+                self._pending.pop(name, None)
+                self._dead = True
+                return None
+        if not waiter[0].wait(self.REPLY_TIMEOUT):
+            self._kill()
+            return None
+        answer = waiter[1]
+        if not answer or answer[0] == "-" or not answer[0].isdigit():
+            return None
+        return ProxyProcess(int(answer[0]))
+
+    def close(self) -> None:
+        """End the launcher (end of input); the proxies it forked keep running."""
+        proc = self._proc
+        if proc is None:
+            return
+        with self._lock:
+            self._dead = True
+            with contextlib.suppress(OSError, ValueError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._kill()
+
+    def _read(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        for line in proc.stdout:
+            name, _, rest = line.rstrip("\n").partition("\t")
+            with self._lock:
+                waiter = self._pending.pop(name, None)
+            if waiter is not None:
+                waiter[1].extend(rest.split("\t"))
+                waiter[0].set()
+        with self._lock:  # end of output: the launcher is gone
+            self._dead = True
+            pending, self._pending = self._pending, {}
+        for event, _ in pending.values():
+            event.set()
+
+    def _kill(self) -> None:
+        with self._lock:
+            self._dead = True
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
 
 
 class ProxyNotServing(Exception):
@@ -91,15 +216,15 @@ class ProxyNotServing(Exception):
         self.exited = exited
 
 
-def wait_serving(store: Store, name: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_serving(store: Store, name: str, proc: ProxyProcess, timeout: float) -> None:
     """Return once the proxy has bound its port and recorded ``running`` with its PID."""
     deadline = time.monotonic() + timeout
     while True:
         status = store.statuses.get(name)
         if status is not None and status.status == "running" and status.process_id == proc.pid:
             return
-        if proc.poll() is not None:
-            raise ProxyNotServing(f"the proxy exited with code {proc.returncode}", exited=True)
+        if not proc.running():
+            raise ProxyNotServing(proc.exit_note(), exited=True)
         if time.monotonic() >= deadline:
             raise ProxyNotServing(f"the proxy did not serve within {timeout:g}s", exited=False)
         time.sleep(SERVE_POLL)
