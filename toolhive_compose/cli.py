@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -298,8 +298,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .proxy.main import run
 
         sys.exit(run(proxy_name))
-    import click
-
+    click = _click()
     try:
         code = app(
             args=list(argv) if argv is not None else None, prog_name="thv", standalone_mode=False
@@ -313,6 +312,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         _fail("interrupted", None, 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click() -> Any:
+    """The click that typer raises from: its own copy since typer 0.28, click before."""
+    try:
+        from typer import _click as vendored  # type: ignore[attr-defined]
+    except ImportError:
+        import click
+
+        return click
+    return vendored
 
 
 def _fail(message: str, hint: str | None, code: int) -> None:
