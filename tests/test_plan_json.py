@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from toolhive_compose.fingerprint import canonical, config_hash
@@ -181,3 +183,21 @@ def test_json_is_plain_data_and_indented() -> None:
     assert text.startswith('{\n  "format_version": "1",\n  "project": "demo",')
     assert not text.endswith("\n")  # the CLI adds the one newline
     assert json.dumps(json.loads(text), indent=2) == text
+
+
+def test_explaining_a_change_does_not_import_pydantic() -> None:
+    """deepdiff's pydantic probe costs ~90 ms where the MCP SDK installed pydantic; the diff
+    is made without it, and pydantic still imports normally afterwards."""
+    code = (
+        "import sys\n"
+        "from toolhive_compose.diff import field_changes\n"
+        "changes = field_changes({'image': 'a:1', 'env': {'X': '1'}},"
+        " {'image': 'a:1', 'env': {'X': '2'}})\n"
+        "assert [(c.path, c.before, c.after) for c in changes] == [('env.X', '1', '2')], changes\n"
+        "assert 'deepdiff' in sys.modules and 'pydantic' not in sys.modules\n"
+        "import pydantic\n"
+        "print('ok', pydantic.VERSION)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok ")

@@ -269,7 +269,7 @@ def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
             assert launcher is not None and launcher._proc is not None
             launcher_pid = launcher._proc.pid
             canons = [lifecycle.create(s, canonical(s), project="p") for s in specs]
-        assert not pid_alive(launcher_pid)  # ended on leaving; the proxies live on
+        wait_until(lambda: not pid_alive(launcher_pid))  # ends on leaving; the proxies live on
         for spec, canon in zip(specs, canons, strict=True):
             status = store.statuses.get(spec.name)
             assert status is not None and status.status == "running"

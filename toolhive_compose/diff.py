@@ -8,6 +8,7 @@ show as ``(sensitive)`` and only their source reference is ever printed.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from .plan import SENSITIVE, FieldChange
@@ -42,8 +43,7 @@ def field_changes(
     """Every leaf that differs, sorted by path."""
     if not before or not after:
         return _one_sided(flatten(before), flatten(after))
-    from deepdiff import DeepDiff
-
+    DeepDiff = _deepdiff()
     old = {k: v for k, v in before.items() if k not in IGNORED}
     new = {k: v for k, v in after.items() if k not in IGNORED}
     diff = DeepDiff(old, new, view="tree", ignore_order=False)
@@ -53,6 +53,25 @@ def field_changes(
         path = _collapse(list(steps))
         changes[path] = _change(path, _get(old, path), _get(new, path))
     return tuple(changes[p] for p in sorted(changes))
+
+
+def _deepdiff() -> Any:
+    """``deepdiff.DeepDiff``, imported without pydantic.
+
+    deepdiff probes for pydantic (to compare its models) when it is imported; where pydantic
+    is installed (the MCP SDK brings it) that probe costs ~90 ms, more than the rest of a
+    no-change ``thv apply``.  Specs are plain dicts, lists and scalars, so the probe is made
+    to find nothing; a later ``import pydantic`` elsewhere is unaffected."""
+    if "deepdiff" in sys.modules or "pydantic" in sys.modules:
+        from deepdiff import DeepDiff
+
+        return DeepDiff
+    sys.modules["pydantic"] = None  # type: ignore[assignment]  # import pydantic -> ImportError
+    try:
+        from deepdiff import DeepDiff
+    finally:
+        del sys.modules["pydantic"]
+    return DeepDiff
 
 
 def _profile(value: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from .procfs import is_proxy_for, pid_alive, port_owner
 
 STOP_WAIT = 5.0
 POLL = 0.05
-SERVE_POLL = 0.02
+SERVE_POLL = 0.005
 
 
 @functools.cache
@@ -168,7 +168,8 @@ class Launcher:
         return ProxyProcess(int(answer[0]))
 
     def close(self) -> None:
-        """End the launcher (end of input); the proxies it forked keep running."""
+        """End the launcher (end of input; it exits on its own, reaped in the background);
+        the proxies it forked keep running."""
         proc = self._proc
         if proc is None:
             return
@@ -177,10 +178,7 @@ class Launcher:
             with contextlib.suppress(OSError, ValueError):
                 if proc.stdin is not None:
                     proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._kill()
+        threading.Thread(target=proc.wait, name="reap-proxy-launcher", daemon=True).start()
 
     def _read(self) -> None:
         proc = self._proc
@@ -217,12 +215,23 @@ class ProxyNotServing(Exception):
 
 
 def wait_serving(store: Store, name: str, proc: ProxyProcess, timeout: float) -> None:
-    """Return once the proxy has bound its port and recorded ``running`` with its PID."""
+    """Return once the proxy has bound its port and recorded ``running`` with its PID.
+
+    Polls every 5 ms, reading the status file only when it has been replaced (atomic writes
+    make a new inode) or touched since the last look."""
     deadline = time.monotonic() + timeout
+    path, seen = store.statuses.path(name), None
     while True:
-        status = store.statuses.get(name)
-        if status is not None and status.status == "running" and status.process_id == proc.pid:
-            return
+        try:
+            st = path.stat()
+            stamp: tuple[int, ...] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != seen:
+            seen = stamp
+            status = store.statuses.get(name)
+            if status is not None and status.status == "running" and status.process_id == proc.pid:
+                return
         if not proc.running():
             raise ProxyNotServing(proc.exit_note(), exited=True)
         if time.monotonic() >= deadline:
