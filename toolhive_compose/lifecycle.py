@@ -9,7 +9,6 @@ status after), so an interruption at any point leaves state the next ``apply`` c
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -150,16 +149,19 @@ class Lifecycle:
         self.store.statuses.delete(name)
 
     def _take_down(self, name: str, container_id: str) -> None:
-        """Remove the container and stop its proxy together: neither waits on the other.
+        """Remove the container while its proxy stops: SIGTERM first, then the engine call,
+        then the wait for the proxy's exit (usually over by then).
 
         The status already says stopping/removing, which a dying proxy never overwrites."""
-        stopper = threading.Thread(target=self._stop_proxy, args=(name,), daemon=True)
-        stopper.start()
+        from .proxy.process import begin_stop_proxy
+
+        rc = self.store.runconfigs.read(name) or {}
+        stopping = begin_stop_proxy(self.store, name, int(rc.get("port") or 0))
         try:
             if container_id:
                 self.runtime.remove(container_id)
         finally:
-            stopper.join()
+            stopping.finish()
 
     def move_group(self, name: str, group: str) -> None:
         """Rewrite the run config's group only: no restart (ToolHive's MoveToGroup)."""

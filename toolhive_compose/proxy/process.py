@@ -5,9 +5,10 @@ Spawn (``spawnDetached``): ``<python> <thv script> start <name> --foreground`` w
 (0600), stdin from /dev/null, in a new session.
 
 Stop (``ensureProxyStopped``): SIGTERM to the PID in the status file, wait up to 5 s, clear
-the PID, delete the legacy PID files.  Without a PID (or when that failed) and with the
-proxy port still busy, the process LISTENing on the port is stopped — only if it is this
-workload's proxy.  Unlike ToolHive, the recorded PID is checked with the same recogniser
+the PID, delete the legacy PID files (:func:`begin_stop_proxy` splits the signal from the
+wait, so that the container can be removed meanwhile).  Without a PID (or when that failed)
+and with the proxy port still busy, the process LISTENing on the port is stopped — only if it
+is this workload's proxy.  Unlike ToolHive, the recorded PID is checked with the same recogniser
 before it is signalled (a stale PID may belong to an unrelated process by now), and a proxy
 that ignores SIGTERM for 5 s gets SIGKILL.
 """
@@ -32,7 +33,7 @@ from ..state.store import Store
 from .procfs import is_proxy_for, pid_alive, port_owner
 
 STOP_WAIT = 5.0
-POLL = 0.05
+POLL = 0.01
 SERVE_POLL = 0.005
 
 
@@ -253,17 +254,34 @@ def _legacy_pid(paths: Paths, name: str) -> int:
 
 def stop_proxy(store: Store, name: str, port: int | None) -> bool:
     """Stop the workload's proxy; True if one was found and stopped."""
-    status = store.statuses.get(name)
-    pid = (status.process_id if status else 0) or _legacy_pid(store.paths, name)
-    stopped = bool(pid) and is_proxy_for(pid, name) and terminate(pid)
-    if pid:
-        store.statuses.reset_pid_if_match(name, pid)
-    for path in legacy_pid_files(store.paths, name):
-        with contextlib.suppress(OSError):
-            path.unlink()
-    if not stopped and port and not is_available(port):
-        stopped = free_port(name, port)
-    return stopped
+    return begin_stop_proxy(store, name, port).finish()
+
+
+class ProxyStop:
+    """A proxy stop under way: SIGTERM sent (when its PID was recognised); :meth:`finish`
+    waits for the exit and tidies up.  In between, the caller removes the container."""
+
+    def __init__(self, store: Store, name: str, port: int | None) -> None:
+        self.store, self.name, self.port = store, name, port
+        status = store.statuses.get(name)
+        self.pid = (status.process_id if status else 0) or _legacy_pid(store.paths, name)
+        self.signalled = bool(self.pid) and is_proxy_for(self.pid, name) and _sigterm(self.pid)
+
+    def finish(self) -> bool:
+        stopped = self.signalled and _gone(self.pid)
+        if self.pid:
+            self.store.statuses.reset_pid_if_match(self.name, self.pid)
+        for path in legacy_pid_files(self.store.paths, self.name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if not stopped and self.port and not is_available(self.port):
+            stopped = free_port(self.name, self.port)
+        return stopped
+
+
+def begin_stop_proxy(store: Store, name: str, port: int | None) -> ProxyStop:
+    """Send the workload's proxy SIGTERM now; ``.finish()`` completes :func:`stop_proxy`."""
+    return ProxyStop(store, name, port)
 
 
 def free_port(name: str, port: int) -> bool:
@@ -276,10 +294,19 @@ def free_port(name: str, port: int) -> bool:
 
 def terminate(pid: int, wait: float = STOP_WAIT) -> bool:
     """SIGTERM, wait for the exit, SIGKILL if it does not come; True once it is gone."""
+    return _sigterm(pid) and _gone(pid, wait)
+
+
+def _sigterm(pid: int) -> bool:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
+    return True
+
+
+def _gone(pid: int, wait: float = STOP_WAIT) -> bool:
+    """Wait for a signalled ``pid`` to exit, SIGKILL after ``wait``; True once it is gone."""
     if wait_exit(pid, wait):
         return True
     with contextlib.suppress(ProcessLookupError):
@@ -288,7 +315,7 @@ def terminate(pid: int, wait: float = STOP_WAIT) -> bool:
 
 
 def wait_exit(pid: int, timeout: float) -> bool:
-    """Poll every 50 ms until ``pid`` is gone; False on timeout."""
+    """Poll every 10 ms until ``pid`` is gone; False on timeout."""
     deadline = time.monotonic() + timeout
     while pid_alive(pid):
         if time.monotonic() >= deadline:
