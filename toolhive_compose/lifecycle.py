@@ -45,13 +45,14 @@ class Lifecycle:
         *,
         environ: Mapping[str, str] | None = None,
         ready_timeout: float = READY_TIMEOUT,
+        launcher: Launcher | None = None,
     ) -> None:
         self.runtime = runtime
         self.store = store
         self.environ = environ
         self.ready_timeout = ready_timeout  # seconds; 0 = do not wait for readiness
         self.ports = PortAllocator(self._ports_in_state)
-        self._launcher: Launcher | None = None
+        self._launcher = launcher  # started by the caller, who ends it
 
     # -- proxies -------------------------------------------------------------------------
     @contextlib.contextmanager
