@@ -314,6 +314,17 @@ def test_without_a_launcher_proxies_start_as_processes_of_their_own(http_server)
         lifecycle.delete("fallback", "")
 
 
+def test_no_launcher_without_the_thv_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as ``python -m toolhive_compose``, a forked proxy's title would not name ``thv``
+    and nothing could recognise it: proxies are then spawned (recognised by their env)."""
+    import toolhive_compose.proxy.process as process
+
+    monkeypatch.setattr(process, "thv_script", lambda: None)
+    launcher = Launcher(Store.from_env().paths)
+    assert launcher.spawn("anything") is None
+    launcher.close()
+
+
 def test_launcher_reports_a_proxy_that_cannot_run() -> None:
     """No run config: the forked child logs why and exits; the launcher carries on."""
     store = Store.from_env()

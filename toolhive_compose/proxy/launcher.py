@@ -8,7 +8,10 @@ each proxy: it forks a child that is, from then on, exactly the detached proxy
 ``thv start <name> --foreground`` would be — a session of its own, stdin from /dev/null,
 stdout and stderr appended to the workload's log, ``TOOLHIVE_DETACHED=1`` in its
 environment, and that command line in ``/proc/<pid>/cmdline`` (set with
-``setproctitle``), so ToolHive's recogniser and ours see an ordinary proxy.
+``setproctitle``), so ToolHive's recogniser and ours see an ordinary proxy: the title names
+the ``thv`` script, which is what they check, because ``setproctitle`` takes over the
+environment's memory too and ``/proc/<pid>/environ`` no longer shows the variable (the
+client, :class:`.process.Launcher`, is only used where that script is installed).
 
 Protocol, one line per message: the parent writes ``<name>\\t<log path>\\t<title>``; the
 launcher answers ``<name>\\t<pid>`` or ``<name>\\t-\\t<why>``.  It exits at end of input.

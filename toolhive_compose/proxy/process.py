@@ -119,6 +119,11 @@ class Launcher:
     Requests may come from several threads at once; answers are matched by name.  When the
     launcher cannot start or dies, :meth:`spawn` returns None and the caller starts the
     proxy as a process of its own instead — slower, never different.
+
+    Only with the ``thv`` console script installed: a forked proxy is recognised by its
+    command line naming that script (``setproctitle`` reuses the environment's memory for
+    the title, so ``/proc/<pid>/environ`` no longer shows ``TOOLHIVE_DETACHED=1``); without
+    it (``python -m toolhive_compose``) proxies are spawned, recognised by that variable.
     """
 
     REPLY_TIMEOUT = 10.0
@@ -128,8 +133,12 @@ class Launcher:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[threading.Event, list[str]]] = {}
         self._dead = False
+        self._proc: subprocess.Popen[str] | None = None
+        if thv_script() is None:  # (see above) nothing would recognise the forked proxies
+            self._dead = True
+            return
         try:
-            self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 [sys.executable, "-m", "toolhive_compose.proxy.launcher"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
