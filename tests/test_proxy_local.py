@@ -339,3 +339,44 @@ def test_launcher_reports_a_proxy_that_cannot_run() -> None:
         assert second is not None and second.pid != first.pid
     finally:
         launcher.close()
+
+
+def test_start_all_forks_the_proxies_it_brings_back(
+    http_server, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a reboot every proxy is gone: ``thv start --all`` brings them back, forked from
+    one launcher (one fresh interpreter per proxy would cost ~0.1 s of CPU each)."""
+    from tests.support.cli import thv
+
+    upstream = http_server("streamable-http")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
+    specs = [remote_spec(f"boot-{i}", f"http://127.0.0.1:{upstream}/mcp") for i in range(3)]
+    forked: list[str] = []
+    real_spawn = Launcher.spawn
+
+    def spawn(self: Launcher, name: str):  # type: ignore[no-untyped-def]
+        started = real_spawn(self, name)
+        if started is not None:
+            forked.append(name)
+        return started
+
+    monkeypatch.setattr(Launcher, "spawn", spawn)
+    try:
+        canons = [lifecycle.create(s, canonical(s), project="p") for s in specs]
+        for spec in specs:  # the "reboot": proxies killed, status files still say running
+            pid = store.statuses.get(spec.name).process_id  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda pid=pid: not pid_alive(pid))
+        result = thv(capsys, "start", "--all")
+        assert result.code == 0, result.err
+        assert sorted(forked) == [s.name for s in specs]
+        for spec, canon in zip(specs, canons, strict=True):
+            status = store.statuses.get(spec.name)
+            assert status is not None and status.status == "running"
+            assert is_proxy_for(status.process_id, spec.name)
+            url = f"http://127.0.0.1:{canon['port']}/mcp"
+            assert asyncio.run(mcp_round_trip(url, text=spec.name)) == (TOOLS, spec.name)
+    finally:
+        for spec in specs:
+            lifecycle.delete(spec.name, "")

@@ -12,6 +12,7 @@ stays exactly ToolHive's Workload shape, without the project.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -122,7 +123,9 @@ def start(
     foreground: Annotated[bool, typer.Option("--foreground", "-f", hidden=True)] = False,
 ) -> None:
     """Start workloads: the container and its proxy (adopts containers that lost theirs)."""
-    _batch("start", names, all_, group, lambda api, n: api.lifecycle.start(n), skip=_serving)
+    _batch(
+        "start", names, all_, group, lambda api, n: api.lifecycle.start(n), skip=_serving, fork=True
+    )
 
 
 app.command("restart", help="Alias of start.")(start)
@@ -148,7 +151,10 @@ def _batch(
     group: str | None,
     operation: Callable[[Connection, str], object],
     skip: Callable[[Workload], bool] | None = None,
+    fork: bool = False,
 ) -> None:
+    """``operation`` on every chosen workload at once; ``fork``: it starts proxies, so
+    several of them come from one pre-loaded launcher (``thv start --all`` after a reboot)."""
     from .parallel import run_graph
 
     if not names and not all_ and group is None:
@@ -159,13 +165,14 @@ def _batch(
     todo = [n for n in chosen if not (skip and skip(every[n]))]
     for name in sorted(set(chosen) - set(todo)):
         typer.echo(f"{name}: already running")
-    outcomes = run_graph(
-        todo,
-        {},
-        lambda n: _call(operation, api, n),
-        parallelism=max(1, len(todo)),
-        timeout=BATCH_TIMEOUT,
-    )
+    with _launching(api) if fork and len(todo) > 1 else contextlib.nullcontext():
+        outcomes = run_graph(
+            todo,
+            {},
+            lambda n: _call(operation, api, n),
+            parallelism=max(1, len(todo)),
+            timeout=BATCH_TIMEOUT,
+        )
     failed = [(k, o) for k, o in sorted(outcomes.items()) if o.state != "done"]
     for name in sorted(k for k, o in outcomes.items() if o.state == "done"):
         typer.echo(f"{name}: {verb} done")
@@ -173,6 +180,14 @@ def _batch(
         typer.echo(f"{name}: {verb} failed: {outcome.error}", err=True)
     if failed:
         raise ThvError(f"{len(failed)} of {len(todo)} workload(s) failed to {verb}")
+
+
+def _launching(api: Connection) -> contextlib.AbstractContextManager[None]:
+    from .local import LocalLifecycle
+
+    if isinstance(api.lifecycle, LocalLifecycle):
+        return api.lifecycle.core.launching_proxies()
+    return contextlib.nullcontext()
 
 
 def _call(operation: Callable[[Connection, str], object], api: Connection, name: str) -> None:
