@@ -380,3 +380,39 @@ def test_start_all_forks_the_proxies_it_brings_back(
     finally:
         for spec in specs:
             lifecycle.delete(spec.name, "")
+
+
+def test_proxy_refuses_rebound_hosts_and_foreign_origins(http_server) -> None:
+    """DNS-rebinding protection on the real detached proxy: a page on another site (its
+    Origin) or reached through a rebound name (its Host) gets 403; MCP clients pass."""
+    import http.client
+
+    upstream = http_server("streamable-http")
+    store = Store.from_env()
+    lifecycle = Lifecycle(None, store)  # type: ignore[arg-type]
+    spec = remote_spec("guarded", f"http://127.0.0.1:{upstream}/mcp")
+    port = lifecycle.create(spec, canonical(spec), project="p")["port"]
+    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+    def post(**extra: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("POST", "/mcp", body=body, headers={**headers, **extra})
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
+    try:
+        assert post(Host=f"attacker.example:{port}") == 403
+        assert post(Origin="https://attacker.example") == 403
+        assert post(Origin="null") == 403
+        assert post(Origin="http://localhost:6274") != 403  # the MCP Inspector
+        assert asyncio.run(mcp_round_trip(f"http://127.0.0.1:{port}/mcp")) == (TOOLS, "hello")
+        assert asyncio.run(mcp_round_trip(f"http://localhost:{port}/mcp")) == (TOOLS, "hello")
+        log = (store.paths.logs / "guarded.log").read_text()
+        assert "DNS rebinding protection" in log
+    finally:
+        lifecycle.delete("guarded", "")

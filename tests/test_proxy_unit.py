@@ -11,6 +11,8 @@ import pytest
 from toolhive_compose.proxy import foreground_target
 from toolhive_compose.proxy.bridge import Bridge, LineSplitter, Sink
 from toolhive_compose.proxy.engine import Demuxer
+from toolhive_compose.proxy.guard import guarded, is_loopback, refusal
+from toolhive_compose.proxy.httpio import Headers, Request
 from toolhive_compose.proxy.jsonrpc import Router, parse_messages
 from toolhive_compose.proxy.procfs import cmdline_contains_workload, contains_thv_binary
 
@@ -189,3 +191,51 @@ def test_the_proxy_entry_path_stays_lean() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- DNS-rebinding protection ------------------------------------------------------------------
+def _request(**headers: str) -> Request:
+    fields = Headers()
+    for name, value in headers.items():
+        fields.add(name.replace("_", "-"), value)
+    return Request("POST", "/mcp", "HTTP/1.1", fields)
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"Host": "127.0.0.1:8080"}, ""),
+        ({"Host": "localhost:8080"}, ""),
+        ({"Host": "[::1]:8080"}, ""),
+        ({}, ""),  # HTTP/1.0 without Host
+        ({"Host": "localhost:8080", "Origin": "http://localhost:6274"}, ""),  # MCP Inspector
+        ({"Host": "127.0.0.1:8080", "Origin": "http://127.0.0.1:3000"}, ""),
+        ({"Host": "app.localhost", "Origin": "https://app.localhost"}, ""),
+        ({"Host": "evil.example:8080"}, "host 'evil.example:8080' is not allowed"),
+        ({"Host": "127.0.0.1.nip.io:8080"}, "is not allowed"),
+        ({"Host": "127.0.0.1:8080", "Origin": "https://evil.example"}, "origin 'https://evil"),
+        ({"Host": "127.0.0.1:8080", "Origin": "null"}, "origin 'null' is not allowed"),
+        ({"Host": "127.0.0.1:8080", "Origin": "http://[::1"}, "is not allowed"),  # malformed
+    ],
+)
+def test_rebinding_refusals(headers: dict[str, str], refused: str) -> None:
+    reason = refusal(_request(**headers))
+    assert (reason == "") if not refused else (refused in reason)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("LOCALHOST.", True), ("0.0.0.0", False), ("10.0.0.1", False),
+     ("", False), ("example.com", False)],
+)  # fmt: skip
+def test_is_loopback(host: str, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+def test_guard_applies_to_loopback_binds_only() -> None:
+    async def app(request: Request, conn: Any) -> bool:
+        return True
+
+    assert guarded(app, "0.0.0.0") is app
+    assert guarded(app, "127.0.0.1") is not app

@@ -27,6 +27,7 @@ from .engine import (
     find_container,
     wait_stopped,
 )
+from .guard import guarded
 from .httpio import Conn, Request
 from .reverse import ReverseProxy, Upstream
 from .server import log, serve_connection
@@ -70,7 +71,8 @@ class Proxy:
             loop.add_signal_handler(sig, self.stop.set)
         bind_host, port = str(self.rc.get("host") or "127.0.0.1"), int(self.rc.get("port") or 0)
         try:
-            handler, watch = await self._application()
+            app, watch = await self._application()
+            handler = guarded(app, bind_host)
             server = await asyncio.start_server(
                 lambda r, w: serve_connection(r, w, handler), bind_host, port
             )
