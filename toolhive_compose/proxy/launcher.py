@@ -32,13 +32,9 @@ import setproctitle
 
 from . import main as proxy_main  # the whole proxy, imported once before any fork
 
-READY = "ready"
-
 
 def serve(requests: IO[str], replies: IO[str]) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    replies.write(READY + "\n")
-    replies.flush()
     for line in requests:
         fields = line.rstrip("\n").split("\t")
         if len(fields) != 3 or not all(fields):

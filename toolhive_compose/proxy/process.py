@@ -126,7 +126,7 @@ class Launcher:
     it (``python -m toolhive_compose``) proxies are spawned, recognised by that variable.
     """
 
-    REPLY_TIMEOUT = 10.0
+    REPLY_TIMEOUT = 30.0  # it may still be importing, on a machine busy starting containers
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
