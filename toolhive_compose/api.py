@@ -169,9 +169,10 @@ def connect(
     *,
     ready_timeout: float | None = None,
 ) -> Connection:
-    """The local implementations, for ``runtime`` (default: ``$DOCKER_HOST``) and ``store``
-    (default: ToolHive's XDG directories).  ``ready_timeout`` bounds the wait for a started
-    workload to answer MCP (seconds; 0 = do not wait; default: the lifecycle's)."""
+    """The local implementations, for ``runtime`` (default: ``$DOCKER_HOST``, else the
+    engine ToolHive would find) and ``store`` (default: ToolHive's XDG directories).
+    ``ready_timeout`` bounds the wait for a started workload to answer MCP (seconds; 0 = do
+    not wait; default: the lifecycle's)."""
     from .lifecycle import Lifecycle
     from .local import LocalGroups, LocalLifecycle, LocalLogs, LocalWorkloads
     from .runtime import get_runtime

@@ -1,8 +1,8 @@
 """The few Docker Engine API calls a proxy makes, over asyncio (stdlib only).
 
 Find the workload's container, attach to its stdin/stdout/stderr (a hijacked connection,
-``Upgrade: tcp``), wait for it to stop.  ``DOCKER_HOST`` is honoured as in
-:mod:`toolhive_compose.runtime.engine`: ``unix://`` and plain ``tcp://`` endpoints.
+``Upgrade: tcp``), wait for it to stop.  The engine is the one the CLI uses
+(:mod:`toolhive_compose.runtime.endpoint`): ``unix://`` and plain ``tcp://`` endpoints.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import struct
 from typing import Any
 from urllib.parse import quote
 
+from ..runtime.endpoint import engine_host
 from .httpio import Conn, iter_chunked, iter_length, iter_until_eof, read_response_head
 from .httpio import content_length as _length
 from .httpio import is_chunked as _chunked
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 STDOUT, STDERR = 1, 2
 _FRAME = struct.Struct(">BxxxL")
 
@@ -28,7 +28,7 @@ class EngineFailure(Exception):
 
 
 def docker_host() -> str:
-    return os.environ.get("DOCKER_HOST", "").strip() or DEFAULT_HOST
+    return engine_host()
 
 
 async def connect(host: str) -> Conn:

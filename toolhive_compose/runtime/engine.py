@@ -18,13 +18,14 @@ from typing import Any
 from urllib.parse import quote, urlparse
 
 from ..errors import EngineError, EngineUnavailable
+from .endpoint import engine_host
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 HINT = "start the Docker engine (or Podman's Docker-compatible socket), or set DOCKER_HOST"
 
 
 def docker_host() -> str:
-    return os.environ.get("DOCKER_HOST", "").strip() or DEFAULT_HOST
+    """``DOCKER_HOST``, else the engine ToolHive would find (:mod:`.endpoint`)."""
+    return engine_host()
 
 
 def lean_supported(host: str) -> bool:
