@@ -32,3 +32,34 @@ def test_usage_errors_are_one_sentence(args: list[str], says: str) -> None:
     lines = result.stderr.splitlines()
     assert lines[0].startswith("error: ") and says in lines[0]
     assert lines[1:] == ["hint: run 'thv --help' for usage"]
+
+
+def test_a_run_registers_only_the_commands_it_needs() -> None:
+    """typer builds every registered command on each run: ``thv schema`` imports none of the
+    other command modules; help (and an unknown command) lists them all."""
+    code = (
+        "import sys\n"
+        "from toolhive_compose.cli import COMMAND_MODULES, main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = sorted({m for m in COMMAND_MODULES.values()"
+        " if 'toolhive_compose.' + m in sys.modules})\n"
+        "print('LOADED', ','.join(loaded), file=sys.stderr)\n"
+    )
+
+    def loaded(*args: str) -> tuple[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+        )
+        line = [x for x in out.stderr.splitlines() if x.startswith("LOADED")][-1]
+        return line.removeprefix("LOADED").strip(), out.stdout
+
+    assert loaded("schema")[0] == ""
+    assert loaded("status", "--help")[0] == "cli_workloads"
+    assert loaded("group", "--help")[0] == "cli_groups"
+    every, help_text = loaded("--help")
+    assert every == "cli_groups,cli_import,cli_run,cli_upgrade,cli_workloads"
+    for command in ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm"):
+        assert f"  {command} " in help_text
