@@ -201,3 +201,25 @@ def test_explaining_a_change_does_not_import_pydantic() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok ")
+
+
+def test_a_deepdiff_that_needs_pydantic_still_imports(tmp_path: Path) -> None:
+    """Hiding pydantic from deepdiff's import is an optimisation, never a failure."""
+    fake = tmp_path / "deepdiff"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import pydantic\n\nMARK = 'fake'\n\nclass DeepDiff:\n    pass\n"
+    )
+    code = (
+        "import sys\n"
+        "from toolhive_compose.diff import _deepdiff\n"
+        "found = _deepdiff()\n"
+        "assert sys.modules['deepdiff'].MARK == 'fake' and found.__module__ == 'deepdiff'\n"
+        "assert sys.modules['pydantic'] is not None\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path.cwd())])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

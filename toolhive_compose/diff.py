@@ -69,8 +69,15 @@ def _deepdiff() -> Any:
     sys.modules["pydantic"] = None  # type: ignore[assignment]  # import pydantic -> ImportError
     try:
         from deepdiff import DeepDiff
+
+        return DeepDiff
+    except ImportError:  # a deepdiff that needs pydantic after all: forget the attempt
+        for name in [m for m in sys.modules if m.partition(".")[0] == "deepdiff"]:
+            del sys.modules[name]
     finally:
         del sys.modules["pydantic"]
+    from deepdiff import DeepDiff
+
     return DeepDiff
 
 
