@@ -50,6 +50,7 @@ def build_state(
         servers=tuple(specs),
         groups=_groups(doc.get("groups") or {}),
         files=tuple(files),
+        secret_env=builder.secret_env,
     )
 
 
@@ -76,6 +77,7 @@ class _Builder:
         self.ctx = ctx
         self.common_labels = common_labels
         self.key = b""
+        self.secret_env: dict[str, str] = {}  # env-sourced secrets: variable -> value
 
     def server(self, name: str, raw: Mapping[str, Any]) -> ServerSpec:
         transport = transport_of(raw)
@@ -113,6 +115,8 @@ class _Builder:
             path = ("servers", name, "secrets", target)
             problem = self.origins.problem(f"secret '{target}': {exc}", path, at_key=True)
             raise SpecError([problem]) from None
+        if source == "env":
+            self.secret_env[ref] = value
         digest = secret_digest(self.key, value)
         return SecretRef(target=target, source=source, ref=ref, digest=digest)
 

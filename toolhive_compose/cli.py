@@ -269,7 +269,7 @@ def _reconcile(
         result = apply_plan(
             the_plan,
             desired,
-            Lifecycle(runtime, store, launcher=launcher),
+            Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
             parallelism=parallelism,
             timeout=timeout,
             on_event=progress,

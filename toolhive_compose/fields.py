@@ -38,7 +38,7 @@ class Context:
     """What the checks need besides the document."""
 
     base_dir: Path  # the first file's directory: relative paths start here
-    environ: Mapping[str, str]  # the shell environment (secrets come from here)
+    environ: Mapping[str, str]  # the variables: the shell over the env files (secrets too)
     project: str | None = None  # the --project override
     cache_dir: Path | None = None  # schema validation cache
 

@@ -17,8 +17,9 @@ Files:
 
 Variables come from the shell (``environ``), which wins, and from env files: ``.env`` beside
 the first file if it exists, or instead the ``env_files`` given, read in order (later wins).
-Secrets with ``env:`` are read from the shell environment only, here and again by
-:func:`resolve_secret_value` when a container is created.
+Secrets with ``env:`` are read from the same variables, as Compose does, once: the values go
+to the containers through :attr:`DesiredState.secret_env`, so a container gets exactly the
+value whose digest the plan compared.
 """
 
 from __future__ import annotations
@@ -128,10 +129,11 @@ def _resolve(
     names = discover(files)
     absolute = tuple(os.path.abspath(name) for name in names)
     shell = os.environ if environ is None else environ
-    ctx = Context(Path(absolute[0]).parent, shell, project, cache_dir)
+    base_dir = Path(absolute[0]).parent
     order = names + [str(f) for f in env_files]
     sources = [read_source(name) for name in names]
-    variables, env_problems = _variables(env_files, ctx.base_dir, shell)
+    variables, env_problems = _variables(env_files, base_dir, shell)
+    ctx = Context(base_dir, variables, project, cache_dir)
     early = [p for source in sources for p in source.problems] + env_problems
     if env_problems or any(source.data is None for source in sources):
         raise SpecError(_ordered(early, order))

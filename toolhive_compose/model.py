@@ -89,6 +89,9 @@ class DesiredState:
     servers: tuple[ServerSpec, ...] = ()  # sorted by name
     groups: tuple[GroupSpec, ...] = ()  # declared groups, sorted by name
     files: tuple[str, ...] = ()  # the files it was loaded from
+    # Values of the ``env:`` secrets as the loader read them (shell, then env files), so the
+    # container gets exactly what the plan's digest was made from.  Never printed or compared.
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def server(self, name: str) -> ServerSpec:
         for spec in self.servers:

@@ -37,6 +37,7 @@ class FakeRuntime:
     def __init__(self) -> None:
         self.containers: dict[str, Container] = {}
         self.calls: list[tuple[str, Any]] = []
+        self.created: dict[str, ContainerParams] = {}  # the last create of each name
         self.log_bytes: dict[str, bytes] = {}
         self._ids = itertools.count(1)
 
@@ -78,6 +79,7 @@ class FakeRuntime:
     def create(self, params: ContainerParams) -> str:
         c = self.add(params.name, image=params.image, state="created", **params.labels)
         self.calls.append(("create", params.name))
+        self.created[params.name] = params
         return c.id
 
     def start(self, container_id: str) -> None:
