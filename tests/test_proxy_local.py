@@ -255,6 +255,15 @@ def test_proxy_that_cannot_bind_fails_the_start(http_server, launched: bool) -> 
 
 
 # -- the proxy launcher ----------------------------------------------------------------------
+def _ignored_signals(pid: int) -> set[int]:
+    """The signals ``pid`` ignores (``SigIgn`` in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16)
+            return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
+    return set()
+
+
 def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
     """Forked by the launcher, each proxy is what ``thv start <name> --foreground`` would be:
     that command line (ToolHive's recogniser accepts it), a session of its own, its log,
@@ -270,6 +279,10 @@ def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
             launcher_pid = launcher._proc.pid
             canons = [lifecycle.create(s, canonical(s), project="p") for s in specs]
         wait_until(lambda: not pid_alive(launcher_pid))  # ends on leaving; the proxies live on
+        plain = remote_spec("spawned-0", f"http://127.0.0.1:{upstream}/mcp")
+        lifecycle.create(plain, canonical(plain), project="p")  # no launcher: a fresh process
+        spawned_pid = store.statuses.get("spawned-0").process_id  # type: ignore[union-attr]
+        assert signal.SIGPIPE in _ignored_signals(spawned_pid)
         for spec, canon in zip(specs, canons, strict=True):
             status = store.statuses.get(spec.name)
             assert status is not None and status.status == "running"
@@ -278,6 +291,7 @@ def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
             assert cmdline(pid) == " ".join(proxy_command(spec.name))
             assert is_proxy_for(pid, spec.name) and not is_proxy_for(pid, "forked-x")
             assert (os.readlink(f"/proc/{pid}/fd/0")) == os.devnull
+            assert _ignored_signals(pid) == _ignored_signals(spawned_pid)  # SIGPIPE among them
             log = store.paths.logs / f"{spec.name}.log"
             assert f"(pid {pid})" in log.read_text()
             url = f"http://127.0.0.1:{canon['port']}/mcp"
@@ -286,8 +300,8 @@ def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
         assert not pid_alive(status_pid := store.statuses.get(specs[0].name).process_id or 0)
         assert status_pid == 0 and is_available(canons[0]["port"])
     finally:
-        for spec in specs:
-            lifecycle.delete(spec.name, "")
+        for name in [s.name for s in specs] + ["spawned-0"]:
+            lifecycle.delete(name, "")
     logs = [(store.paths.logs / f"{s.name}.log").read_text() for s in specs]
     assert not any("Traceback" in text for text in logs)
 

@@ -57,7 +57,9 @@ def serve(requests: IO[str], replies: IO[str]) -> int:
 def _become_proxy(name: str, log: str, title: str) -> None:
     code = 1
     try:
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        # As in a fresh interpreter: default SIGCHLD/SIGTERM/SIGINT, SIGPIPE still ignored
+        # (a client that hangs up mid-response must be an error, never the proxy's death).
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
