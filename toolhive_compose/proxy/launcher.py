@@ -57,10 +57,11 @@ def serve(requests: IO[str], replies: IO[str]) -> int:
 def _become_proxy(name: str, log: str, title: str) -> None:
     code = 1
     try:
-        # As in a fresh interpreter: default SIGCHLD/SIGTERM/SIGINT, SIGPIPE still ignored
-        # (a client that hangs up mid-response must be an error, never the proxy's death).
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
+        # As in a fresh interpreter: default SIGCHLD and SIGTERM, KeyboardInterrupt on SIGINT,
+        # SIGPIPE still ignored (a client hanging up mid-response is an error, not death).
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         null = os.open(os.devnull, os.O_RDONLY)
