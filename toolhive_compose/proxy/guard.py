@@ -15,6 +15,7 @@ A proxy bound to another address was asked to serve other hosts and checks nothi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -43,7 +44,12 @@ def host_name(value: str) -> str:
 
 def refusal(request: Request) -> str:
     """Why ``request`` must be refused on a loopback-bound proxy; "" when it may pass."""
-    origin = request.headers.get("origin")
+    return _verdict(request.headers.get("origin"), request.headers.get("host"))
+
+
+@functools.lru_cache(maxsize=256)
+def _verdict(origin: str, host: str) -> str:
+    """(Clients send the same two values on every request: decided once per pair.)"""
     if origin:
         try:
             origin_host = urlsplit(origin).hostname or ""
@@ -51,7 +57,6 @@ def refusal(request: Request) -> str:
             origin_host = ""
         if not is_loopback(origin_host):
             return f"origin {origin!r} is not allowed"
-    host = request.headers.get("host")
     if host and not is_loopback(host_name(host)):
         return f"host {host!r} is not allowed"
     return ""
