@@ -34,7 +34,7 @@ def main() -> None:
     import toolhive_compose.cli  # noqa: F401  (typer, click, pydantic via typer)
 
     lap("import cli (typer …)")
-    from toolhive_compose.loader import load
+    from toolhive_compose.spec.loader import load
 
     lap("import loader")
     from toolhive_compose.observe import observe

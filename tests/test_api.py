@@ -15,8 +15,8 @@ from tests.support.fake_engine import FakeRuntime, install
 from toolhive_compose import api
 from toolhive_compose.errors import NotFound, ThvError
 from toolhive_compose.lifecycle import Lifecycle
-from toolhive_compose.loader import load_document
 from toolhive_compose.model import ServerSpec
+from toolhive_compose.spec.loader import load_document
 from toolhive_compose.state import Store
 
 PROTOCOLS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from toolhive_compose.interpolate import interpolate_tree, parse_env_file, substitute
-from toolhive_compose.schema import TYPE_CASTS
-from toolhive_compose.yamlsrc import parse
+from toolhive_compose.spec.interpolate import interpolate_tree, parse_env_file, substitute
+from toolhive_compose.spec.schema import TYPE_CASTS
+from toolhive_compose.spec.source import parse
 
 ENV = {"SET": "value", "EMPTY": "", "PORT": "8080", "B": "bee"}
 

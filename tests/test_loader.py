@@ -20,9 +20,9 @@ import yaml
 
 from toolhive_compose.errors import Problem, SpecError, StateError
 from toolhive_compose.fingerprint import secret_digest
-from toolhive_compose.loader import discover, load, resolve_document, resolve_secret_value
 from toolhive_compose.model import DesiredState, SecretRef
 from toolhive_compose.paths import Paths
+from toolhive_compose.spec.loader import discover, load, resolve_document, resolve_secret_value
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = Path(__file__).resolve().parent / "specs"
@@ -122,7 +122,7 @@ def test_examples_load(name: str, paths: Paths) -> None:
 def test_full_example_uses_every_field(paths: Paths) -> None:
     document = resolve_document([ROOT / "examples" / "full.yaml"], environ={})
     used = {key for server in document["servers"].values() for key in server}
-    from toolhive_compose.schema import schema
+    from toolhive_compose.spec.schema import schema
 
     assert used >= set(schema()["$defs"]["server"]["properties"])
     assert set(document) >= set(schema()["properties"])

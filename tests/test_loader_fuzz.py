@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from toolhive_compose.errors import SpecError
 from toolhive_compose.fingerprint import canonical, config_hash
-from toolhive_compose.loader import load
 from toolhive_compose.model import PROXY_MODES, TRANSPORTS, DesiredState
 from toolhive_compose.paths import Paths
+from toolhive_compose.spec.loader import load
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_EXAMPLE = (ROOT / "examples" / "full.yaml").read_text()

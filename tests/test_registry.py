@@ -13,7 +13,6 @@ import pytest
 
 from toolhive_compose.errors import SpecError
 from toolhive_compose.fingerprint import canonical, config_hash
-from toolhive_compose.loader import load
 from toolhive_compose.paths import Paths
 from toolhive_compose.registry import (
     ENV_VAR,
@@ -25,7 +24,8 @@ from toolhive_compose.registry import (
 from toolhive_compose.registry import (
     load as load_registry,
 )
-from toolhive_compose.registry_servers import registry_name, run_target_entry
+from toolhive_compose.spec.loader import load
+from toolhive_compose.spec.server_entries import registry_name, run_target_entry
 from toolhive_compose.state.runconfig import build_runconfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from toolhive_compose import schema as schema_mod
-from toolhive_compose.schema import Issue, did_you_mean, schema_path, schema_text, validate
+from toolhive_compose.spec import schema as schema_mod
+from toolhive_compose.spec.schema import Issue, did_you_mean, schema_path, schema_text, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schemas" / "workloads.schema.json"
@@ -240,7 +240,7 @@ def test_unwritable_cache_is_ignored(tmp_path: Path) -> None:
 
 def test_importing_the_loader_does_not_import_jsonschema_or_difflib() -> None:
     code = (
-        "import sys, toolhive_compose.loader\n"
+        "import sys, toolhive_compose.spec.loader\n"
         "heavy = sorted(m for m in ('jsonschema', 'difflib') if m in sys.modules)\n"
         "print(','.join(heavy))"
     )

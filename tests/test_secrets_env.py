@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install
-from toolhive_compose.loader import load
+from toolhive_compose.spec.loader import load
 
 WORKLOADS = """\
 version: 1

@@ -20,8 +20,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load": "loader",
-    "resolve_document": "loader",
+    "load": "spec.loader",
+    "resolve_document": "spec.loader",
     "observe": "observe",
     "make_plan": "planner",
     "apply_plan": "executor",

@@ -195,7 +195,7 @@ def config(
     registry: RegistryOpt = None,
 ) -> None:
     """Print the resolved document: files merged, variables interpolated."""
-    from .loader import resolve_document
+    from .spec.loader import resolve_document
 
     doc = resolve_document(files or [], env_files=env_file or [], registry=registry)
     if output is ConfigFormat.json:
@@ -211,7 +211,7 @@ def config(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the workloads file."""
-    from .schema import schema_text
+    from .spec.schema import schema_text
 
     typer.echo(schema_text(), nl=False)
 
@@ -223,7 +223,7 @@ def _load(
     project: str | None,
     registry: str | None = None,
 ) -> DesiredState:
-    from .loader import load
+    from .spec.loader import load
 
     return load(files or [], env_files=env_files or [], project=project, registry=registry)
 

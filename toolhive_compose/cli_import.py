@@ -48,7 +48,7 @@ def import_(
     from .importer import import_document
     from .observe import observe
     from .runtime import get_runtime
-    from .schema import schema_path
+    from .spec.schema import schema_path
     from .state import Store
 
     store = Store.from_env()

@@ -49,8 +49,8 @@ def run(
     or digest); a name the registry does not know is an image.
     """
     from .api import connect
-    from .loader import load_document
-    from .registry_servers import registry_name, run_target_entry
+    from .spec.loader import load_document
+    from .spec.server_entries import registry_name, run_target_entry
 
     remote = target.startswith(("http://", "https://"))
     entry = None if remote else run_target_entry(target, registry)

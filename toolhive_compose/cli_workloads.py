@@ -215,7 +215,7 @@ def _serving(w: Workload) -> bool:
 
 
 def _label_filters(raw: Sequence[str]) -> dict[str, str]:
-    from .labels import parse_label
+    from .spec.labels import parse_label
 
     return dict(parse_label(item, what="label filter") for item in raw)
 

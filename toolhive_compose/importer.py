@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from .fields import BUILTIN_PROFILES
 from .model import DEFAULT_GROUP
+from .spec.field_values import BUILTIN_PROFILES
 
 HTTP = ("sse", "streamable-http")
 # Run-config settings a workloads file cannot express: adoption keeps them (the run config is

@@ -280,7 +280,7 @@ class Lifecycle:
         return taken
 
     def _secret_env(self, spec: ServerSpec) -> dict[str, str]:
-        from .loader import resolve_secret_value
+        from .spec.loader import resolve_secret_value
 
         return {s.target: resolve_secret_value(s, self.environ) for s in spec.secrets}
 

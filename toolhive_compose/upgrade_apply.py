@@ -135,9 +135,9 @@ def _new_spec(
     canon = {**canon, "image": image, "env": {**canon.get("env", {}), **env}}
     refs = {s.target: s for s in spec.secrets}
     if secrets:
-        from .build import secret_key
         from .fingerprint import secret_digest
-        from .loader import resolve_secret_value
+        from .spec.desired import secret_key
+        from .spec.loader import resolve_secret_value
 
         key = secret_key(Paths.from_env().ours)
         canon["secrets"] = dict(canon.get("secrets") or {})
@@ -170,7 +170,7 @@ def _check_env(spec: ServerSpec, result: UpgradeResult) -> None:
 
 
 def _check_secrets(spec: ServerSpec, environ: Mapping[str, str]) -> None:
-    from .loader import resolve_secret_value
+    from .spec.loader import resolve_secret_value
 
     try:
         for ref in spec.secrets:

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError, StateError
-from .fields import (
+from ..errors import SpecError, StateError
+from ..fingerprint import secret_digest
+from ..model import DEFAULT_GROUP, DesiredState, GroupSpec, Pairs, SecretRef, ServerSpec
+from .field_values import (
     BUILTIN_PROFILES,
     HTTP_TRANSPORTS,
     Context,
@@ -27,10 +29,8 @@ from .fields import (
     scalar_text,
     transport_of,
 )
-from .fingerprint import secret_digest
-from .model import DEFAULT_GROUP, DesiredState, GroupSpec, Pairs, SecretRef, ServerSpec
 from .schema import canonical_json
-from .yamlsrc import Origins
+from .source import Origins
 
 KEY_FILE = "secret.key"
 KEY_SIZE = 32

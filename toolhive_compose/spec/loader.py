@@ -2,8 +2,8 @@
 
 The pipeline: read each file (YAML, line and column kept for every value) → interpolate its
 ``${VAR}`` references (:mod:`.interpolate`) → merge the files → validate against the JSON
-Schema (:mod:`.schema`) and the rules it cannot express (:mod:`.checks`) → fill in defaults
-(:mod:`.build`).  Every problem found is reported at once, in one :class:`SpecError`, each
+Schema (:mod:`.schema`) and the rules it cannot express (:mod:`.semantic`) → fill in defaults
+(:mod:`.desired`).  Every problem found is reported at once, in one :class:`SpecError`, each
 with the file, line and column that supplied the offending value.
 
 Files:
@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .build import build_state
-from .checks import check
-from .errors import Problem, SpecError
-from .fields import Context, Unavailable, read_secret
+from ..errors import Problem, SpecError
+from ..model import DesiredState, SecretRef
+from ..paths import Paths
+from .desired import build_state
+from .field_values import Context, Unavailable, read_secret
 from .interpolate import interpolate_tree, parse_env_file
-from .model import DesiredState, SecretRef
-from .paths import Paths
-from .registry_servers import Resolved, expand, record
 from .schema import TYPE_CASTS, validate
-from .yamlsrc import Origins, Source, parse
+from .semantic import check
+from .server_entries import Resolved, expand, record
+from .source import Origins, Source, parse
 
 DEFAULT_FILES = ("workloads.yaml", "workloads.yml")
 FileArg = str | Path

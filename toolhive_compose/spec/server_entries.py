@@ -19,11 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem
-from .fields import HTTP_TRANSPORTS, Context
-from .model import DesiredState
-from .registry import Entry, EnvVar, Registry, RegistryError, choose, load
-from .yamlsrc import Origins
+from ..errors import Problem
+from ..model import DesiredState
+from ..registry import Entry, EnvVar, Registry, RegistryError, choose, load
+from .field_values import HTTP_TRANSPORTS, Context
+from .source import Origins
 
 NO_REGISTRY = (
     "needs a registry: pass --registry PATH|URL, set 'registry:' in the file or $THV_REGISTRY, "

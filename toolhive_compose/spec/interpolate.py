@@ -29,8 +29,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .errors import Problem
-from .yamlsrc import DocPath, Origins
+from ..errors import Problem
+from .source import DocPath, Origins
 
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")

@@ -1,6 +1,6 @@
 """YAML files as plain data, with the line and column of every value.
 
-Scalars follow the YAML 1.2 core schema (see :mod:`.yamlcompose`).  Mapping keys are always
+Scalars follow the YAML 1.2 core schema (see :mod:`.yaml_nodes`).  Mapping keys are always
 the text as written.  Duplicate keys, unknown tags, keys that are not scalars, undefined
 aliases and documents nested too deeply (or expanded too far by aliases) are problems,
 never exceptions.  ``<<`` merge keys work: explicit keys win over merged ones.
@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from .errors import Problem
-from .yamlcompose import MAX_DEPTH, SCALARS, TooComplex, compose
+from ..errors import Problem
+from .yaml_nodes import MAX_DEPTH, SCALARS, TooComplex, compose
 
 DocPath = tuple[str | int, ...]
 MAX_VALUES = 20_000

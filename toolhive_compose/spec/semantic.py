@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..errors import Problem
+from ..model import DEFAULT_GROUP, TRANSPORTS
 from . import labels as label_rules
-from .errors import Problem
-from .fields import (
+from .field_values import (
     BUILTIN_PROFILES,
     HTTP_TRANSPORTS,
     PROJECT_RE,
@@ -25,9 +26,8 @@ from .fields import (
     scalar_text,
     transport_of,
 )
-from .model import DEFAULT_GROUP, TRANSPORTS
 from .schema import did_you_mean, validate
-from .yamlsrc import DocPath, Origins, dotted
+from .source import DocPath, Origins, dotted
 
 
 def check(doc: Mapping[str, Any], origins: Origins, ctx: Context) -> list[Problem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ThvError
+from ..errors import ThvError
 
 _NAME = re.compile(r"^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import ThvError
-from .yamlsrc import DocPath
+from ..errors import ThvError
+from .source import DocPath
 
 SCHEMA_NAME = "workloads.schema.json"
 _TYPE_NAMES = {
@@ -77,8 +77,8 @@ def did_you_mean(word: object, candidates: Iterable[str]) -> str:
 @functools.cache
 def schema_path() -> Path:
     """The schema file: the installed copy, else the source checkout's."""
-    here = Path(__file__).parent
-    candidates = (here / "_schemas" / SCHEMA_NAME, here.parent / "schemas" / SCHEMA_NAME)
+    package = Path(__file__).parent.parent
+    candidates = (package / "_schemas" / SCHEMA_NAME, package.parent / "schemas" / SCHEMA_NAME)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
