@@ -14,16 +14,9 @@ import pytest
 from toolhive_compose.errors import SpecError
 from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.paths import Paths
-from toolhive_compose.registry import (
-    ENV_VAR,
-    LEGACY_MESSAGE,
-    RegistryError,
-    choose,
-    parse,
-)
-from toolhive_compose.registry import (
-    load as load_registry,
-)
+from toolhive_compose.registry.client import ENV_VAR, choose, parse
+from toolhive_compose.registry.client import load as load_registry
+from toolhive_compose.registry.types import LEGACY_MESSAGE, RegistryError
 from toolhive_compose.spec.loader import load
 from toolhive_compose.spec.server_entries import registry_name, run_target_entry
 from toolhive_compose.state.runconfig import build_runconfig

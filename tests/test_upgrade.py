@@ -15,8 +15,8 @@ from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.model import DesiredState, ObservedState, ObservedWorkload
 from toolhive_compose.paths import Paths
 from toolhive_compose.planner import make_plan
-from toolhive_compose.registry import load as load_registry
-from toolhive_compose.registry import parse
+from toolhive_compose.registry.client import load as load_registry
+from toolhive_compose.registry.client import parse
 from toolhive_compose.spec.loader import load
 from toolhive_compose.state import Store
 from toolhive_compose.state.runconfig import build_runconfig, canonical_from_runconfig

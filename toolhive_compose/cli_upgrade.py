@@ -211,7 +211,7 @@ def list_upgrades(names: Iterable[str], registry: str | None) -> dict[str, Upgra
 def plan_upgrades(plan: Plan, desired: DesiredState) -> tuple[Plan, list[UpgradeResult]]:
     """``thv plan --check-upgrades``: digests of the plan's new images where present, and the
     registry servers whose pinned image the registry has moved past (offline)."""
-    from .registry import load
+    from .registry.client import load
     from .runtime import get_runtime
     from .upgrade import AVAILABLE, check, view_of_spec
 

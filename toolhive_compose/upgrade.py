@@ -27,7 +27,7 @@ from typing import Any
 import semver
 
 from .model import SecretRef, ServerSpec
-from .registry import Entry, Registry, RegistryError
+from .registry.types import Entry, Registry, RegistryError
 from .state.runconfig import canonical_from_runconfig
 
 UP_TO_DATE = "up-to-date"

@@ -26,7 +26,8 @@ from typing import Any
 from .errors import EngineError, NotFound, SpecError, ThvError
 from .model import SecretRef, ServerSpec
 from .paths import Paths
-from .registry import Registry, RegistryError, choose, load
+from .registry.client import choose, load
+from .registry.types import Registry, RegistryError
 from .runtime import Runtime
 from .state import Store
 from .state.runconfig import canonical_from_runconfig, project_of

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..errors import Problem
 from ..model import DesiredState
-from ..registry import Entry, EnvVar, Registry, RegistryError, choose, load
+from ..registry.client import choose, load
+from ..registry.types import Entry, EnvVar, Registry, RegistryError
 from .field_values import HTTP_TRANSPORTS, Context
 from .source import Origins
 

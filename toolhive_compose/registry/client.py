@@ -5,10 +5,7 @@ upstream ``server.json`` with one OCI package (a container image) or ``remotes``
 server).  ToolHive's own extras (permissions, args, proxy port, tags…) live under
 ``_meta["io.modelcontextprotocol.registry/publisher-provided"]["io.github.stacklok"][<image or
 url>]``.  The legacy ToolHive layout (top-level ``servers``) is refused with ToolHive's hint.
-
-Names resolve like ToolHive's ``GetServer``: the exact full name, else — for a name without
-``/`` — the unique entry whose name ends in ``/<name>``; several such entries are an error
-that lists them.
+The format is :mod:`.upstream_format`, the entries and errors :mod:`.types`.
 
 Where the registry is (:func:`choose`): ``--registry``, else the workloads file's ``registry:``,
 else ``$THV_REGISTRY``, else ToolHive's ``config.yaml`` (``registry_url``, then
@@ -19,94 +16,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .errors import ThvError
+from .types import Registry, RegistryError, is_url
+from .upstream_format import parse_registry
 
 ENV_VAR = "THV_REGISTRY"
-PUBLISHER_KEY = "io.modelcontextprotocol.registry/publisher-provided"
-STACKLOK_KEY = "io.github.stacklok"
-LEGACY_MESSAGE = "registry file appears to be in the legacy ToolHive format"
-LEGACY_HINT = (
-    "run `thv registry convert --in <path> --in-place` (ToolHive) to migrate to the upstream "
-    "MCP format"
-)
 MAX_BYTES = 32 << 20
 FETCH_TIMEOUT = 30.0
 
 
-class RegistryError(ThvError):
-    """A registry cannot be read, or a name cannot be resolved in it."""
-
-
-class ServerNotFound(RegistryError):
-    """No registry entry has that name."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnvVar:
-    """An environment variable a registry entry declares."""
-
-    name: str
-    description: str = ""
-    required: bool = False
-    secret: bool = False
-    default: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
-    """One registry server, converted the way ToolHive converts it."""
-
-    name: str  # full name, e.g. io.github.stacklok/fetch
-    image: str = ""
-    url: str = ""  # remote servers
-    transport: str = ""
-    target_port: int | None = None  # from the package transport URL
-    proxy_port: int | None = None
-    args: tuple[str, ...] = ()
-    env_vars: tuple[EnvVar, ...] = ()
-    permissions: dict[str, Any] | None = field(default=None, compare=False)
-    problem: str = ""  # why it cannot be run, when it cannot
-
-    @property
-    def remote(self) -> bool:
-        return bool(self.url)
-
-
-@dataclass(frozen=True, slots=True)
-class Registry:
-    location: str  # absolute path or URL
-    entries: Mapping[str, Entry]
-
-    def find(self, name: str) -> Entry | None:
-        """The entry ``name`` resolves to, or None; ambiguity is a :class:`RegistryError`."""
-        if name in self.entries:
-            return self.entries[name]
-        if "/" in name:
-            return None
-        matches = sorted(n for n in self.entries if n.endswith("/" + name))
-        if len(matches) > 1:
-            raise RegistryError(
-                f"{name!r} matches {len(matches)} registry entries: {', '.join(matches)}",
-                hint="use the full name",
-            )
-        return self.entries[matches[0]] if matches else None
-
-    def lookup(self, name: str) -> Entry:
-        entry = self.find(name)
-        if entry is None:
-            raise ServerNotFound(f"registry {self.location} has no server named {name!r}")
-        return entry
-
-
 # -- where -------------------------------------------------------------------------------------
-def is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
-
-
 def location_of(text: str, base_dir: Path, environ: Mapping[str, str] | None = None) -> str:
     """A URL as is; a path made absolute (``~`` is the home directory, else from base_dir)."""
     if is_url(text):
@@ -185,9 +105,7 @@ def load(location: str) -> Registry:
 
 
 def parse(data: bytes, location: str) -> Registry:
-    """A registry document → :class:`Registry` (see :mod:`.registry_format`)."""
-    from .registry_format import parse_registry
-
+    """A registry document → :class:`Registry` (see :mod:`.upstream_format`)."""
     return parse_registry(data, location)
 
 

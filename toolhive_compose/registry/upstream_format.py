@@ -1,4 +1,4 @@
-"""The upstream MCP registry format → :class:`~.registry.Entry`, as ToolHive converts it.
+"""The upstream MCP registry format → :class:`~.types.Entry`, as ToolHive converts it.
 
 An image entry is a server with exactly one OCI package: its ``identifier`` is the image, its
 ``transport.type`` the transport and the port of ``transport.url`` the container port; env vars
@@ -13,8 +13,8 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
-from .model import TRANSPORTS
-from .registry import (
+from ..model import TRANSPORTS
+from .types import (
     LEGACY_HINT,
     LEGACY_MESSAGE,
     PUBLISHER_KEY,
