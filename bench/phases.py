@@ -38,7 +38,7 @@ def main() -> None:
 
     lap("import loader")
     from toolhive_compose.observe import observe
-    from toolhive_compose.planner import make_plan
+    from toolhive_compose.plan.planner import make_plan
     from toolhive_compose.render import render_plan
     from toolhive_compose.runtime import get_runtime
     from toolhive_compose.state import Store

@@ -22,8 +22,8 @@ from toolhive_compose.fingerprint import config_hash
 from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import DesiredState, GroupSpec, ServerSpec
 from toolhive_compose.observe import observe
-from toolhive_compose.plan import Plan
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.actions import Plan
+from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.runtime import Runtime, get_runtime
 from toolhive_compose.state import Store
 

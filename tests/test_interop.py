@@ -25,7 +25,7 @@ from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
 from toolhive_compose import connect
 from toolhive_compose.importer import Imported, import_document, unexpressed
 from toolhive_compose.observe import observe
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.spec.loader import load
 from toolhive_compose.state import Store
 from toolhive_compose.state.status import parse_rfc3339

@@ -17,7 +17,7 @@ from toolhive_compose.executor import apply_plan
 from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import DesiredState
 from toolhive_compose.observe import observe
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.spec.labels import parse_label
 from toolhive_compose.spec.loader import load_document
 from toolhive_compose.state import Store

@@ -21,8 +21,8 @@ from toolhive_compose.model import (
     SecretRef,
     ServerSpec,
 )
-from toolhive_compose.plan import ActionKind, Plan
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.actions import ActionKind, Plan
+from toolhive_compose.plan.planner import make_plan
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "plan.json"
 DIGEST_NEW = "hmac-sha256:" + "1" * 64
@@ -190,7 +190,7 @@ def test_explaining_a_change_does_not_import_pydantic() -> None:
     is made without it, and pydantic still imports normally afterwards."""
     code = (
         "import sys\n"
-        "from toolhive_compose.diff import field_changes\n"
+        "from toolhive_compose.plan.diff import field_changes\n"
         "changes = field_changes({'image': 'a:1', 'env': {'X': '1'}},"
         " {'image': 'a:1', 'env': {'X': '2'}})\n"
         "assert [(c.path, c.before, c.after) for c in changes] == [('env.X', '1', '2')], changes\n"
@@ -212,7 +212,7 @@ def test_a_deepdiff_that_needs_pydantic_still_imports(tmp_path: Path) -> None:
     )
     code = (
         "import sys\n"
-        "from toolhive_compose.diff import _deepdiff\n"
+        "from toolhive_compose.plan.diff import _deepdiff\n"
         "found = _deepdiff()\n"
         "assert sys.modules['deepdiff'].MARK == 'fake' and found.__module__ == 'deepdiff'\n"
         "assert sys.modules['pydantic'] is not None\n"

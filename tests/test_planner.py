@@ -59,8 +59,8 @@ from toolhive_compose.model import (
     SecretRef,
     ServerSpec,
 )
-from toolhive_compose.plan import Plan
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.actions import Plan
+from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.render import render_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,7 +328,7 @@ import sys
 for name in {BLOCKED!r} + ("toolhive_compose.runtime.docker", "requests", "urllib3"):
     sys.modules[name] = None
 from toolhive_compose.model import DesiredState, ObservedState, ServerSpec
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.planner import make_plan
 spec = ServerSpec(name="a", image="img:1")
 plan = make_plan(DesiredState(project="p", servers=(spec,)), ObservedState())
 assert [str(a.kind) for a in plan.actions] == ["create"], plan

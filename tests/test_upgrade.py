@@ -14,7 +14,7 @@ from toolhive_compose.errors import ThvError
 from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.model import DesiredState, ObservedState, ObservedWorkload
 from toolhive_compose.paths import Paths
-from toolhive_compose.planner import make_plan
+from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.registry.client import load as load_registry
 from toolhive_compose.registry.client import parse
 from toolhive_compose.spec.loader import load
@@ -255,7 +255,7 @@ def test_plan_shows_image_ids_of_an_upgrade(paths: Paths) -> None:
 
 def test_example_registry_pins_behind(paths: Paths) -> None:
     from toolhive_compose.cli_upgrade import plan_upgrades, render_pinned
-    from toolhive_compose.plan import Plan
+    from toolhive_compose.plan.actions import Plan
 
     state = load([ROOT / "examples" / "full.yaml"], environ={}, paths=paths)
     _, behind = plan_upgrades(Plan(project=state.project), state)

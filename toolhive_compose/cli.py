@@ -21,7 +21,7 @@ from .errors import ThvError
 if TYPE_CHECKING:
     from .executor import Event
     from .model import DesiredState
-    from .plan import Plan
+    from .plan.actions import Plan
     from .proxy.process import Launcher
 
 app = typer.Typer(
@@ -230,7 +230,7 @@ def _load(
 
 def _make_plan(desired: DesiredState, *, adopt: bool = False) -> Plan:
     from .observe import observe
-    from .planner import make_plan
+    from .plan.planner import make_plan
     from .runtime import get_runtime
     from .state import Store
 
@@ -252,7 +252,7 @@ def _reconcile(
     from .executor import apply_plan
     from .lifecycle import Lifecycle
     from .observe import observe
-    from .planner import make_plan
+    from .plan.planner import make_plan
     from .render import render_plan, render_result
     from .runtime import get_runtime
     from .state import Store, state_lock

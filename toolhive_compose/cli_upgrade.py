@@ -26,7 +26,7 @@ from .errors import NotFound, ThvError
 
 if TYPE_CHECKING:
     from .model import DesiredState
-    from .plan import Action, Plan
+    from .plan.actions import Action, Plan
     from .runtime import Runtime
     from .upgrade import UpgradeResult
 

@@ -16,7 +16,7 @@ from .errors import ThvError
 from .lifecycle import Lifecycle
 from .model import DesiredState
 from .parallel import DONE, FAILED, Outcome, run_graph
-from .plan import Action, ActionKind, Plan
+from .plan.actions import Action, ActionKind, Plan
 
 DEFAULT_PARALLELISM = 8
 DEFAULT_TIMEOUT = 300.0

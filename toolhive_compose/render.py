@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .executor import ApplyResult, Event
-from .plan import Action, ActionKind, FieldChange, ImageChange, Plan
+from .plan.actions import Action, ActionKind, FieldChange, ImageChange, Plan
 
 SYMBOL = {
     ActionKind.CREATE: "+", ActionKind.GROUP_CREATE: "+",

@@ -14,7 +14,7 @@ Decisions per server (hashes decide, diffs only explain):
 
 Ordering: a dependency graph (group before its members, a workload freeing a port before the
 one taking it, members out of a group before the group is deleted), walked topologically
-with ties broken by phase (see :data:`plan.PHASE`) then name (:mod:`.plan_order`).  Output is
+with ties broken by phase (see :data:`.actions.PHASE`) then name (:mod:`.order`).  Output is
 deterministic.
 """
 
@@ -23,12 +23,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..errors import PlanError
+from ..fingerprint import canonical, config_hash
+from ..model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
+from .actions import ActionKind, ImageChange, Plan
 from .diff import field_changes
-from .errors import PlanError
-from .fingerprint import canonical, config_hash
-from .model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
-from .plan import ActionKind, ImageChange, Plan
-from .plan_order import HOST_PORT_FIELDS, Draft, link, order
+from .order import HOST_PORT_FIELDS, Draft, link, order
 
 # Statuses of a remote workload whose proxy runs (unhealthy: the remote does not answer).
 REMOTE_SERVING = frozenset({"running", "starting", "unhealthy", "unauthenticated", "auth_retrying"})

@@ -2,7 +2,7 @@
 
 Part of the planner (pure: no I/O).  Edges: a group is created before its members; a workload
 freeing a host port goes before the one taking it; members leave a group before it is
-deleted.  Ties are broken by phase (:data:`plan.PHASE`), then name.
+deleted.  Ties are broken by phase (:data:`.actions.PHASE`), then name.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import PlanError
+from ..model import ObservedState
+from .actions import PHASE, Action, ActionKind, ImageChange
 from .diff import field_changes
-from .errors import PlanError
-from .model import ObservedState
-from .plan import PHASE, Action, ActionKind, ImageChange
 
 HOST_PORT_FIELDS = ("port", "target_port")
 _NO_CHANGES = frozenset({ActionKind.START, ActionKind.STOP, ActionKind.DELETE})

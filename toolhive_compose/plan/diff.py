@@ -11,7 +11,7 @@ import re
 import sys
 from typing import Any
 
-from .plan import SENSITIVE, FieldChange
+from .actions import SENSITIVE, FieldChange
 
 IGNORED = frozenset({"state"})
 BUILTIN_PROFILES = frozenset({"none", "network", "stdio"})
