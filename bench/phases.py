@@ -37,11 +37,11 @@ def main() -> None:
     from toolhive_compose.spec.loader import load
 
     lap("import loader")
-    from toolhive_compose.observe import observe
     from toolhive_compose.plan.planner import make_plan
     from toolhive_compose.render import render_plan
     from toolhive_compose.runtime import get_runtime
     from toolhive_compose.state import Store
+    from toolhive_compose.workloads.observe import observe
 
     lap("import observe/plan/render")
     desired = load([args.file])

@@ -115,9 +115,9 @@ def _wait_port(port: int) -> None:
 def setup(local: bool) -> tuple[str, str, Any]:
     """(direct URL, proxy URL, cleanup)."""
     from toolhive_compose.fingerprint import canonical
-    from toolhive_compose.lifecycle import Lifecycle
     from toolhive_compose.model import ServerSpec
     from toolhive_compose.state import Store
+    from toolhive_compose.workloads.lifecycle import Lifecycle
 
     store = Store.from_env()
     name = f"thc-bench-proxy-{uuid.uuid4().hex[:6]}"

@@ -14,10 +14,10 @@ import toolhive_compose
 from tests.support.fake_engine import FakeRuntime, install
 from toolhive_compose import api
 from toolhive_compose.errors import NotFound, ThvError
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.spec.loader import load_document
 from toolhive_compose.state import Store
+from toolhive_compose.workloads.lifecycle import Lifecycle
 
 PROTOCOLS = {
     "WorkloadLifecycle": ("lifecycle", "LocalLifecycle"),

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from tests.support.images import ensure_busybox_image
-from toolhive_compose.executor import apply_plan
+from toolhive_compose.apply.executor import apply_plan
 from toolhive_compose.fingerprint import config_hash
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import DesiredState, GroupSpec, ServerSpec
-from toolhive_compose.observe import observe
 from toolhive_compose.plan.actions import Plan
 from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.runtime import Runtime, get_runtime
 from toolhive_compose.state import Store
+from toolhive_compose.workloads.lifecycle import Lifecycle
+from toolhive_compose.workloads.observe import observe
 
 pytestmark = pytest.mark.docker
 

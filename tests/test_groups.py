@@ -15,8 +15,8 @@ from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
 from toolhive_compose import connect
 from toolhive_compose.errors import NotFound
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.state import Store
+from toolhive_compose.workloads.lifecycle import Lifecycle
 
 
 @pytest.fixture

@@ -23,12 +23,12 @@ import yaml
 from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
 from toolhive_compose import connect
-from toolhive_compose.importer import Imported, import_document, unexpressed
-from toolhive_compose.observe import observe
 from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.spec.loader import load
 from toolhive_compose.state import Store
 from toolhive_compose.state.status import parse_rfc3339
+from toolhive_compose.workloads.importer import Imported, import_document, unexpressed
+from toolhive_compose.workloads.observe import observe
 
 FIXTURES = Path(__file__).parent / "fixtures" / "toolhive"
 RUNCONFIGS = FIXTURES / "state" / "toolhive" / "runconfigs"

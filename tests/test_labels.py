@@ -12,16 +12,16 @@ import pytest
 
 from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
+from toolhive_compose.apply.executor import apply_plan
 from toolhive_compose.errors import SpecError, ThvError
-from toolhive_compose.executor import apply_plan
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import DesiredState
-from toolhive_compose.observe import observe
 from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.spec.labels import parse_label
 from toolhive_compose.spec.loader import load_document
 from toolhive_compose.state import Store
 from toolhive_compose.state.runconfig import container_labels
+from toolhive_compose.workloads.lifecycle import Lifecycle
+from toolhive_compose.workloads.observe import observe
 
 STANDARD = {"toolhive", "toolhive-name", "toolhive-basename", "toolhive-transport", "toolhive-port"}
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from toolhive_compose.parallel import DONE, FAILED, SKIPPED, Outcome, run_graph
+from toolhive_compose.apply.parallel import DONE, FAILED, SKIPPED, Outcome, run_graph
 
 WAIT = 5.0  # generous bound for anything that should happen at once
 
@@ -254,7 +254,7 @@ def test_a_timed_out_item_does_not_keep_the_process_alive() -> None:
 
     code = (
         "import time\n"
-        "from toolhive_compose.parallel import run_graph\n"
+        "from toolhive_compose.apply.parallel import run_graph\n"
         "def work(key):\n"
         "    if key == 'hang':\n"
         "        time.sleep(60)\n"

@@ -343,5 +343,5 @@ print(" ".join(sorted(m for m in loaded if m.startswith("toolhive_compose."))))
     assert not {
         m for m in loaded if m.startswith(("toolhive_compose.state", "toolhive_compose.runtime"))
     }
-    assert "toolhive_compose.observe" not in loaded
-    assert "toolhive_compose.lifecycle" not in loaded
+    assert "toolhive_compose.workloads.observe" not in loaded
+    assert "toolhive_compose.workloads.lifecycle" not in loaded

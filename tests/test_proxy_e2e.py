@@ -20,14 +20,14 @@ from tests.proxy_helpers import TOOLS, mcp_round_trip, wait_until
 from tests.support.images import BUSYBOX_IMAGE, ensure_busybox_image, ensure_mcp_image
 from toolhive_compose.errors import EngineError
 from toolhive_compose.fingerprint import canonical
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.ports import is_available
 from toolhive_compose.proxy.process import stop_proxy
 from toolhive_compose.proxy.procfs import pid_alive
 from toolhive_compose.runtime import get_runtime
 from toolhive_compose.state import Store
-from toolhive_compose.workloads import get_workload
+from toolhive_compose.workloads.lifecycle import Lifecycle
+from toolhive_compose.workloads.queries import get_workload
 
 pytestmark = pytest.mark.docker
 NETWORK = '{"name":"network","network":{"inbound":{},"outbound":{"insecure_allow_all":true}}}'

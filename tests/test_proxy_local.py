@@ -24,7 +24,6 @@ import pytest
 from tests.proxy_helpers import TOOLS, free_port, mcp_round_trip, wait_port, wait_until
 from toolhive_compose.errors import EngineError
 from toolhive_compose.fingerprint import canonical
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.ports import is_available
 from toolhive_compose.proxy.bridge import Bridge, LineSplitter
@@ -34,6 +33,7 @@ from toolhive_compose.proxy.reverse import ReverseProxy, Upstream
 from toolhive_compose.proxy.server import serve_connection
 from toolhive_compose.proxy.stdio import StdioApp
 from toolhive_compose.state import Store
+from toolhive_compose.workloads.lifecycle import Lifecycle
 
 SERVER = Path(__file__).parent / "support" / "mcp_server.py"
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from toolhive_compose.executor import ApplyResult, Event
+from toolhive_compose.apply.executor import ApplyResult, Event
 from toolhive_compose.plan.actions import Action, ActionKind, FieldChange, Plan
 from toolhive_compose.render import render_event, render_plan, render_result, summary_line
 

@@ -18,13 +18,13 @@ import pytest
 
 from toolhive_compose.errors import LockHeld, StateError
 from toolhive_compose.fingerprint import canonical, config_hash
-from toolhive_compose.lifecycle import Lifecycle
 from toolhive_compose.model import SecretRef, ServerSpec
 from toolhive_compose.paths import Paths
 from toolhive_compose.state import Store, group_document, state_lock
 from toolhive_compose.state.atomic import atomic_create, atomic_write
 from toolhive_compose.state.runconfig import build_runconfig, canonical_from_runconfig
 from toolhive_compose.state.status import now_rfc3339, parse_rfc3339
+from toolhive_compose.workloads.lifecycle import Lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
 RFC3339_NANO = re.compile(

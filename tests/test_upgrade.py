@@ -20,7 +20,7 @@ from toolhive_compose.registry.client import parse
 from toolhive_compose.spec.loader import load
 from toolhive_compose.state import Store
 from toolhive_compose.state.runconfig import build_runconfig, canonical_from_runconfig
-from toolhive_compose.upgrade import (
+from toolhive_compose.upgrade.check import (
     AVAILABLE,
     NOT_FOUND,
     NOT_REGISTRY,
@@ -30,7 +30,7 @@ from toolhive_compose.upgrade import (
     compare_images,
     spec_from_runconfig,
 )
-from toolhive_compose.upgrade_apply import Registries, prepare
+from toolhive_compose.upgrade.execute import Registries, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "registry.json"

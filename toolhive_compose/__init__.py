@@ -22,11 +22,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load": "spec.loader",
     "resolve_document": "spec.loader",
-    "observe": "observe",
+    "observe": "workloads.observe",
     "make_plan": "plan.planner",
-    "apply_plan": "executor",
-    "ApplyResult": "executor",
-    "Lifecycle": "lifecycle",
+    "apply_plan": "apply.executor",
+    "ApplyResult": "apply.executor",
+    "Lifecycle": "workloads.lifecycle",
     "Plan": "plan.actions",
     "Action": "plan.actions",
     "ActionKind": "plan.actions",
@@ -55,8 +55,8 @@ _EXPORTS = {
     "LocalWorkloads": "local",
     "LocalLogs": "local",
     "LocalGroups": "local",
-    "Workload": "workloads",
-    "import_document": "importer",
+    "Workload": "workloads.queries",
+    "import_document": "workloads.importer",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

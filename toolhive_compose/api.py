@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .model import ServerSpec
-from .workloads import Workload
+from .workloads.queries import Workload
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -173,10 +173,10 @@ def connect(
     engine ToolHive would find) and ``store`` (default: ToolHive's XDG directories).
     ``ready_timeout`` bounds the wait for a started workload to answer MCP (seconds; 0 = do
     not wait; default: the lifecycle's)."""
-    from .lifecycle import Lifecycle
     from .local import LocalGroups, LocalLifecycle, LocalLogs, LocalWorkloads
     from .runtime import get_runtime
     from .state import Store
+    from .workloads.lifecycle import Lifecycle
 
     runtime = runtime or get_runtime()
     store = store or Store.from_env()

@@ -19,7 +19,7 @@ import typer
 from .errors import ThvError
 
 if TYPE_CHECKING:
-    from .executor import Event
+    from .apply.executor import Event
     from .model import DesiredState
     from .plan.actions import Plan
     from .proxy.process import Launcher
@@ -229,10 +229,10 @@ def _load(
 
 
 def _make_plan(desired: DesiredState, *, adopt: bool = False) -> Plan:
-    from .observe import observe
     from .plan.planner import make_plan
     from .runtime import get_runtime
     from .state import Store
+    from .workloads.observe import observe
 
     observed = observe(
         get_runtime(), Store.from_env(), desired_names=[s.name for s in desired.servers]
@@ -249,13 +249,13 @@ def _reconcile(
     adopt: bool = False,
     launcher: Launcher | None = None,
 ) -> None:
-    from .executor import apply_plan
-    from .lifecycle import Lifecycle
-    from .observe import observe
+    from .apply.executor import apply_plan
     from .plan.planner import make_plan
     from .render import render_plan, render_result
     from .runtime import get_runtime
     from .state import Store, state_lock
+    from .workloads.lifecycle import Lifecycle
+    from .workloads.observe import observe
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .model import DesiredState
     from .plan.actions import Action, Plan
     from .runtime import Runtime
-    from .upgrade import UpgradeResult
+    from .upgrade.check import UpgradeResult
 
 upgrade_app = typer.Typer(
     help="Check registry-sourced workloads for newer images, and upgrade them.",
@@ -46,7 +46,7 @@ def check_command(
 ) -> None:
     """Compare workloads with their registry entries (offline: nothing is pulled)."""
     from .state import Store
-    from .upgrade_apply import Registries
+    from .upgrade.execute import Registries
 
     if output not in ("text", "json"):
         raise ThvError(f"unknown format {output!r}: use text or json")
@@ -85,7 +85,7 @@ def apply_command(
     from .cli_run import _pair, _secret
     from .runtime import get_runtime
     from .state import Store, state_lock
-    from .upgrade_apply import Prepared, Registries, prepare, pull_and_verify, recreate
+    from .upgrade.execute import Prepared, Registries, prepare, pull_and_verify, recreate
 
     extra_env = dict(_pair(item, "--env") for item in env or [])
     extra_secrets = {t: ref["env"] for t, ref in (_secret(item) for item in secret or [])}
@@ -197,7 +197,7 @@ def _columns(rows: Iterable[Sequence[str]]) -> str:
 def list_upgrades(names: Iterable[str], registry: str | None) -> dict[str, UpgradeResult]:
     """``thv list --check-upgrades``: each listed workload's check result, by name."""
     from .state import Store
-    from .upgrade_apply import Registries
+    from .upgrade.execute import Registries
 
     store, registries = Store.from_env(), Registries(registry, os.environ)
     found = {}
@@ -213,7 +213,7 @@ def plan_upgrades(plan: Plan, desired: DesiredState) -> tuple[Plan, list[Upgrade
     registry servers whose pinned image the registry has moved past (offline)."""
     from .registry.client import load
     from .runtime import get_runtime
-    from .upgrade import AVAILABLE, check, view_of_spec
+    from .upgrade.check import AVAILABLE, check, view_of_spec
 
     behind = []
     for spec in desired.servers:

@@ -25,7 +25,7 @@ from .errors import NotFound, ThvError
 
 if TYPE_CHECKING:
     from .api import Connection
-    from .workloads import Workload
+    from .workloads.queries import Workload
 
 BATCH_TIMEOUT = 300.0
 UNMANAGED = "-"  # PROJECT of a workload no toolhive-compose project owns
@@ -155,7 +155,7 @@ def _batch(
 ) -> None:
     """``operation`` on every chosen workload at once; ``fork``: it starts proxies, so
     several of them come from one pre-loaded launcher (``thv start --all`` after a reboot)."""
-    from .parallel import run_graph
+    from .apply.parallel import run_graph
 
     if not names and not all_ and group is None:
         raise ThvError(f"name the workloads to {verb}, or pass --all or --group")

@@ -15,12 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from .api import Group
 from .errors import NotFound, ThvError
 from .fingerprint import canonical
-from .lifecycle import Lifecycle
 from .model import DEFAULT_GROUP, ServerSpec
 from .runtime import Runtime
 from .state import Store, group_document
 from .state.store import GROUP_EXTENSION_KEY
-from .workloads import Workload, get_workload, list_workloads
+from .workloads.lifecycle import Lifecycle
+from .workloads.queries import Workload, get_workload, list_workloads
 
 HIDDEN_GROUPS = frozenset({"__mcp-optimizer__"})
 _GROUP_NAME = re.compile(r"^[a-z0-9_\-\s]+$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .executor import ApplyResult, Event
+from .apply.executor import ApplyResult, Event
 from .plan.actions import Action, ActionKind, FieldChange, ImageChange, Plan
 
 SYMBOL = {

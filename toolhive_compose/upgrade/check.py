@@ -26,9 +26,9 @@ from typing import Any
 
 import semver
 
-from .model import SecretRef, ServerSpec
-from .registry.types import Entry, Registry, RegistryError
-from .state.runconfig import canonical_from_runconfig
+from ..model import SecretRef, ServerSpec
+from ..registry.types import Entry, Registry, RegistryError
+from ..state.runconfig import canonical_from_runconfig
 
 UP_TO_DATE = "up-to-date"
 AVAILABLE = "upgrade-available"

@@ -1,7 +1,8 @@
 """Existing workloads → a workloads file that reproduces them (``thv import``).  Pure.
 
-Input is each workload's canonical spec (:func:`~.state.runconfig.canonical_from_runconfig`
-rebuilds it from ToolHive's run config fields when our key is absent) and whether it runs.
+Input is each workload's canonical spec
+(:func:`~toolhive_compose.state.runconfig.canonical_from_runconfig` rebuilds it from ToolHive's
+run config fields when our key is absent) and whether it runs.
 The file keeps what adoption compares — image or URL, transport, ports (the same proxy port,
 so nothing moves), proxy mode, args, env (without the ``MCP_*`` variables ToolHive injects),
 secrets, volumes, labels (without ToolHive's and ours), group, permission profile — so that
@@ -21,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from .model import DEFAULT_GROUP
-from .spec.field_values import BUILTIN_PROFILES
+from ..model import DEFAULT_GROUP
+from ..spec.field_values import BUILTIN_PROFILES
 
 HTTP = ("sse", "streamable-http")
 # Run-config settings a workloads file cannot express: adoption keeps them (the run config is

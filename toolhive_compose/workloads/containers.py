@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import ServerSpec
-from .runtime import ContainerParams
-from .state.runconfig import HTTP_TRANSPORTS, injected_env
+from ..model import ServerSpec
+from ..runtime import ContainerParams
+from ..state.runconfig import HTTP_TRANSPORTS, injected_env
 
 
 def container_params(

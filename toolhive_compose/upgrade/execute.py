@@ -23,15 +23,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineError, NotFound, SpecError, ThvError
-from .model import SecretRef, ServerSpec
-from .paths import Paths
-from .registry.client import choose, load
-from .registry.types import Registry, RegistryError
-from .runtime import Runtime
-from .state import Store
-from .state.runconfig import canonical_from_runconfig, project_of
-from .upgrade import AVAILABLE, UP_TO_DATE, UpgradeResult, check, spec_from_runconfig
+from ..errors import EngineError, NotFound, SpecError, ThvError
+from ..model import SecretRef, ServerSpec
+from ..paths import Paths
+from ..registry.client import choose, load
+from ..registry.types import Registry, RegistryError
+from ..runtime import Runtime
+from ..state import Store
+from ..state.runconfig import canonical_from_runconfig, project_of
+from .check import AVAILABLE, UP_TO_DATE, UpgradeResult, check, spec_from_runconfig
 
 
 class Registries:
@@ -96,7 +96,7 @@ def prepare(
     ``env`` adds or overrides plain variables; ``secrets`` maps a target variable to the
     host variable holding its value.  Raises :class:`ThvError` when it cannot be done.
     """
-    from .workloads import get_workload
+    from ..workloads.queries import get_workload
 
     rc = store.runconfigs.read(name)
     if rc is None:
@@ -136,9 +136,9 @@ def _new_spec(
     canon = {**canon, "image": image, "env": {**canon.get("env", {}), **env}}
     refs = {s.target: s for s in spec.secrets}
     if secrets:
-        from .fingerprint import secret_digest
-        from .spec.desired import secret_key
-        from .spec.loader import resolve_secret_value
+        from ..fingerprint import secret_digest
+        from ..spec.desired import secret_key
+        from ..spec.loader import resolve_secret_value
 
         key = secret_key(Paths.from_env().ours)
         canon["secrets"] = dict(canon.get("secrets") or {})
@@ -171,7 +171,7 @@ def _check_env(spec: ServerSpec, result: UpgradeResult) -> None:
 
 
 def _check_secrets(spec: ServerSpec, environ: Mapping[str, str]) -> None:
-    from .spec.loader import resolve_secret_value
+    from ..spec.loader import resolve_secret_value
 
     try:
         for ref in spec.secrets:
@@ -206,7 +206,7 @@ def pull_and_verify(runtime: Runtime, name: str, image: str) -> str:
 
 def recreate(prepared: Prepared, runtime: Runtime, store: Store) -> None:
     """The destructive step: replace the container, then keep the run config's other keys."""
-    from .lifecycle import Lifecycle
+    from ..workloads.lifecycle import Lifecycle
 
     spec = prepared.spec
     try:

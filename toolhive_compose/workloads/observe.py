@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from .model import (
+from ..model import (
     LABEL_BASENAME,
     LABEL_CONFIG_HASH,
     LABEL_NAME,
@@ -19,11 +19,11 @@ from .model import (
     ObservedState,
     ObservedWorkload,
 )
-from .proxy.procfs import pid_alive
-from .runtime import Container, Runtime
-from .state import Store
-from .state.runconfig import canonical_from_runconfig, project_of
-from .state.store import GROUP_EXTENSION_KEY
+from ..proxy.procfs import pid_alive
+from ..runtime import Container, Runtime
+from ..state import Store
+from ..state.runconfig import canonical_from_runconfig, project_of
+from ..state.store import GROUP_EXTENSION_KEY
 
 AUXILIARY_LABEL = "toolhive-auxiliary-workload"
 

@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from .errors import NotFound
-from .model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
+from ..errors import NotFound
+from ..model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
+from ..proxy.procfs import pid_alive
+from ..runtime import Container, Runtime
+from ..state import Store
+from ..state.runconfig import effective_proxy_mode, project_of
+from ..state.status import WorkloadStatus
 from .observe import by_workload
-from .proxy.procfs import pid_alive
-from .runtime import Container, Runtime
-from .state import Store
-from .state.runconfig import effective_proxy_mode, project_of
-from .state.status import WorkloadStatus
 
 ENGINE_STATUS = {
     "running": "running", "created": "starting", "restarting": "starting",

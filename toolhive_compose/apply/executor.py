@@ -12,11 +12,11 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ThvError
-from .lifecycle import Lifecycle
-from .model import DesiredState
+from ..errors import ThvError
+from ..model import DesiredState
+from ..plan.actions import Action, ActionKind, Plan
+from ..workloads.lifecycle import Lifecycle
 from .parallel import DONE, FAILED, Outcome, run_graph
-from .plan.actions import Action, ActionKind, Plan
 
 DEFAULT_PARALLELISM = 8
 DEFAULT_TIMEOUT = 300.0
