@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import typing
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 import toolhive_compose
 from tests.support.fake_engine import FakeRuntime, install
 from toolhive_compose import api
+from toolhive_compose.api import protocols
 from toolhive_compose.errors import NotFound, ThvError
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.spec.loader import load_document
@@ -62,12 +64,17 @@ def test_all_is_exactly_the_public_names() -> None:
 
 
 def test_api_module_exports_its_public_names() -> None:
-    defined = {
-        n
-        for n, v in vars(api).items()
-        if not n.startswith("_") and getattr(v, "__module__", None) == api.__name__
-    }
-    assert set(api.__all__) == defined
+    """The protocols module exports what it defines; the package, that and ``connect``."""
+
+    def defined(module: ModuleType) -> set[str]:
+        return {
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
+        }
+
+    assert set(protocols.__all__) == defined(protocols)
+    assert set(api.__all__) == defined(api) | defined(protocols)
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
@@ -77,7 +84,7 @@ def test_protocols_are_small_typed_and_documented(protocol: str) -> None:
     assert 1 <= len(members) <= 6, "one giant interface is what ToolHive's reviewers refused"
     for name in members:
         method = getattr(cls, name)
-        hints = typing.get_type_hints(method, vars(api))
+        hints = typing.get_type_hints(method, vars(protocols))
         assert "return" in hints, f"{protocol}.{name} has no return type"
         params = list(inspect.signature(method).parameters)[1:]
         assert all(p in hints for p in params), f"{protocol}.{name} has untyped parameters"

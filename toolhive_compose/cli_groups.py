@@ -15,7 +15,7 @@ from .errors import ThvError
 from .model import DEFAULT_GROUP
 
 if TYPE_CHECKING:
-    from .api import GroupManager
+    from .api.protocols import GroupManager
 
 group_app = typer.Typer(help="Manage groups of workloads.", no_args_is_help=True)
 app.add_typer(group_app, name="group")

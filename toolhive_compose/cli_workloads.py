@@ -24,7 +24,7 @@ from .cli import app
 from .errors import NotFound, ThvError
 
 if TYPE_CHECKING:
-    from .api import Connection
+    from .api.protocols import Connection
     from .workloads.queries import Workload
 
 BATCH_TIMEOUT = 300.0
@@ -183,7 +183,7 @@ def _batch(
 
 
 def _launching(api: Connection) -> contextlib.AbstractContextManager[None]:
-    from .local import LocalLifecycle
+    from .api.local import LocalLifecycle
 
     if isinstance(api.lifecycle, LocalLifecycle):
         return api.lifecycle.core.launching_proxies()

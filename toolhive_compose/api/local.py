@@ -1,8 +1,10 @@
-"""The local implementations of the :mod:`.api` protocols: Docker plus ToolHive's files.
+"""The local implementations of the :mod:`.protocols`: Docker plus ToolHive's files.
 
 Each class is small and built from the pieces the declarative path uses too —
-:class:`~.lifecycle.Lifecycle` for every change, :mod:`.workloads` for every query, the
-:class:`~.state.Store` for groups — so ``thv stop`` and a planned ``stop`` run the same code.
+:class:`~toolhive_compose.workloads.lifecycle.Lifecycle` for every change,
+:mod:`toolhive_compose.workloads.queries` for every query, the
+:class:`~toolhive_compose.state.Store` for groups — so ``thv stop`` and a planned ``stop`` run
+the same code.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
-from .api import Group
-from .errors import NotFound, ThvError
-from .fingerprint import canonical
-from .model import DEFAULT_GROUP, ServerSpec
-from .runtime import Runtime
-from .state import Store, group_document
-from .state.store import GROUP_EXTENSION_KEY
-from .workloads.lifecycle import Lifecycle
-from .workloads.queries import Workload, get_workload, list_workloads
+from ..errors import NotFound, ThvError
+from ..fingerprint import canonical
+from ..model import DEFAULT_GROUP, ServerSpec
+from ..runtime import Runtime
+from ..state import Store, group_document
+from ..state.store import GROUP_EXTENSION_KEY
+from ..workloads.lifecycle import Lifecycle
+from ..workloads.queries import Workload, get_workload, list_workloads
+from .protocols import Group
 
 HIDDEN_GROUPS = frozenset({"__mcp-optimizer__"})
 _GROUP_NAME = re.compile(r"^[a-z0-9_\-\s]+$")
@@ -39,7 +41,7 @@ def group_name_problem(name: str) -> str | None:
 
 
 class LocalWorkloads:
-    """:class:`~.api.WorkloadQueries` over the engine's list call and ToolHive's state."""
+    """:class:`~.protocols.WorkloadQueries` over the engine's list call and ToolHive's state."""
 
     def __init__(self, runtime: Runtime, store: Store) -> None:
         self.runtime = runtime
@@ -70,7 +72,8 @@ class LocalWorkloads:
 
 
 class LocalLifecycle:
-    """:class:`~.api.WorkloadLifecycle` by name, over :class:`~.lifecycle.Lifecycle`."""
+    """:class:`~.protocols.WorkloadLifecycle` by name, over
+    :class:`~toolhive_compose.workloads.lifecycle.Lifecycle`."""
 
     def __init__(self, core: Lifecycle, queries: LocalWorkloads) -> None:
         self.core = core
@@ -123,7 +126,7 @@ class LocalLifecycle:
 
 
 class LocalLogs:
-    """:class:`~.api.WorkloadLogs`: the engine's log stream and the proxy's log file."""
+    """:class:`~.protocols.WorkloadLogs`: the engine's log stream and the proxy's log file."""
 
     def __init__(self, runtime: Runtime, store: Store, queries: LocalWorkloads) -> None:
         self.runtime = runtime
@@ -161,7 +164,7 @@ def _stream(handle, follow: bool) -> Iterator[bytes]:  # type: ignore[no-untyped
 
 
 class LocalGroups:
-    """:class:`~.api.GroupManager` over ``groups/<name>.json`` and the run configs."""
+    """:class:`~.protocols.GroupManager` over ``groups/<name>.json`` and the run configs."""
 
     def __init__(self, store: Store, core: Lifecycle, queries: LocalWorkloads) -> None:
         self.store = store

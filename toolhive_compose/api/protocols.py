@@ -1,4 +1,4 @@
-"""The library surface: four small protocols and :func:`connect`.
+"""The library's four small protocols and the types they speak: types only.
 
 ToolHive's reviewers turned down one ``Manager`` interface holding every workload
 operation (stacklok/toolhive#2487: "until we figure out how to split up this interface").
@@ -10,16 +10,8 @@ Here the same operations are split by what a caller needs:
 - :class:`GroupManager` — create, list, delete groups and move workloads between them.
 
 A read-only tool takes a ``WorkloadQueries``; a dashboard adds ``WorkloadLogs``; nothing has
-to fake the methods it does not use.  :func:`connect` returns the local implementations
-(:mod:`.local`) for this machine's container engine and ToolHive state, which is exactly
-what the ``thv`` commands use::
-
-    from toolhive_compose import connect
-
-    thv = connect()
-    for w in thv.workloads.list_in_group("dev"):
-        print(w.name, w.status, w.url)
-    thv.groups.move(["fetch"], "dev", "default")   # no restart (ToolHive's MoveToGroup)
+to fake the methods it does not use.  The implementations are :mod:`.local`; the package
+(:mod:`toolhive_compose.api`) re-exports these names beside ``connect()``, which makes them.
 """
 
 from __future__ import annotations
@@ -27,14 +19,10 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from .model import ServerSpec
-from .workloads.queries import Workload
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
-    from .state import Store
+from ..model import ServerSpec
+from ..workloads.queries import Workload
 
 __all__ = [
     "Connection",
@@ -43,7 +31,6 @@ __all__ = [
     "WorkloadLifecycle",
     "WorkloadLogs",
     "WorkloadQueries",
-    "connect",
 ]
 
 
@@ -161,34 +148,3 @@ class Connection:
     workloads: WorkloadQueries
     logs: WorkloadLogs
     groups: GroupManager
-
-
-def connect(
-    runtime: Runtime | None = None,
-    store: Store | None = None,
-    *,
-    ready_timeout: float | None = None,
-) -> Connection:
-    """The local implementations, for ``runtime`` (default: ``$DOCKER_HOST``, else the
-    engine ToolHive would find) and ``store`` (default: ToolHive's XDG directories).
-    ``ready_timeout`` bounds the wait for a started workload to answer MCP (seconds; 0 = do
-    not wait; default: the lifecycle's)."""
-    from .local import LocalGroups, LocalLifecycle, LocalLogs, LocalWorkloads
-    from .runtime import get_runtime
-    from .state import Store
-    from .workloads.lifecycle import Lifecycle
-
-    runtime = runtime or get_runtime()
-    store = store or Store.from_env()
-    core = (
-        Lifecycle(runtime, store)
-        if ready_timeout is None
-        else Lifecycle(runtime, store, ready_timeout=ready_timeout)
-    )
-    queries = LocalWorkloads(runtime, store)
-    return Connection(
-        lifecycle=LocalLifecycle(core, queries),
-        workloads=queries,
-        logs=LocalLogs(runtime, store, queries),
-        groups=LocalGroups(store, core, queries),
-    )
