@@ -10,7 +10,7 @@ import pytest
 
 from toolhive_compose.proxy import foreground_target
 from toolhive_compose.proxy.bridge import Bridge, LineSplitter, Sink
-from toolhive_compose.proxy.engine import Demuxer
+from toolhive_compose.proxy.engine_async import Demuxer
 from toolhive_compose.proxy.guard import guarded, is_loopback, refusal
 from toolhive_compose.proxy.httpio import Headers, Request
 from toolhive_compose.proxy.jsonrpc import Router, parse_messages

@@ -5,7 +5,7 @@ MCP over HTTP on ``127.0.0.1:<port>``:
 
 - stdio servers: the proxy attaches to the container's stdin/stdout through the Engine API
   and serves streamable HTTP at ``/mcp`` (and legacy SSE at ``/sse`` with ``proxy_mode:
-  sse``) — :mod:`.stdio`, :mod:`.bridge`, :mod:`.jsonrpc`, :mod:`.engine`;
+  sse``) — :mod:`.stdio`, :mod:`.bridge`, :mod:`.jsonrpc`, :mod:`.engine_async`;
 - sse / streamable-http servers and remote servers: a streaming reverse proxy —
   :mod:`.reverse`.
 

@@ -16,17 +16,10 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..runtime.endpoint import engine_host
 from ..state.store import Store
 from .bridge import Bridge, LineSplitter
-from .engine import (
-    STDERR,
-    Demuxer,
-    EngineFailure,
-    attach,
-    docker_host,
-    find_container,
-    wait_stopped,
-)
+from .engine_async import STDERR, Demuxer, EngineFailure, attach, find_container, wait_stopped
 from .guard import guarded
 from .httpio import Conn, Request
 from .reverse import ReverseProxy, Upstream
@@ -61,7 +54,7 @@ class Proxy:
         self.name = name
         self.rc = rc
         self.store = store
-        self.host = docker_host()
+        self.host = engine_host()
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Future[Any]] = []  # background tasks, kept referenced
 

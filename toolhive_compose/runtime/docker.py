@@ -1,7 +1,7 @@
 """Docker (and Podman's Docker-compatible API) behind the :class:`Runtime` protocol.
 
 The calls an apply makes per workload (list, image inspect, create, start, stop, remove) go
-through the lean :mod:`.engine` client on ``unix://`` and plain ``tcp://`` endpoints; pulls,
+through the lean :mod:`.engine_sync` client on ``unix://`` and plain ``tcp://`` endpoints; pulls,
 logs and TLS or ssh endpoints through the docker SDK, imported on first use.  Both send the
 same container config.  Engine and SDK exceptions are translated here, and only here.
 """
@@ -14,19 +14,22 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import EngineError, EngineUnavailable
-from . import Container, ContainerParams, engine
+from . import engine_sync
+from .endpoint import engine_host
+from .engine_http import lean_supported
+from .protocol import Container, ContainerParams
 
 
 class DockerRuntime:
     def __init__(self, host: str) -> None:
         self.endpoint = host
-        self.lean = engine.lean_supported(host)
+        self.lean = lean_supported(host)
         self._client: Any = None
         self._client_lock = threading.Lock()
 
     @classmethod
     def from_env(cls) -> DockerRuntime:
-        return cls(engine.docker_host())
+        return cls(engine_host())
 
     # -- reads ---------------------------------------------------------------------------
     def list_containers(
@@ -38,7 +41,7 @@ class DockerRuntime:
         if names:
             filters["name"] = [f"^/{n}$" for n in names]
         if self.lean:
-            raw = engine.list_containers(self.endpoint, filters)
+            raw = engine_sync.list_containers(self.endpoint, filters)
         else:
             with self._errors("list containers"):
                 raw = self.client.api.containers(all=True, filters=filters)
@@ -49,9 +52,9 @@ class DockerRuntime:
 
     def image_id(self, image: str) -> str:
         what = f"inspect image {image}"
-        with contextlib.suppress(engine.NotFound):
+        with contextlib.suppress(engine_sync.NotFound):
             if self.lean:
-                info = engine.call(self.endpoint, "GET", f"/images/{image}/json", what=what)
+                info = engine_sync.call(self.endpoint, "GET", f"/images/{image}/json", what=what)
             else:
                 with self._errors(what):
                     info = self.client.api.inspect_image(image)
@@ -78,7 +81,7 @@ class DockerRuntime:
         if self.lean:
             query = {"name": params.name}
             path = "/containers/create"
-            result = engine.call(self.endpoint, "POST", path, query, config, what=what)
+            result = engine_sync.call(self.endpoint, "POST", path, query, config, what=what)
         else:
             with self._errors(what):
                 result = self.client.api.create_container_from_config(config, params.name)
@@ -87,27 +90,29 @@ class DockerRuntime:
     def start(self, container_id: str) -> None:
         what = f"start container {container_id[:12]}"
         if self.lean:
-            engine.call(self.endpoint, "POST", f"/containers/{container_id}/start", what=what)
+            engine_sync.call(self.endpoint, "POST", f"/containers/{container_id}/start", what=what)
             return
         with self._errors(what):
             self.client.api.start(container_id)
 
     def stop(self, container_id: str, timeout: int = 10) -> None:
         what = f"stop container {container_id[:12]}"
-        with contextlib.suppress(engine.NotFound):
+        with contextlib.suppress(engine_sync.NotFound):
             if self.lean:
                 path, query = f"/containers/{container_id}/stop", {"t": str(timeout)}
-                engine.call(self.endpoint, "POST", path, query, what=what, timeout=timeout + 300.0)
+                engine_sync.call(
+                    self.endpoint, "POST", path, query, what=what, timeout=timeout + 300.0
+                )
                 return
             with self._errors(what):
                 self.client.api.stop(container_id, timeout=timeout)
 
     def remove(self, container_id: str) -> None:
         what = f"remove container {container_id[:12]}"
-        with contextlib.suppress(engine.NotFound):
+        with contextlib.suppress(engine_sync.NotFound):
             if self.lean:
                 path = f"/containers/{container_id}"
-                engine.call(self.endpoint, "DELETE", path, {"force": "1"}, what=what)
+                engine_sync.call(self.endpoint, "DELETE", path, {"force": "1"}, what=what)
                 return
             with self._errors(what):
                 self.client.api.remove_container(container_id, force=True)
@@ -140,7 +145,8 @@ class DockerRuntime:
     def _unavailable(self, exc: BaseException) -> EngineUnavailable:
         reason = str(exc).split("(", 1)[0].strip() or type(exc).__name__
         return EngineUnavailable(
-            f"cannot reach the container engine at {self.endpoint} ({reason})", hint=engine.HINT
+            f"cannot reach the container engine at {self.endpoint} ({reason})",
+            hint=engine_sync.HINT,
         )
 
     @contextlib.contextmanager
@@ -151,7 +157,7 @@ class DockerRuntime:
         try:
             yield
         except docker.errors.NotFound as exc:  # ImageNotFound too
-            raise engine.NotFound(f"cannot {what}: {_explain(exc)}") from None
+            raise engine_sync.NotFound(f"cannot {what}: {_explain(exc)}") from None
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot {what}: {_explain(exc)}") from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:

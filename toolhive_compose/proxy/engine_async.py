@@ -1,20 +1,28 @@
-"""The few Docker Engine API calls a proxy makes, over asyncio (stdlib only).
+"""The asyncio lean client for the Docker Engine API: the few calls a proxy makes (stdlib only).
 
 Find the workload's container, attach to its stdin/stdout/stderr (a hijacked connection,
 ``Upgrade: tcp``), wait for it to stop.  The engine is the one the CLI uses
 (:mod:`toolhive_compose.runtime.endpoint`): ``unix://`` and plain ``tcp://`` endpoints.
+Requests are written as the CLI's blocking client writes them
+(:mod:`toolhive_compose.runtime.engine_http`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import struct
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
-from ..runtime.endpoint import engine_host
+from ..runtime.engine_http import (
+    compact_json,
+    error_message,
+    request_target,
+    tcp_address,
+    tls_required,
+    unix_path,
+)
 from .httpio import Conn, iter_chunked, iter_length, iter_until_eof, read_response_head
 from .httpio import content_length as _length
 from .httpio import is_chunked as _chunked
@@ -27,18 +35,13 @@ class EngineFailure(Exception):
     """The engine is unreachable or refused a call."""
 
 
-def docker_host() -> str:
-    return engine_host()
-
-
 async def connect(host: str) -> Conn:
     if host.startswith("unix://"):
-        reader, writer = await asyncio.open_unix_connection(host[len("unix://") :])
+        reader, writer = await asyncio.open_unix_connection(unix_path(host))
     elif host.startswith("tcp://"):
-        if os.environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"):
+        if tls_required():
             raise EngineFailure(f"TLS engine endpoints are not supported by the proxy: {host}")
-        address, _, port = host[len("tcp://") :].rstrip("/").rpartition(":")
-        reader, writer = await asyncio.open_connection(address.strip("[]"), int(port or 2375))
+        reader, writer = await asyncio.open_connection(*tcp_address(host))
     else:
         raise EngineFailure(f"unsupported DOCKER_HOST {host!r} (use unix:// or tcp://)")
     return Conn(reader, writer)
@@ -48,17 +51,18 @@ def _request(method: str, path: str, extra: str = "") -> bytes:
     return (f"{method} {path} HTTP/1.1\r\nHost: docker\r\n{extra}\r\n").encode()
 
 
-async def call(host: str, method: str, path: str) -> Any:
+async def call(host: str, method: str, path: str, params: Mapping[str, str] | None = None) -> Any:
     """One API call on its own connection; the decoded JSON answer."""
+    target = request_target(path, params)
     try:
         conn = await connect(host)
     except OSError as exc:
         raise EngineFailure(f"cannot reach the container engine at {host}: {exc}") from None
     try:
-        conn.write(_request(method, path, "Content-Length: 0\r\nConnection: close\r\n"))
+        conn.write(_request(method, target, "Content-Length: 0\r\nConnection: close\r\n"))
         response = await read_response_head(conn)
         if response is None:
-            raise EngineFailure(f"the container engine closed the connection ({method} {path})")
+            raise EngineFailure(f"the container engine closed the connection ({method} {target})")
         if _chunked(response.headers):
             body = iter_chunked(conn)
         elif (length := _length(response.headers)) is not None:
@@ -69,14 +73,15 @@ async def call(host: str, method: str, path: str) -> Any:
     finally:
         conn.close()
     if response.status >= 400:
-        raise EngineFailure(f"engine answered {response.status} to {method} {path}: {_msg(data)}")
+        message = error_message(data)[:200]
+        raise EngineFailure(f"engine answered {response.status} to {method} {target}: {message}")
     return json.loads(data) if data.strip() else None
 
 
 async def find_container(host: str, name: str) -> dict[str, Any] | None:
     """The workload's container (label ``toolhive-basename=<name>``), running ones first."""
-    filters = json.dumps({"label": ["toolhive=true", f"toolhive-basename={name}"]})
-    found = await call(host, "GET", f"/containers/json?all=1&filters={quote(filters)}")
+    filters = compact_json({"label": ["toolhive=true", f"toolhive-basename={name}"]})
+    found = await call(host, "GET", "/containers/json", {"all": "1", "filters": filters})
     candidates = [c for c in found or [] if isinstance(c, dict)]
     candidates.sort(key=lambda c: (c.get("State") != "running", -int(c.get("Created") or 0)))
     return candidates[0] if candidates else None
@@ -90,7 +95,8 @@ async def attach(host: str, container_id: str) -> tuple[Conn, bool]:
     details = await call(host, "GET", f"/containers/{container_id}/json")
     tty = bool(((details or {}).get("Config") or {}).get("Tty"))
     conn = await connect(host)
-    path = f"/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
+    streams = {"stream": "1", "stdin": "1", "stdout": "1", "stderr": "1"}
+    path = request_target(f"/containers/{container_id}/attach", streams)
     conn.write(_request("POST", path, "Upgrade: tcp\r\nConnection: Upgrade\r\n"))
     response = await read_response_head(conn)
     if response is None or response.status not in (101, 200):
@@ -102,7 +108,7 @@ async def attach(host: str, container_id: str) -> tuple[Conn, bool]:
 
 async def wait_stopped(host: str, container_id: str) -> None:
     """Return when the container is not running any more."""
-    await call(host, "POST", f"/containers/{container_id}/wait?condition=not-running")
+    await call(host, "POST", f"/containers/{container_id}/wait", {"condition": "not-running"})
 
 
 class Demuxer:
@@ -133,10 +139,3 @@ class Demuxer:
     @property
     def pending(self) -> int:
         return len(self._buf)
-
-
-def _msg(body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("message", "")).strip()
-    except (ValueError, AttributeError):
-        return body.decode(errors="replace").strip()[:200]

@@ -1,37 +1,32 @@
-"""A lean client for the Docker Engine API (stdlib only), for the calls on the hot path.
+"""The blocking lean client for the Docker Engine API (stdlib only), for the calls on the hot path.
 
 ``thv plan`` must answer in a fraction of a second, and importing the docker SDK alone
 costs ~0.17 s of CPU; 50 creates or removes through it cost another ~0.2 s (requests and
 urllib3 per call), on a machine whose 2 cores the engine needs for the work itself.  So the
 list call, image inspection, create, start, stop and remove go through this module; pulls
 and logs (streams) use the docker SDK (:mod:`.docker`).  Supports ``unix://`` and plain
-``tcp://`` endpoints; anything else (TLS, ssh) is left to the SDK.
+``tcp://`` endpoints; anything else (TLS, ssh) is left to the SDK.  Requests are written and
+answers read as the proxy's asyncio client does it (:mod:`.engine_http`).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 from typing import Any
-from urllib.parse import quote, urlparse
 
 from ..errors import EngineError, EngineUnavailable
-from .endpoint import engine_host
+from .engine_http import (
+    compact_json,
+    error_message,
+    request_target,
+    tcp_address,
+    unix_path,
+    unreachable_reason,
+)
 
 HINT = "start the Docker engine (or Podman's Docker-compatible socket), or set DOCKER_HOST"
-
-
-def docker_host() -> str:
-    """``DOCKER_HOST``, else the engine ToolHive would find (:mod:`.endpoint`)."""
-    return engine_host()
-
-
-def lean_supported(host: str) -> bool:
-    if host.startswith("unix://"):
-        return True
-    return host.startswith("tcp://") and os.environ.get("DOCKER_TLS_VERIFY", "") in ("", "0")
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -48,11 +43,9 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def connect(host: str, timeout: float = 60.0) -> http.client.HTTPConnection:
     if host.startswith("unix://"):
-        return _UnixConnection(host[len("unix://") :], timeout)
-    url = urlparse(host.replace("tcp://", "http://", 1))
-    return http.client.HTTPConnection(
-        url.hostname or "localhost", url.port or 2375, timeout=timeout
-    )
+        return _UnixConnection(unix_path(host), timeout)
+    address, port = tcp_address(host)
+    return http.client.HTTPConnection(address, port, timeout=timeout)
 
 
 class NotFound(EngineError):
@@ -74,10 +67,9 @@ def call(
     Unreachable engine: :class:`EngineUnavailable`; 404: :class:`NotFound`; any other
     error status: :class:`EngineError` saying ``cannot <what>: <engine's message>``.
     """
-    query = "&".join(f"{k}={quote(v)}" for k, v in (params or {}).items())
-    target = quote(path, safe="/:@") + (f"?{query}" if query else "")
+    target = request_target(path, params)
     headers = {"Content-Type": "application/json"} if body is not None else {}
-    data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+    data = compact_json(body).encode() if body is not None else None
     conn = connect(host, timeout)
     try:
         conn.request(method, target, body=data, headers=headers)
@@ -90,7 +82,8 @@ def call(
         ) from None
     except (OSError, http.client.HTTPException) as exc:
         raise EngineUnavailable(
-            f"cannot reach the container engine at {host} ({_reason(exc)})", hint=HINT
+            f"cannot reach the container engine at {host} ({unreachable_reason(exc)})",
+            hint=HINT,
         ) from None
     finally:
         conn.close()
@@ -111,26 +104,12 @@ def get_json(host: str, path: str, params: dict[str, str] | None = None) -> Any:
 
 
 def list_containers(host: str, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-    params = {"all": "1", "filters": json.dumps(filters, separators=(",", ":"))}
+    params = {"all": "1", "filters": compact_json(filters)}
     result = get_json(host, "/containers/json", params)
     return result if isinstance(result, list) else []
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such socket"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    return str(exc) or type(exc).__name__
-
-
 def _msg(body: bytes) -> str:
     """The engine's error message, first letter lowered to read after ``cannot …:``."""
-    try:
-        text = str(json.loads(body).get("message", "")).strip()
-    except (ValueError, AttributeError):
-        text = ""
-    text = text or body.decode(errors="replace").strip() or "no reason given"
+    text = error_message(body) or "no reason given"
     return text[:1].lower() + text[1:]
