@@ -15,7 +15,7 @@ import pytest
 
 from tests.proxy_helpers import TOOLS, mcp_round_trip
 from tests.support.images import ensure_mcp_image
-from toolhive_compose.proxy.procfs import pid_alive
+from toolhive_compose.proxy.processes.procfs import pid_alive
 from toolhive_compose.state import Store
 
 pytestmark = pytest.mark.docker

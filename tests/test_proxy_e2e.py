@@ -22,8 +22,8 @@ from toolhive_compose.errors import EngineError
 from toolhive_compose.fingerprint import canonical
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.ports import is_available
-from toolhive_compose.proxy.process import stop_proxy
-from toolhive_compose.proxy.procfs import pid_alive
+from toolhive_compose.proxy.processes.control import stop_proxy
+from toolhive_compose.proxy.processes.procfs import pid_alive
 from toolhive_compose.runtime import get_runtime
 from toolhive_compose.state import Store
 from toolhive_compose.workloads.lifecycle import Lifecycle

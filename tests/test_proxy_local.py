@@ -26,12 +26,12 @@ from toolhive_compose.errors import EngineError
 from toolhive_compose.fingerprint import canonical
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.ports import is_available
-from toolhive_compose.proxy.bridge import Bridge, LineSplitter
-from toolhive_compose.proxy.process import Launcher, proxy_command, stop_proxy
-from toolhive_compose.proxy.procfs import cmdline, is_proxy_for, pid_alive
-from toolhive_compose.proxy.reverse import ReverseProxy, Upstream
-from toolhive_compose.proxy.server import serve_connection
-from toolhive_compose.proxy.stdio import StdioApp
+from toolhive_compose.proxy.http.server import serve_connection
+from toolhive_compose.proxy.processes.control import Launcher, proxy_command, stop_proxy
+from toolhive_compose.proxy.processes.procfs import cmdline, is_proxy_for, pid_alive
+from toolhive_compose.proxy.transports.bridge import Bridge, LineSplitter
+from toolhive_compose.proxy.transports.reverse import ReverseProxy, Upstream
+from toolhive_compose.proxy.transports.stdio import StdioApp
 from toolhive_compose.state import Store
 from toolhive_compose.workloads.lifecycle import Lifecycle
 
@@ -331,7 +331,7 @@ def test_without_a_launcher_proxies_start_as_processes_of_their_own(http_server)
 def test_no_launcher_without_the_thv_script(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run as ``python -m toolhive_compose``, a forked proxy's title would not name ``thv``
     and nothing could recognise it: proxies are then spawned (recognised by their env)."""
-    import toolhive_compose.proxy.process as process
+    import toolhive_compose.proxy.processes.control as process
 
     monkeypatch.setattr(process, "thv_script", lambda: None)
     launcher = Launcher(Store.from_env().paths)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from toolhive_compose.ports import is_available
-from toolhive_compose.proxy.process import proxy_command, spawn_proxy, stop_proxy
-from toolhive_compose.proxy.procfs import (
+from toolhive_compose.proxy.processes.control import proxy_command, spawn_proxy, stop_proxy
+from toolhive_compose.proxy.processes.procfs import (
     contains_thv_binary,
     is_proxy_for,
     pid_alive,

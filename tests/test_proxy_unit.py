@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from toolhive_compose.proxy import foreground_target
-from toolhive_compose.proxy.bridge import Bridge, LineSplitter, Sink
 from toolhive_compose.proxy.engine_async import Demuxer
-from toolhive_compose.proxy.guard import guarded, is_loopback, refusal
-from toolhive_compose.proxy.httpio import Headers, Request
-from toolhive_compose.proxy.jsonrpc import Router, parse_messages
-from toolhive_compose.proxy.procfs import cmdline_contains_workload, contains_thv_binary
+from toolhive_compose.proxy.http.guard import guarded, is_loopback, refusal
+from toolhive_compose.proxy.http.wire import Headers, Request
+from toolhive_compose.proxy.processes.procfs import cmdline_contains_workload, contains_thv_binary
+from toolhive_compose.proxy.transports.bridge import Bridge, LineSplitter, Sink
+from toolhive_compose.proxy.transports.jsonrpc import Router, parse_messages
 
 
 def frame(stream: int, payload: bytes) -> bytes:

@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import _docker_required
 from tests.support.images import CACHE_DIR, ensure_mcp_image
 from tests.support.registry import HOST, Unavailable, ensure_registry, push, remove_local
-from toolhive_compose.proxy.probe import probe_streamable
+from toolhive_compose.proxy.processes.readiness import probe_streamable
 
 pytestmark = pytest.mark.docker
 

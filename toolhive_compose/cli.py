@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .apply.executor import Event
     from .model import DesiredState
     from .plan.actions import Plan
-    from .proxy.process import Launcher
+    from .proxy.processes.control import Launcher
 
 app = typer.Typer(
     name="thv",
@@ -137,7 +137,7 @@ def apply(
 ) -> None:
     """Plan, confirm, then carry out exactly that plan."""
     from .paths import Paths
-    from .proxy.process import Launcher
+    from .proxy.processes.control import Launcher
 
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).

@@ -4,14 +4,18 @@ Every workload is a container (or a remote URL) plus one detached proxy process 
 MCP over HTTP on ``127.0.0.1:<port>``:
 
 - stdio servers: the proxy attaches to the container's stdin/stdout through the Engine API
-  and serves streamable HTTP at ``/mcp`` (and legacy SSE at ``/sse`` with ``proxy_mode:
-  sse``) — :mod:`.stdio`, :mod:`.bridge`, :mod:`.jsonrpc`, :mod:`.engine_async`;
+  (:mod:`.engine_async`) and serves streamable HTTP at ``/mcp`` (and legacy SSE at ``/sse``
+  with ``proxy_mode: sse``) — :mod:`.transports.stdio`, :mod:`.transports.bridge`,
+  :mod:`.transports.jsonrpc`;
 - sse / streamable-http servers and remote servers: a streaming reverse proxy —
-  :mod:`.reverse`.
+  :mod:`.transports.reverse`.
 
-:mod:`.main` is the process itself (``thv start <name> --foreground``), :mod:`.process`
-starts and stops it, :mod:`.procfs` recognises it, :mod:`.probe` checks readiness.  The
-proxy side imports the standard library only (no typer, docker, yaml, jsonschema).
+Both serve through the same HTTP plumbing (:mod:`.http`: the wire format, the server loop,
+the DNS-rebinding guard).  :mod:`.main` is the process itself (``thv start <name>
+--foreground``); :mod:`.processes` starts and stops it (:mod:`.processes.control`, forking from
+:mod:`.processes.launcher`), recognises it (:mod:`.processes.procfs`) and checks readiness
+(:mod:`.processes.readiness`).  The proxy side imports the standard library only (no typer,
+docker, yaml, jsonschema).
 """
 
 from __future__ import annotations

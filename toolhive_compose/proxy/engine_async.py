@@ -23,9 +23,9 @@ from ..runtime.engine_http import (
     tls_required,
     unix_path,
 )
-from .httpio import Conn, iter_chunked, iter_length, iter_until_eof, read_response_head
-from .httpio import content_length as _length
-from .httpio import is_chunked as _chunked
+from .http.wire import Conn, iter_chunked, iter_length, iter_until_eof, read_response_head
+from .http.wire import content_length as _length
+from .http.wire import is_chunked as _chunked
 
 STDOUT, STDERR = 1, 2
 _FRAME = struct.Struct(">BxxxL")

@@ -18,13 +18,13 @@ from typing import Any
 
 from ..runtime.endpoint import engine_host
 from ..state.store import Store
-from .bridge import Bridge, LineSplitter
 from .engine_async import STDERR, Demuxer, EngineFailure, attach, find_container, wait_stopped
-from .guard import guarded
-from .httpio import Conn, Request
-from .reverse import ReverseProxy, Upstream
-from .server import log, serve_connection
-from .stdio import StdioApp
+from .http.guard import guarded
+from .http.server import log, serve_connection
+from .http.wire import Conn, Request
+from .transports.bridge import Bridge, LineSplitter
+from .transports.reverse import ReverseProxy, Upstream
+from .transports.stdio import StdioApp
 
 CONTAINER_WAIT = 15.0  # seconds to wait for the container to be running
 SERVING_STATES = ("running", "starting", "unhealthy")

@@ -30,7 +30,7 @@ from .containers import container_params
 from .queries import workload_url
 
 if TYPE_CHECKING:
-    from ..proxy.process import Launcher, ProxyProcess
+    from ..proxy.processes.control import Launcher, ProxyProcess
 
 READY_TIMEOUT = 60.0  # seconds for a new proxy's MCP round trip to succeed
 REMOTE_READY_TIMEOUT = 10.0
@@ -60,7 +60,7 @@ class Lifecycle:
         """Proxies are about to start (several, or on the critical path): fork them from one
         pre-loaded launcher, started now so that its start-up overlaps the engine work, and
         ended on leaving (the proxies it started keep running)."""
-        from ..proxy.process import Launcher
+        from ..proxy.processes.control import Launcher
 
         if self._launcher is not None:
             yield
@@ -73,7 +73,7 @@ class Lifecycle:
             launcher.close()
 
     def _spawn_proxy(self, name: str) -> ProxyProcess:
-        from ..proxy.process import spawn_proxy
+        from ..proxy.processes.control import spawn_proxy
 
         launcher = self._launcher
         started = launcher.spawn(name) if launcher is not None else None
@@ -154,7 +154,7 @@ class Lifecycle:
         then the wait for the proxy's exit (usually over by then).
 
         The status already says stopping/removing, which a dying proxy never overwrites."""
-        from ..proxy.process import begin_stop_proxy
+        from ..proxy.processes.control import begin_stop_proxy
 
         rc = self.store.runconfigs.read(name) or {}
         stopping = begin_stop_proxy(self.store, name, int(rc.get("port") or 0))
@@ -204,8 +204,8 @@ class Lifecycle:
         be unreachable from here, so it gets a shorter timeout and never fails the action.
         ``ready_timeout=0`` skips the MCP round trip, not the wait for the proxy.
         """
-        from ..proxy.probe import NotReady, Unauthorized, wait_ready
-        from ..proxy.process import ProxyNotServing, wait_serving
+        from ..proxy.processes.control import ProxyNotServing, wait_serving
+        from ..proxy.processes.readiness import NotReady, Unauthorized, wait_ready
 
         rc = self.store.runconfigs.read(name) or {}
         self._stop_proxy(name)
@@ -233,7 +233,7 @@ class Lifecycle:
 
     def _proxy_failed(self, name: str, exc: BaseException) -> NoReturn:
         """The proxy could not start: say why (its log's last line when it exited)."""
-        from ..proxy.process import ProxyNotServing, log_path, stop_proxy
+        from ..proxy.processes.control import ProxyNotServing, log_path, stop_proxy
 
         if isinstance(exc, ProxyNotServing) and exc.exited:
             why = _last_line(log_path(self.store.paths, name))  # the proxy wrote `error`
@@ -247,7 +247,7 @@ class Lifecycle:
         ) from None
 
     def _stop_proxy(self, name: str) -> None:
-        from ..proxy.process import stop_proxy
+        from ..proxy.processes.control import stop_proxy
 
         rc = self.store.runconfigs.read(name) or {}
         stop_proxy(self.store, name, int(rc.get("port") or 0))

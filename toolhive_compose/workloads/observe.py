@@ -19,7 +19,7 @@ from ..model import (
     ObservedState,
     ObservedWorkload,
 )
-from ..proxy.procfs import pid_alive
+from ..proxy.processes.procfs import pid_alive
 from ..runtime import Container, Runtime
 from ..state import Store
 from ..state.runconfig import canonical_from_runconfig, project_of

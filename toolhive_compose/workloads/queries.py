@@ -20,7 +20,7 @@ from urllib.parse import quote, urlparse
 
 from ..errors import NotFound
 from ..model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
-from ..proxy.procfs import pid_alive
+from ..proxy.processes.procfs import pid_alive
 from ..runtime import Container, Runtime
 from ..state import Store
 from ..state.runconfig import effective_proxy_mode, project_of

@@ -19,8 +19,8 @@ import functools
 import ipaddress
 from urllib.parse import urlsplit
 
-from .httpio import Conn, Request, respond
 from .server import Handler, log
+from .wire import Conn, Request, respond
 
 
 def is_loopback(host: str) -> bool:

@@ -3,15 +3,15 @@
 A proxy started as a fresh interpreter spends ~0.1 s of CPU importing asyncio and the state
 code before it serves; 50 of them next to 50 container starts on 2 cores is seconds of
 wall clock.  ``apply`` therefore starts this launcher once (``python -m
-toolhive_compose.proxy.launcher``, its imports overlapping the engine work) and asks it for
-each proxy: it forks a child that is, from then on, exactly the detached proxy
+toolhive_compose.proxy.processes.launcher``, its imports overlapping the engine work) and asks it
+for each proxy: it forks a child that is, from then on, exactly the detached proxy
 ``thv start <name> --foreground`` would be — a session of its own, stdin from /dev/null,
 stdout and stderr appended to the workload's log, ``TOOLHIVE_DETACHED=1`` in its
 environment, and that command line in ``/proc/<pid>/cmdline`` (set with
 ``setproctitle``), so ToolHive's recogniser and ours see an ordinary proxy: the title names
 the ``thv`` script, which is what they check, because ``setproctitle`` takes over the
 environment's memory too and ``/proc/<pid>/environ`` no longer shows the variable (the
-client, :class:`.process.Launcher`, is only used where that script is installed).
+client, :class:`.control.Launcher`, is only used where that script is installed).
 
 Protocol, one line per message: the parent writes ``<name>\\t<log path>\\t<title>``; the
 launcher answers ``<name>\\t<pid>`` or ``<name>\\t-\\t<why>``.  It exits at end of input.
@@ -30,7 +30,7 @@ from typing import IO
 
 import setproctitle
 
-from . import main as proxy_main  # the whole proxy, imported once before any fork
+from .. import main as proxy_main  # the whole proxy, imported once before any fork
 
 
 def serve(requests: IO[str], replies: IO[str]) -> int:

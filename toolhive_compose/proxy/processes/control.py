@@ -27,9 +27,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..paths import Paths
-from ..ports import is_available
-from ..state.store import Store
+from ...paths import Paths
+from ...ports import is_available
+from ...state.store import Store
 from .procfs import is_proxy_for, pid_alive, port_owner
 
 STOP_WAIT = 5.0
@@ -139,7 +139,7 @@ class Launcher:
             return
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "toolhive_compose.proxy.launcher"],
+                [sys.executable, "-m", "toolhive_compose.proxy.processes.launcher"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

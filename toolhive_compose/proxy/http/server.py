@@ -14,16 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .httpio import (
-    LAST_CHUNK,
-    Conn,
-    HttpError,
-    Request,
-    chunk,
-    read_request,
-    respond,
-    response_head,
-)
+from .wire import LAST_CHUNK, Conn, HttpError, Request, chunk, read_request, respond, response_head
 
 Handler = Callable[[Request, Conn], Awaitable[bool]]
 SSE_HEADERS = [

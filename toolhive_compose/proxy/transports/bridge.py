@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..http.server import log
 from .jsonrpc import Message, Router, is_request, is_response
-from .server import log
 
 BACKLOG = 256
 PING = object()  # queue item: send a keep-alive comment

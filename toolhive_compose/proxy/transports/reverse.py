@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .httpio import (
+from ..http.server import log, wait_client_gone
+from ..http.wire import (
     LAST_CHUNK,
     Conn,
     HttpError,
@@ -31,7 +32,6 @@ from .httpio import (
     respond,
     response_head,
 )
-from .server import log, wait_client_gone
 
 HOP_BY_HOP = frozenset(
     {

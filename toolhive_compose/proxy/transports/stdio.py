@@ -17,10 +17,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from .bridge import PING, Bridge, Session, Sink
-from .httpio import Conn, Request, respond, response_head
-from .jsonrpc import is_request, is_response, parse_messages
-from .server import (
+from ..http.server import (
     SSE_END,
     SSE_HEADERS,
     SSE_PING,
@@ -30,6 +27,9 @@ from .server import (
     start_sse,
     wait_client_gone,
 )
+from ..http.wire import Conn, Request, respond, response_head
+from .bridge import PING, Bridge, Session, Sink
+from .jsonrpc import is_request, is_response, parse_messages
 
 PING_INTERVAL = 20.0
 SESSION_MAX_IDLE = 3600.0
