@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from toolhive_compose.errors import Problem, SpecError, StateError
-from toolhive_compose.fingerprint import secret_digest
 from toolhive_compose.model import DesiredState, SecretRef
 from toolhive_compose.paths import Paths
-from toolhive_compose.spec.loader import discover, load, resolve_document, resolve_secret_value
+from toolhive_compose.secrets import resolve_secret_value, secret_digest
+from toolhive_compose.spec.loader import discover, load, resolve_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = Path(__file__).resolve().parent / "specs"

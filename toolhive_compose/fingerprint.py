@@ -2,13 +2,13 @@
 
 The canonical form is a plain JSON-safe dict.  It is what plans show as before/after, what
 the run config keeps (so the next plan can explain a change), and what the config-hash
-label is computed from.  Secret values never enter it: only keyed digests.
+label is computed from.  Secret values never enter it: only keyed digests
+(:func:`toolhive_compose.secrets.secret_digest`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -54,8 +54,3 @@ def config_hash(canon: dict[str, Any]) -> str:
     material["permission_profile"] = canon.get("permission_profile", {}).get("profile")
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
-
-
-def secret_digest(key: bytes, value: str) -> str:
-    """Keyed digest of a secret value: comparable across runs, useless to brute-force."""
-    return "hmac-sha256:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

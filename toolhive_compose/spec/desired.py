@@ -1,39 +1,31 @@
 """A validated document → :class:`DesiredState`, with every default filled in.
 
-Secrets enter the desired state only as keyed digests.  The key is 32 random bytes in
-``<ours>/secret.key`` (mode 0600, directory 0700), created atomically on first use; it is
-read only when some server has secrets.
+Secrets enter the desired state only as keyed digests
+(:mod:`toolhive_compose.secrets`); the key is read only when some server has secrets.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError, StateError
-from ..fingerprint import secret_digest
+from ..errors import SpecError
 from ..model import DEFAULT_GROUP, DesiredState, GroupSpec, Pairs, SecretRef, ServerSpec
+from ..secrets import Unavailable, read_secret, secret_digest, secret_key
 from .field_values import (
     BUILTIN_PROFILES,
     HTTP_TRANSPORTS,
     Context,
-    Unavailable,
     absolute,
     load_profile_file,
     parse_volume,
     project_name,
-    read_secret,
     scalar_text,
     transport_of,
 )
 from .schema import canonical_json
 from .source import Origins
-
-KEY_FILE = "secret.key"
-KEY_SIZE = 32
 
 
 def build_state(
@@ -147,41 +139,3 @@ def _port(value: Any) -> int | None:
 
 def _proxy_mode(raw: Mapping[str, Any]) -> str:
     return str(raw.get("proxy_mode", "streamable-http"))
-
-
-# ---------------------------------------------------------------- the digest key
-
-
-def secret_key(ours: Path) -> bytes:
-    """The local key for secret digests, created on first use."""
-    path = ours / KEY_FILE
-    try:
-        if not path.exists():
-            _create_key(ours, path)
-        key = path.read_bytes()
-    except OSError as exc:
-        raise StateError(
-            f"cannot use the secret-digest key {path}: {exc.strerror or exc}"
-        ) from None
-    if len(key) != KEY_SIZE:
-        raise StateError(
-            f"the secret-digest key {path} is damaged ({len(key)} bytes, expected {KEY_SIZE})",
-            hint="delete it; a new one is made on the next run (every secret then shows a change)",
-        )
-    return key
-
-
-def _create_key(ours: Path, path: Path) -> None:
-    """Write a fresh key to a temp file, then hard-link it into place (first writer wins)."""
-    ours.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = ours / f".{KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(KEY_SIZE))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another process won the race: use its key
-            os.link(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)

@@ -1,8 +1,8 @@
 """How the fields of a workloads document are interpreted, shared by checks and builder.
 
-Project names, transports, paths relative to the first file, volumes, secrets and
-permission profiles: the checks use these to find problems, the builder to fill in the
-desired state, so both always agree.
+Project names, transports, paths relative to the first file, volumes and permission
+profiles (secret values are :mod:`toolhive_compose.secrets`): the checks use these to find
+problems, the builder to fill in the desired state, so both always agree.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..secrets import Unavailable, read_text_file
+
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 BUILTIN_PROFILES: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
@@ -26,11 +28,6 @@ BUILTIN_PROFILES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 HTTP_TRANSPORTS = ("sse", "streamable-http")
-_MAX_FILE = 1 << 20
-
-
-class Unavailable(Exception):
-    """A referenced secret or profile cannot be used; ``str()`` says why, never the value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +88,10 @@ def parse_volume(text: str) -> tuple[str, str, str]:
     return host, posixpath.normpath(container).replace("//", "/"), mode
 
 
-def read_secret(source: str, ref: str, environ: Mapping[str, str]) -> str:
-    """The value of a secret; :class:`Unavailable` when it cannot be had."""
-    if source == "env":
-        if ref not in environ:
-            raise Unavailable(f"environment variable {ref} is not set")
-        return environ[ref]
-    text = _read_text(ref)
-    return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
-
-
 def load_profile_file(path: str) -> dict[str, Any]:
     """A JSON permission profile file as a dict; :class:`Unavailable` when unusable."""
     try:
-        profile = json.loads(_read_text(path))
+        profile = json.loads(read_text_file(path))
     except ValueError as exc:
         raise Unavailable(f"{path} is not valid JSON ({exc})") from None
     except RecursionError:
@@ -112,17 +99,3 @@ def load_profile_file(path: str) -> dict[str, Any]:
     if not isinstance(profile, dict):
         raise Unavailable(f"{path} must hold a JSON object")
     return profile
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(_MAX_FILE + 1)
-    except OSError as exc:
-        raise Unavailable(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > _MAX_FILE:
-        raise Unavailable(f"{path} is larger than 1 MiB")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Unavailable(f"{path} is not UTF-8 text") from None

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem, SpecError
-from ..model import DesiredState, SecretRef
+from ..model import DesiredState
 from ..paths import Paths
 from .desired import build_state
-from .field_values import Context, Unavailable, read_secret
+from .field_values import Context
 from .interpolate import interpolate_tree, parse_env_file
 from .schema import TYPE_CASTS, validate
 from .semantic import check
@@ -92,15 +92,6 @@ def resolve_document(
     """
     cache = paths.cache if paths is not None else None
     return _resolve(files, env_files, environ, None, cache, registry).document
-
-
-def resolve_secret_value(ref: SecretRef, environ: Mapping[str, str] | None = None) -> str:
-    """The current value of a secret (for the container being created); never logged."""
-    env = os.environ if environ is None else environ
-    try:
-        return read_secret(ref.source, ref.ref, env)
-    except Unavailable as exc:
-        raise SpecError([Problem(f"secret '{ref.target}': {exc}")]) from None
 
 
 def discover(files: Sequence[FileArg], cwd: Path | None = None) -> list[str]:

@@ -11,18 +11,17 @@ from typing import Any
 
 from ..errors import Problem
 from ..model import DEFAULT_GROUP, TRANSPORTS
+from ..secrets import Unavailable, read_secret
 from . import labels as label_rules
 from .field_values import (
     BUILTIN_PROFILES,
     HTTP_TRANSPORTS,
     PROJECT_RE,
     Context,
-    Unavailable,
     absolute,
     load_profile_file,
     parse_volume,
     project_name,
-    read_secret,
     scalar_text,
     transport_of,
 )

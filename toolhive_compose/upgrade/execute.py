@@ -29,6 +29,7 @@ from ..paths import Paths
 from ..registry.client import choose, load
 from ..registry.types import Registry, RegistryError
 from ..runtime import Runtime
+from ..secrets import resolve_secret_value, secret_digest, secret_key
 from ..state import Store
 from ..state.runconfig import canonical_from_runconfig, project_of
 from .check import AVAILABLE, UP_TO_DATE, UpgradeResult, check, spec_from_runconfig
@@ -136,10 +137,6 @@ def _new_spec(
     canon = {**canon, "image": image, "env": {**canon.get("env", {}), **env}}
     refs = {s.target: s for s in spec.secrets}
     if secrets:
-        from ..fingerprint import secret_digest
-        from ..spec.desired import secret_key
-        from ..spec.loader import resolve_secret_value
-
         key = secret_key(Paths.from_env().ours)
         canon["secrets"] = dict(canon.get("secrets") or {})
         for target, host_var in secrets.items():
@@ -171,8 +168,6 @@ def _check_env(spec: ServerSpec, result: UpgradeResult) -> None:
 
 
 def _check_secrets(spec: ServerSpec, environ: Mapping[str, str]) -> None:
-    from ..spec.loader import resolve_secret_value
-
     try:
         for ref in spec.secrets:
             resolve_secret_value(ref, environ)

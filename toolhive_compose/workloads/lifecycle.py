@@ -18,6 +18,7 @@ from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
 from ..runtime import Runtime
+from ..secrets import resolve_secret_value
 from ..state import Store, group_document
 from ..state.runconfig import (
     HTTP_TRANSPORTS,
@@ -280,8 +281,6 @@ class Lifecycle:
         return taken
 
     def _secret_env(self, spec: ServerSpec) -> dict[str, str]:
-        from ..spec.loader import resolve_secret_value
-
         return {s.target: resolve_secret_value(s, self.environ) for s in spec.secrets}
 
 
