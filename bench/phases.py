@@ -31,14 +31,14 @@ def main() -> None:
         ms[name] = round((now - mark) * 1000, 1)
         mark = now
 
-    import toolhive_compose.cli  # noqa: F401  (typer, click, pydantic via typer)
+    import toolhive_compose.cli.declarative  # noqa: F401  (typer, click, pydantic via typer)
 
     lap("import cli (typer …)")
     from toolhive_compose.spec.loader import load
 
     lap("import loader")
+    from toolhive_compose.cli.text import render_plan
     from toolhive_compose.plan.planner import make_plan
-    from toolhive_compose.render import render_plan
     from toolhive_compose.runtime import get_runtime
     from toolhive_compose.state import Store
     from toolhive_compose.workloads.observe import observe

@@ -17,11 +17,11 @@ import yaml
 from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
 from toolhive_compose.apply.executor import apply_plan
+from toolhive_compose.cli.text import render_plan
 from toolhive_compose.errors import PlanError
 from toolhive_compose.model import DesiredState
 from toolhive_compose.plan.actions import Plan
 from toolhive_compose.plan.planner import make_plan
-from toolhive_compose.render import render_plan
 from toolhive_compose.spec.loader import load_document
 from toolhive_compose.state import Store
 from toolhive_compose.state.runconfig import EXTENSION_KEY

@@ -45,7 +45,7 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
         "except SystemExit:\n"
         "    pass\n"
         "loaded = sorted({m for m in COMMAND_MODULES.values()"
-        " if 'toolhive_compose.' + m in sys.modules})\n"
+        " if 'toolhive_compose.cli.' + m in sys.modules})\n"
         "print('LOADED', ','.join(loaded), file=sys.stderr)\n"
     )
 
@@ -57,9 +57,9 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
         return line.removeprefix("LOADED").strip(), out.stdout
 
     assert loaded("schema")[0] == ""
-    assert loaded("status", "--help")[0] == "cli_workloads"
-    assert loaded("group", "--help")[0] == "cli_groups"
+    assert loaded("status", "--help")[0] == "workloads"
+    assert loaded("group", "--help")[0] == "groups"
     every, help_text = loaded("--help")
-    assert every == "cli_groups,cli_import,cli_run,cli_upgrade,cli_workloads"
+    assert every == "groups,importing,run,upgrade,workloads"
     for command in ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm"):
         assert f"  {command} " in help_text

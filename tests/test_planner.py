@@ -49,6 +49,7 @@ import pytest
 import yaml
 
 from toolhive_compose import errors
+from toolhive_compose.cli.text import render_plan
 from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.model import (
     DesiredState,
@@ -61,7 +62,6 @@ from toolhive_compose.model import (
 )
 from toolhive_compose.plan.actions import Plan
 from toolhive_compose.plan.planner import make_plan
-from toolhive_compose.render import render_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "tests" / "planner_cases"

@@ -185,7 +185,7 @@ def test_the_proxy_entry_path_stays_lean() -> None:
     import sys
 
     code = (
-        "import sys; import toolhive_compose.entry, toolhive_compose.proxy.main;"
+        "import sys; import toolhive_compose.__main__, toolhive_compose.proxy.main;"
         "heavy = {'typer', 'click', 'docker', 'jsonschema', 'deepdiff', 'yaml', 'requests'};"
         "print(sorted(heavy & set(sys.modules)))"
     )

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from toolhive_compose.apply.executor import ApplyResult, Event
+from toolhive_compose.cli.text import render_event, render_plan, render_result, summary_line
 from toolhive_compose.plan.actions import Action, ActionKind, FieldChange, Plan
-from toolhive_compose.render import render_event, render_plan, render_result, summary_line
 
 from .test_plan_json import representative_plan
 

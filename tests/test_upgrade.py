@@ -254,7 +254,7 @@ def test_plan_shows_image_ids_of_an_upgrade(paths: Paths) -> None:
 
 
 def test_example_registry_pins_behind(paths: Paths) -> None:
-    from toolhive_compose.cli_upgrade import plan_upgrades, render_pinned
+    from toolhive_compose.cli.upgrade import plan_upgrades, render_pinned
     from toolhive_compose.plan.actions import Plan
 
     state = load([ROOT / "examples" / "full.yaml"], environ={}, paths=paths)

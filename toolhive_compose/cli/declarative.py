@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .errors import ThvError
+from ..errors import ThvError
 
 if TYPE_CHECKING:
-    from .apply.executor import Event
-    from .model import DesiredState
-    from .plan.actions import Plan
-    from .proxy.processes.control import Launcher
+    from ..apply.executor import Event
+    from ..model import DesiredState
+    from ..plan.actions import Plan
+    from ..proxy.processes.control import Launcher
 
 app = typer.Typer(
     name="thv",
@@ -101,7 +101,7 @@ def plan(
     the_plan = _make_plan(desired, adopt=adopt)
     upgrades = None
     if check_upgrades:
-        from .cli_upgrade import plan_upgrades
+        from .upgrade import plan_upgrades
 
         the_plan, upgrades = plan_upgrades(the_plan, desired)
     if output is PlanFormat.json:
@@ -113,11 +113,11 @@ def plan(
             doc = {**the_plan.to_dict(), "upgrades": [u.to_dict() for u in upgrades]}
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        from .render import render_plan
+        from .text import render_plan
 
         sys.stdout.write(render_plan(the_plan, colour=_colour()))
         if upgrades is not None:
-            from .cli_upgrade import render_pinned
+            from .upgrade import render_pinned
 
             sys.stdout.write(render_pinned(upgrades))
     if detailed_exitcode and the_plan.has_changes:
@@ -136,8 +136,8 @@ def apply(
     adopt: Adopt = False,
 ) -> None:
     """Plan, confirm, then carry out exactly that plan."""
-    from .paths import Paths
-    from .proxy.processes.control import Launcher
+    from ..paths import Paths
+    from ..proxy.processes.control import Launcher
 
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
@@ -167,7 +167,7 @@ def down(
     registry: RegistryOpt = None,
 ) -> None:
     """Remove every workload and group the project owns, and nothing else."""
-    from .model import DesiredState
+    from ..model import DesiredState
 
     name = project or _load(files, env_file, None, registry).project
     _reconcile(DesiredState(project=name), yes=yes, parallelism=parallelism, timeout=timeout)
@@ -195,7 +195,7 @@ def config(
     registry: RegistryOpt = None,
 ) -> None:
     """Print the resolved document: files merged, variables interpolated."""
-    from .spec.loader import resolve_document
+    from ..spec.loader import resolve_document
 
     doc = resolve_document(files or [], env_files=env_file or [], registry=registry)
     if output is ConfigFormat.json:
@@ -211,7 +211,7 @@ def config(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the workloads file."""
-    from .spec.schema import schema_text
+    from ..spec.schema import schema_text
 
     typer.echo(schema_text(), nl=False)
 
@@ -223,16 +223,16 @@ def _load(
     project: str | None,
     registry: str | None = None,
 ) -> DesiredState:
-    from .spec.loader import load
+    from ..spec.loader import load
 
     return load(files or [], env_files=env_files or [], project=project, registry=registry)
 
 
 def _make_plan(desired: DesiredState, *, adopt: bool = False) -> Plan:
-    from .plan.planner import make_plan
-    from .runtime import get_runtime
-    from .state import Store
-    from .workloads.observe import observe
+    from ..plan.planner import make_plan
+    from ..runtime import get_runtime
+    from ..state import Store
+    from ..workloads.observe import observe
 
     observed = observe(
         get_runtime(), Store.from_env(), desired_names=[s.name for s in desired.servers]
@@ -249,13 +249,13 @@ def _reconcile(
     adopt: bool = False,
     launcher: Launcher | None = None,
 ) -> None:
-    from .apply.executor import apply_plan
-    from .plan.planner import make_plan
-    from .render import render_plan, render_result
-    from .runtime import get_runtime
-    from .state import Store, state_lock
-    from .workloads.lifecycle import Lifecycle
-    from .workloads.observe import observe
+    from ..apply.executor import apply_plan
+    from ..plan.planner import make_plan
+    from ..runtime import get_runtime
+    from ..state import Store, state_lock
+    from ..workloads.lifecycle import Lifecycle
+    from ..workloads.observe import observe
+    from .text import render_plan, render_result
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
@@ -300,7 +300,7 @@ class Progress:
         self.tty = sys.stdout.isatty()
 
     def __call__(self, event: Event) -> None:
-        from .render import render_event
+        from .text import render_event
 
         if self.tty and event.state == "started":
             return
@@ -314,11 +314,11 @@ def _colour() -> bool:
 # -- entry point ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> None:
     """``thv``: run the app; turn expected errors into one line on stderr and exit 1."""
-    from .proxy import foreground_target
+    from ..proxy import foreground_target
 
     proxy_name = foreground_target(sys.argv[1:] if argv is None else list(argv), os.environ)
     if proxy_name is not None:  # the detached proxy process (the `thv` script skips typer)
-        from .proxy.main import run
+        from ..proxy.main import run
 
         sys.exit(run(proxy_name))
     register_commands(sys.argv[1:] if argv is None else list(argv))
@@ -361,11 +361,11 @@ def _fail(message: str, hint: str | None, code: int) -> None:
 # command it runs, and all of them for help or an unknown command.
 CORE_COMMANDS = frozenset({"plan", "apply", "down", "validate", "config", "schema"})
 COMMAND_MODULES = {
-    "group": "cli_groups",
-    "import": "cli_import",
-    "run": "cli_run",
-    "upgrade": "cli_upgrade",
-    **dict.fromkeys(("list", "status", "logs", "start", "restart", "stop", "rm"), "cli_workloads"),
+    "group": "groups",
+    "import": "importing",
+    "run": "run",
+    "upgrade": "upgrade",
+    **dict.fromkeys(("list", "status", "logs", "start", "restart", "stop", "rm"), "workloads"),
 }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .apply.executor import ApplyResult, Event
-from .plan.actions import Action, ActionKind, FieldChange, ImageChange, Plan
+from ..apply.executor import ApplyResult, Event
+from ..plan.actions import Action, ActionKind, FieldChange, ImageChange, Plan
 
 SYMBOL = {
     ActionKind.CREATE: "+", ActionKind.GROUP_CREATE: "+",

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .cli import app
-from .errors import NotFound, ThvError
+from ..errors import NotFound, ThvError
+from .declarative import app
 
 if TYPE_CHECKING:
-    from .api.protocols import Connection
-    from .workloads.queries import Workload
+    from ..api.protocols import Connection
+    from ..workloads.queries import Workload
 
 BATCH_TIMEOUT = 300.0
 UNMANAGED = "-"  # PROJECT of a workload no toolhive-compose project owns
@@ -57,7 +57,7 @@ def list_(
     found = _connect().workloads.list(all=all_, labels=filters, group=group)
     upgrades = None
     if check_upgrades:
-        from .cli_upgrade import list_upgrades
+        from .upgrade import list_upgrades
 
         upgrades = list_upgrades([w.name for w in found], registry)
     if output == "json":
@@ -155,7 +155,7 @@ def _batch(
 ) -> None:
     """``operation`` on every chosen workload at once; ``fork``: it starts proxies, so
     several of them come from one pre-loaded launcher (``thv start --all`` after a reboot)."""
-    from .apply.parallel import run_graph
+    from ..apply.parallel import run_graph
 
     if not names and not all_ and group is None:
         raise ThvError(f"name the workloads to {verb}, or pass --all or --group")
@@ -183,7 +183,7 @@ def _batch(
 
 
 def _launching(api: Connection) -> contextlib.AbstractContextManager[None]:
-    from .api.local import LocalLifecycle
+    from ..api.local import LocalLifecycle
 
     if isinstance(api.lifecycle, LocalLifecycle):
         return api.lifecycle.core.launching_proxies()
@@ -215,13 +215,13 @@ def _serving(w: Workload) -> bool:
 
 
 def _label_filters(raw: Sequence[str]) -> dict[str, str]:
-    from .spec.labels import parse_label
+    from ..spec.labels import parse_label
 
     return dict(parse_label(item, what="label filter") for item in raw)
 
 
 def _connect() -> Connection:
-    from .api import connect
+    from ..api import connect
 
     return connect()
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .cli import app
-from .errors import NotFound, ThvError
+from ..errors import NotFound, ThvError
+from .declarative import app
 
 if TYPE_CHECKING:
-    from .model import ObservedWorkload
-    from .state import Store
-    from .workloads.importer import Imported
+    from ..model import ObservedWorkload
+    from ..state import Store
+    from ..workloads.importer import Imported
 
 REMOTE_STOPPED = frozenset({"stopped", "error", "policy_stopped", "removing", ""})
 
@@ -45,11 +45,11 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a workloads file that reproduces unmanaged workloads (for apply --adopt)."""
-    from .runtime import get_runtime
-    from .spec.schema import schema_path
-    from .state import Store
-    from .workloads.importer import import_document
-    from .workloads.observe import observe
+    from ..runtime import get_runtime
+    from ..spec.schema import schema_path
+    from ..state import Store
+    from ..workloads.importer import import_document
+    from ..workloads.observe import observe
 
     store = Store.from_env()
     observed = observe(get_runtime(), store)
@@ -94,7 +94,7 @@ def _choose(
 
 
 def _imports(chosen: list[ObservedWorkload]) -> tuple[list[Imported], list[str]]:
-    from .workloads.importer import Imported
+    from ..workloads.importer import Imported
 
     found, skipped = [], []
     for w in chosen:
@@ -107,7 +107,7 @@ def _imports(chosen: list[ObservedWorkload]) -> tuple[list[Imported], list[str]]
 
 
 def _warn_unexpressed(store: Store, names: list[str]) -> None:
-    from .workloads.importer import unexpressed
+    from ..workloads.importer import unexpressed
 
     for name in names:
         left_out = unexpressed(store.runconfigs.read(name) or {})

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .cli import RegistryOpt, app
-from .errors import NotFound, ThvError
+from ..errors import NotFound, ThvError
+from .declarative import RegistryOpt, app
 
 if TYPE_CHECKING:
-    from .model import DesiredState
-    from .plan.actions import Action, Plan
-    from .runtime import Runtime
-    from .upgrade.check import UpgradeResult
+    from ..model import DesiredState
+    from ..plan.actions import Action, Plan
+    from ..runtime import Runtime
+    from ..upgrade.check import UpgradeResult
 
 upgrade_app = typer.Typer(
     help="Check registry-sourced workloads for newer images, and upgrade them.",
@@ -45,8 +45,8 @@ def check_command(
     registry: RegistryOpt = None,
 ) -> None:
     """Compare workloads with their registry entries (offline: nothing is pulled)."""
-    from .state import Store
-    from .upgrade.execute import Registries
+    from ..state import Store
+    from ..upgrade.execute import Registries
 
     if output not in ("text", "json"):
         raise ThvError(f"unknown format {output!r}: use text or json")
@@ -82,10 +82,10 @@ def apply_command(
     registry: RegistryOpt = None,
 ) -> None:
     """Upgrade a workload to its registry's image: pull and verify first, then recreate."""
-    from .cli_run import _pair, _secret
-    from .runtime import get_runtime
-    from .state import Store, state_lock
-    from .upgrade.execute import Prepared, Registries, prepare, pull_and_verify, recreate
+    from ..runtime import get_runtime
+    from ..state import Store, state_lock
+    from ..upgrade.execute import Prepared, Registries, prepare, pull_and_verify, recreate
+    from .run import _pair, _secret
 
     extra_env = dict(_pair(item, "--env") for item in env or [])
     extra_secrets = {t: ref["env"] for t, ref in (_secret(item) for item in secret or [])}
@@ -196,8 +196,8 @@ def _columns(rows: Iterable[Sequence[str]]) -> str:
 
 def list_upgrades(names: Iterable[str], registry: str | None) -> dict[str, UpgradeResult]:
     """``thv list --check-upgrades``: each listed workload's check result, by name."""
-    from .state import Store
-    from .upgrade.execute import Registries
+    from ..state import Store
+    from ..upgrade.execute import Registries
 
     store, registries = Store.from_env(), Registries(registry, os.environ)
     found = {}
@@ -211,9 +211,9 @@ def list_upgrades(names: Iterable[str], registry: str | None) -> dict[str, Upgra
 def plan_upgrades(plan: Plan, desired: DesiredState) -> tuple[Plan, list[UpgradeResult]]:
     """``thv plan --check-upgrades``: digests of the plan's new images where present, and the
     registry servers whose pinned image the registry has moved past (offline)."""
-    from .registry.client import load
-    from .runtime import get_runtime
-    from .upgrade.check import AVAILABLE, check, view_of_spec
+    from ..registry.client import load
+    from ..runtime import get_runtime
+    from ..upgrade.check import AVAILABLE, check, view_of_spec
 
     behind = []
     for spec in desired.servers:

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import app
-from .errors import ThvError
-from .model import DEFAULT_GROUP
+from ..errors import ThvError
+from ..model import DEFAULT_GROUP
+from .declarative import app
 
 Many = list[str] | None
 
@@ -48,9 +48,9 @@ def run(
     TARGET is looked up in the registry first (when one is configured and TARGET has no tag
     or digest); a name the registry does not know is an image.
     """
-    from .api import connect
-    from .spec.loader import load_document
-    from .spec.server_entries import registry_name, run_target_entry
+    from ..api import connect
+    from ..spec.loader import load_document
+    from ..spec.server_entries import registry_name, run_target_entry
 
     remote = target.startswith(("http://", "https://"))
     entry = None if remote else run_target_entry(target, registry)
@@ -110,7 +110,7 @@ def _ensure_image(image: str) -> None:
     """Pull the image when it is not here (ToolHive's run pulls it too); remote: nothing."""
     if not image:
         return
-    from .runtime import get_runtime
+    from ..runtime import get_runtime
 
     runtime = get_runtime()
     if not runtime.image_present(image):

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .cli import app
-from .errors import ThvError
-from .model import DEFAULT_GROUP
+from ..errors import ThvError
+from ..model import DEFAULT_GROUP
+from .declarative import app
 
 if TYPE_CHECKING:
-    from .api.protocols import GroupManager
+    from ..api.protocols import GroupManager
 
 group_app = typer.Typer(help="Manage groups of workloads.", no_args_is_help=True)
 app.add_typer(group_app, name="group")
@@ -44,7 +44,7 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Remove a group; its workloads move to 'default' (or are deleted with --with-workloads)."""
-    from .api import connect
+    from ..api import connect
 
     if name.strip().lower() == DEFAULT_GROUP:
         raise ThvError("the default group cannot be removed")
@@ -59,7 +59,7 @@ def rm(
 
 
 def _groups() -> GroupManager:
-    from .api import connect
+    from ..api import connect
 
     return connect().groups
 
