@@ -2,7 +2,7 @@
 
     python bench/phases.py -f workloads.yaml
 
-Mirrors ``toolhive_compose.cli.plan`` step by step (same calls, same order) with a clock
+Mirrors ``toolhive_compose.cli.declarative.plan`` step by step (same calls, same order) with a clock
 between the steps, and splits ``observe`` into its parts.  Run with the same interpreter and
 environment (DOCKER_HOST, XDG_*) as ``thv``.  Prints one JSON object: milliseconds per phase.
 Uses package internals on purpose; a phase that no longer exists is reported as null.

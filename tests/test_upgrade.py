@@ -26,11 +26,12 @@ from toolhive_compose.upgrade.check import (
     NOT_REGISTRY,
     UNKNOWN,
     UP_TO_DATE,
+    Registries,
     check,
     compare_images,
     spec_from_runconfig,
 )
-from toolhive_compose.upgrade.execute import Registries, prepare
+from toolhive_compose.upgrade.execute import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "registry.json"
@@ -254,8 +255,9 @@ def test_plan_shows_image_ids_of_an_upgrade(paths: Paths) -> None:
 
 
 def test_example_registry_pins_behind(paths: Paths) -> None:
-    from toolhive_compose.cli.upgrade import plan_upgrades, render_pinned
+    from toolhive_compose.cli.text import render_pinned
     from toolhive_compose.plan.actions import Plan
+    from toolhive_compose.upgrade.check import plan_upgrades
 
     state = load([ROOT / "examples" / "full.yaml"], environ={}, paths=paths)
     _, behind = plan_upgrades(Plan(project=state.project), state)

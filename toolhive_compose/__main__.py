@@ -1,4 +1,4 @@
-"""The ``thv`` console script (and ``python -m toolhive_compose``).
+"""``python -m toolhive_compose`` and the ``thv`` console script (:func:`main`).
 
 ``thv start <name> --foreground`` is the detached proxy process, started once per workload
 (50 of them next to 50 containers), so it goes straight to :mod:`.proxy.main` without

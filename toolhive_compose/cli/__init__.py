@@ -1,5 +1,55 @@
-"""The ``thv`` command line (:mod:`.declarative` holds the app and its entry point for now)."""
+"""The ``thv`` command line: :func:`main`, and which command modules a run needs.
 
-from .declarative import COMMAND_MODULES, CORE_COMMANDS, main, register_commands
+The app and what the commands share are :mod:`.app`; the commands live in one module per
+family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :mod:`.workloads`
+(list, status, logs, start/restart, stop, rm), :mod:`.groups`, :mod:`.run`,
+:mod:`.importing` (import), :mod:`.upgrade` — and register themselves when imported; their
+human text is :mod:`.text`.  Call :func:`main` to run ``thv`` inside another program.
+"""
 
-__all__ = ["COMMAND_MODULES", "CORE_COMMANDS", "main", "register_commands"]
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from ..proxy import foreground_target
+
+# typer builds every registered command on each run (~1 ms apiece), so a run imports only the
+# module of the command it runs, and all of them for help or an unknown command.
+CORE_COMMANDS = frozenset({"plan", "apply", "down", "validate", "config", "schema"})
+COMMAND_MODULES = {
+    "group": "groups",
+    "import": "importing",
+    "run": "run",
+    "upgrade": "upgrade",
+    **dict.fromkeys(("list", "status", "logs", "start", "restart", "stop", "rm"), "workloads"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``thv``: run the app; turn expected errors into one line on stderr and exit 1."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    proxy_name = foreground_target(args, os.environ)
+    if proxy_name is not None:  # the detached proxy process (the `thv` script skips typer)
+        from ..proxy.main import run
+
+        sys.exit(run(proxy_name))
+    register_commands(args)
+    from .app import run_app
+
+    run_app(argv)
+
+
+def register_commands(args: Sequence[str]) -> None:
+    """Import the command modules a run with ``args`` needs (no global options come first):
+    the declarative commands always, first; the others by their command name."""
+    from . import declarative  # noqa: F401  (registers its commands)
+
+    first = args[0] if args else ""
+    if first in CORE_COMMANDS:
+        return
+    wanted = {COMMAND_MODULES[first]} if first in COMMAND_MODULES else set(COMMAND_MODULES.values())
+    for module in sorted(wanted):
+        importlib.import_module(f"{__name__}.{module}")

@@ -1,8 +1,8 @@
-"""The ``thv`` command line: options in, calls out, text rendered.  No logic of its own.
+"""The declarative commands: ``plan``, ``apply``, ``down``, ``validate``, ``config``, ``schema``.
 
-Exit codes: 0 success; 1 any error (bad file, engine unreachable, failed action, refused
-confirmation, usage error); 2 only from ``plan --detailed-exitcode`` when changes are
-pending.  Errors are one sentence on stderr (``error: …``), plus ``hint: …`` when useful.
+Options in, calls out, text rendered (:mod:`.text`); no logic of their own.  A file is loaded
+(:mod:`toolhive_compose.spec`), observed and planned (:mod:`toolhive_compose.plan`), and the
+plan confirmed once, then carried out exactly (:mod:`toolhive_compose.apply`).
 """
 
 from __future__ import annotations
@@ -12,61 +12,17 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ThvError
+from .app import Adopt, EnvFiles, Execution, Files, RegistryOpt, Source, app, confirm, option_groups
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
     from ..model import DesiredState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
-
-app = typer.Typer(
-    name="thv",
-    help="Run MCP servers in containers the way ToolHive does, declaratively.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-Files = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "-f", "--file", help="Workloads file (repeatable; later files merge over earlier)."
-    ),
-]
-EnvFiles = Annotated[
-    list[Path] | None,
-    typer.Option("--env-file", help="Env file for interpolation (repeatable; default: .env)."),
-]
-Project = Annotated[
-    str | None, typer.Option("-p", "--project", help="Project name (overrides the file).")
-]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")]
-Adopt = Annotated[
-    bool,
-    typer.Option(
-        "--adopt",
-        help="Take unmanaged workloads (made by ToolHive or thv run) named like a server "
-        "under this project; those that match are not recreated.",
-    ),
-]
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--registry", help="Registry (path or URL) for 'server:' entries; wins over the file's."
-    ),
-]
-Parallelism = Annotated[
-    int, typer.Option("--parallelism", min=1, max=64, help="Actions run at the same time.")
-]
-Timeout = Annotated[
-    float, typer.Option("--timeout", min=1, help="Seconds one action may take before it fails.")
-]
 
 
 class PlanFormat(StrEnum):
@@ -81,10 +37,9 @@ class ConfigFormat(StrEnum):
 
 # -- declarative commands ---------------------------------------------------------------------
 @app.command()
+@option_groups
 def plan(
-    files: Files = None,
-    env_file: EnvFiles = None,
-    project: Project = None,
+    source: Source,
     output: Annotated[PlanFormat, typer.Option("--format", help="text or json.")] = PlanFormat.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")
@@ -97,11 +52,11 @@ def plan(
     adopt: Adopt = False,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
-    desired = _load(files, env_file, project, registry)
+    desired = _load(source.files, source.env_file, source.project, registry)
     the_plan = _make_plan(desired, adopt=adopt)
     upgrades = None
     if check_upgrades:
-        from .upgrade import plan_upgrades
+        from ..upgrade.check import plan_upgrades
 
         the_plan, upgrades = plan_upgrades(the_plan, desired)
     if output is PlanFormat.json:
@@ -117,7 +72,7 @@ def plan(
 
         sys.stdout.write(render_plan(the_plan, colour=_colour()))
         if upgrades is not None:
-            from .upgrade import render_pinned
+            from .text import render_pinned
 
             sys.stdout.write(render_pinned(upgrades))
     if detailed_exitcode and the_plan.has_changes:
@@ -125,15 +80,9 @@ def plan(
 
 
 @app.command()
+@option_groups
 def apply(
-    files: Files = None,
-    env_file: EnvFiles = None,
-    project: Project = None,
-    yes: Yes = False,
-    parallelism: Parallelism = 8,
-    timeout: Timeout = 300.0,
-    registry: RegistryOpt = None,
-    adopt: Adopt = False,
+    source: Source, execution: Execution, registry: RegistryOpt = None, adopt: Adopt = False
 ) -> None:
     """Plan, confirm, then carry out exactly that plan."""
     from ..paths import Paths
@@ -143,45 +92,27 @@ def apply(
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
     launcher = Launcher(Paths.from_env())
     try:
-        desired = _load(files, env_file, project, registry)
-        _reconcile(
-            desired,
-            yes=yes,
-            parallelism=parallelism,
-            timeout=timeout,
-            adopt=adopt,
-            launcher=launcher,
-        )
+        desired = _load(source.files, source.env_file, source.project, registry)
+        _reconcile(desired, execution, adopt=adopt, launcher=launcher)
     finally:
         launcher.close()
 
 
 @app.command()
-def down(
-    files: Files = None,
-    env_file: EnvFiles = None,
-    project: Project = None,
-    yes: Yes = False,
-    parallelism: Parallelism = 8,
-    timeout: Timeout = 300.0,
-    registry: RegistryOpt = None,
-) -> None:
+@option_groups
+def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> None:
     """Remove every workload and group the project owns, and nothing else."""
     from ..model import DesiredState
 
-    name = project or _load(files, env_file, None, registry).project
-    _reconcile(DesiredState(project=name), yes=yes, parallelism=parallelism, timeout=timeout)
+    name = source.project or _load(source.files, source.env_file, None, registry).project
+    _reconcile(DesiredState(project=name), execution)
 
 
 @app.command()
-def validate(
-    files: Files = None,
-    env_file: EnvFiles = None,
-    project: Project = None,
-    registry: RegistryOpt = None,
-) -> None:
+@option_groups
+def validate(source: Source, registry: RegistryOpt = None) -> None:
     """Check the workloads file; report every problem at once."""
-    desired = _load(files, env_file, project, registry)
+    desired = _load(source.files, source.env_file, source.project, registry)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
     )
@@ -242,10 +173,8 @@ def _make_plan(desired: DesiredState, *, adopt: bool = False) -> Plan:
 
 def _reconcile(
     desired: DesiredState,
+    execution: Execution,
     *,
-    yes: bool,
-    parallelism: int,
-    timeout: float,
     adopt: bool = False,
     launcher: Launcher | None = None,
 ) -> None:
@@ -264,32 +193,25 @@ def _reconcile(
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
         if not the_plan.has_changes:
             return
-        _confirm(yes)
+        confirm(
+            "\nDo you want to perform these actions? Only 'yes' will be accepted: ",
+            yes=execution.yes,
+            refusal="refusing to apply without --yes: standard input is not a terminal",
+            hint="review the plan above, then run again with --yes",
+            cancelled="apply cancelled",
+        )
         progress = Progress(_colour())
         result = apply_plan(
             the_plan,
             desired,
             Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
-            parallelism=parallelism,
-            timeout=timeout,
+            parallelism=execution.parallelism,
+            timeout=execution.timeout,
             on_event=progress,
         )
         typer.echo(render_result(result))
         if not result.ok:
             raise typer.Exit(1)
-
-
-def _confirm(yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise ThvError(
-            "refusing to apply without --yes: standard input is not a terminal",
-            hint="review the plan above, then run again with --yes",
-        )
-    answer = input("\nDo you want to perform these actions? Only 'yes' will be accepted: ")
-    if answer.strip() != "yes":
-        raise ThvError("apply cancelled")
 
 
 class Progress:
@@ -309,73 +231,3 @@ class Progress:
 
 def _colour() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-
-
-# -- entry point ------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> None:
-    """``thv``: run the app; turn expected errors into one line on stderr and exit 1."""
-    from ..proxy import foreground_target
-
-    proxy_name = foreground_target(sys.argv[1:] if argv is None else list(argv), os.environ)
-    if proxy_name is not None:  # the detached proxy process (the `thv` script skips typer)
-        from ..proxy.main import run
-
-        sys.exit(run(proxy_name))
-    register_commands(sys.argv[1:] if argv is None else list(argv))
-    click = _click()
-    try:
-        code = app(
-            args=list(argv) if argv is not None else None, prog_name="thv", standalone_mode=False
-        )
-    except ThvError as exc:
-        _fail(exc.message, exc.hint, exc.exit_code)
-    except click.exceptions.UsageError as exc:
-        _fail(exc.format_message(), "run 'thv --help' for usage", 1)
-    except click.exceptions.Abort:
-        _fail("aborted", None, 1)
-    except KeyboardInterrupt:
-        _fail("interrupted", None, 130)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _click() -> Any:
-    """The click that typer raises from: its own copy since typer 0.28, click before."""
-    try:
-        from typer import _click as vendored  # type: ignore[attr-defined]
-    except ImportError:
-        import click
-
-        return click
-    return vendored
-
-
-def _fail(message: str, hint: str | None, code: int) -> None:
-    sys.stderr.write(f"error: {message}\n")
-    if hint:
-        sys.stderr.write(f"hint: {hint}\n")
-    sys.exit(code)
-
-
-# The other commands live in modules that register them when imported.  typer builds every
-# registered command on each run (~1 ms apiece), so a run imports only the module of the
-# command it runs, and all of them for help or an unknown command.
-CORE_COMMANDS = frozenset({"plan", "apply", "down", "validate", "config", "schema"})
-COMMAND_MODULES = {
-    "group": "groups",
-    "import": "importing",
-    "run": "run",
-    "upgrade": "upgrade",
-    **dict.fromkeys(("list", "status", "logs", "start", "restart", "stop", "rm"), "workloads"),
-}
-
-
-def register_commands(args: Sequence[str]) -> None:
-    """Import the command modules a run with ``args`` needs (no global options come first)."""
-    import importlib
-
-    first = args[0] if args else ""
-    if first in CORE_COMMANDS:
-        return
-    wanted = {COMMAND_MODULES[first]} if first in COMMAND_MODULES else set(COMMAND_MODULES.values())
-    for module in sorted(wanted):
-        importlib.import_module(f"{__package__}.{module}")

@@ -5,14 +5,13 @@ A thin layer over the library's :class:`~.api.GroupManager` (:func:`~.api.connec
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ThvError
 from ..model import DEFAULT_GROUP
-from .declarative import app
+from .app import app, confirm
 
 if TYPE_CHECKING:
     from ..api.protocols import GroupManager
@@ -51,8 +50,16 @@ def rm(
     api = connect()
     api.groups.get(name)  # NotFound before any question
     members = api.workloads.list_in_group(name)
-    if members and not yes:
-        _confirm(name, len(members), with_workloads)
+    if members:
+        what = "delete them" if with_workloads else f"move them to {DEFAULT_GROUP!r}"
+        count = len(members)
+        confirm(
+            f"Group {name!r} has {count} workload(s); {what}? [y/N] ",
+            yes=yes,
+            refusal=f"group {name!r} has {count} workload(s): pass --yes to remove it",
+            cancelled="cancelled",
+            accept=("y", "Y"),
+        )
     done = api.groups.delete(name, with_workloads=with_workloads)
     fate = "deleted" if with_workloads else f"moved to {DEFAULT_GROUP!r}"
     typer.echo(f"Group {name!r} removed; {len(done)} workload(s) {fate}.")
@@ -62,11 +69,3 @@ def _groups() -> GroupManager:
     from ..api import connect
 
     return connect().groups
-
-
-def _confirm(name: str, count: int, delete: bool) -> None:
-    if not sys.stdin.isatty():
-        raise ThvError(f"group {name!r} has {count} workload(s): pass --yes to remove it")
-    what = "delete them" if delete else f"move them to {DEFAULT_GROUP!r}"
-    if input(f"Group {name!r} has {count} workload(s); {what}? [y/N] ").strip().lower() != "y":
-        raise ThvError("cancelled")

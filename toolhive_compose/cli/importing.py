@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import NotFound, ThvError
-from .declarative import app
+from .app import app
 
 if TYPE_CHECKING:
     from ..model import ObservedWorkload

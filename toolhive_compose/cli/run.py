@@ -7,17 +7,13 @@ secrets).  Workloads made this way belong to no project, like ToolHive's own.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..errors import ThvError
 from ..model import DEFAULT_GROUP
-from .declarative import app
-
-Many = list[str] | None
+from .app import Many, app, pair, secret_ref
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -147,31 +143,14 @@ def _server(
     if args:
         server["args"] = args
     if env:
-        server["env"] = dict(_pair(item, "--env") for item in env)
+        server["env"] = dict(pair(item, "--env") for item in env)
     if label:
-        server["labels"] = dict(_pair(item, "--label") for item in label)
+        server["labels"] = dict(pair(item, "--label") for item in label)
     if volume:
         server["volumes"] = list(volume)
     if secret:
-        server["secrets"] = dict(_secret(item) for item in secret)
+        server["secrets"] = dict(secret_ref(item) for item in secret)
     return server
-
-
-def _pair(text: str, flag: str) -> tuple[str, str]:
-    key, eq, value = text.partition("=")
-    if not eq or not key:
-        raise ThvError(f"invalid {flag} {text!r}: expected KEY=VALUE")
-    return key, value
-
-
-def _secret(text: str) -> tuple[str, dict[str, str]]:
-    """``NAME,target=ENV``: the value comes from $TOOLHIVE_SECRET_NAME (ToolHive's
-    environment provider), else from $NAME."""
-    name, sep, target = text.partition(",target=")
-    if not sep or not name or not target:
-        raise ThvError(f"invalid --secret {text!r}: expected NAME,target=ENV_VAR")
-    provider = f"TOOLHIVE_SECRET_{name}"
-    return target, {"env": provider if provider in os.environ else name}
 
 
 def default_name(target: str, remote: bool) -> str:

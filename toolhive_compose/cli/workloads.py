@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import NotFound, ThvError
-from .declarative import app
+from .app import app
+from .text import workload_table
 
 if TYPE_CHECKING:
     from ..api.protocols import Connection
     from ..workloads.queries import Workload
 
 BATCH_TIMEOUT = 300.0
-UNMANAGED = "-"  # PROJECT of a workload no toolhive-compose project owns
 
 All = Annotated[bool, typer.Option("--all", "-a", help="All workloads.")]
 Group = Annotated[str | None, typer.Option("--group", "-g", help="Workloads of this group.")]
@@ -57,7 +57,7 @@ def list_(
     found = _connect().workloads.list(all=all_, labels=filters, group=group)
     upgrades = None
     if check_upgrades:
-        from .upgrade import list_upgrades
+        from ..upgrade.check import list_upgrades
 
         upgrades = list_upgrades([w.name for w in found], registry)
     if output == "json":
@@ -71,7 +71,7 @@ def list_(
         servers = {w.name: {"url": w.url, "type": w.proxy_mode} for w in found}
         typer.echo(json.dumps({"mcpServers": servers}, indent=2))
     elif output == "text":
-        typer.echo(_table(found, upgrades) if found else "No MCP servers found")
+        typer.echo(workload_table(found, upgrades) if found else "No MCP servers found")
     else:
         raise ThvError(f"unknown format {output!r}: use text, json or mcpservers")
 
@@ -224,21 +224,3 @@ def _connect() -> Connection:
     from ..api import connect
 
     return connect()
-
-
-def _table(found: Sequence[Workload], upgrades: dict | None = None) -> str:  # type: ignore[type-arg]
-    rows: list[tuple[str, ...]] = [
-        ("NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED", "PROJECT")
-    ]
-    rows += [
-        (
-            w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19],
-            w.project or UNMANAGED,
-        )
-        for w in found
-    ]  # fmt: skip
-    if upgrades is not None:  # thv list --check-upgrades: an UPGRADE column
-        status = {name: result.status for name, result in upgrades.items()}
-        rows = [(*rows[0], "UPGRADE")] + [(*r, status.get(r[0], "-")) for r in rows[1:]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)

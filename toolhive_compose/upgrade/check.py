@@ -1,6 +1,9 @@
 """Upgrade checks of registry-sourced workloads, as ToolHive's ``thv upgrade check`` does them.
 
-Pure: a run config and a loaded registry in, an :class:`UpgradeResult` out; nothing is pulled.
+:func:`check` is pure: a run config and a loaded registry in, an :class:`UpgradeResult` out;
+nothing is pulled.  :class:`Registries` reads the registry each workload is checked against
+(for ``thv upgrade``, ``thv list --check-upgrades`` and, with :func:`plan_upgrades`, ``thv plan
+--check-upgrades``).
 
 - no ``registry_server_name`` → ``not-registry-sourced``; the name not in the registry →
   ``server-not-found``; a registry that cannot be read, a remote entry, a different repository,
@@ -20,15 +23,24 @@ upgrade that changes nothing but the image.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import semver
 
+from ..errors import ThvError
 from ..model import SecretRef, ServerSpec
+from ..registry.client import choose, load
 from ..registry.types import Entry, Registry, RegistryError
 from ..state.runconfig import canonical_from_runconfig
+
+if TYPE_CHECKING:
+    from ..model import DesiredState
+    from ..plan.actions import Action, Plan
+    from ..runtime import Runtime
 
 UP_TO_DATE = "up-to-date"
 AVAILABLE = "upgrade-available"
@@ -272,3 +284,79 @@ def _profile_json(profile: Any) -> str:
     if profile is None:
         return ""
     return json.dumps(profile, sort_keys=True, separators=(",", ":"))
+
+
+# -- checking workloads (registries are read) ----------------------------------------------
+class Registries:
+    """The registry each workload is checked against, each location read once."""
+
+    def __init__(self, explicit: str | None, environ: Mapping[str, str] | None = None) -> None:
+        self.explicit = explicit
+        self.environ = os.environ if environ is None else environ
+        self._loaded: dict[str, Registry | str] = {}
+
+    def location(self, rc: Mapping[str, Any]) -> str | None:
+        recorded = str(rc.get("registry_url") or "") or None
+        return choose(self.explicit, recorded, Path.cwd(), self.environ)
+
+    def for_runconfig(self, rc: Mapping[str, Any]) -> tuple[Registry | None, str]:
+        """(registry, "") or (None, why not)."""
+        try:
+            location = self.location(rc)
+        except RegistryError as exc:
+            return None, exc.message
+        if location is None:
+            return None, "no registry is configured (pass --registry PATH|URL)"
+        if location not in self._loaded:
+            try:
+                self._loaded[location] = load(location)
+            except RegistryError as exc:
+                self._loaded[location] = exc.message
+        found = self._loaded[location]
+        return (found, "") if isinstance(found, Registry) else (None, found)
+
+    def check(self, rc: Mapping[str, Any]) -> UpgradeResult:
+        if not rc.get("registry_server_name"):
+            return check(rc, None)
+        registry, error = self.for_runconfig(rc)
+        return check(rc, registry, error=error)
+
+
+def list_upgrades(names: Iterable[str], registry: str | None) -> dict[str, UpgradeResult]:
+    """``thv list --check-upgrades``: each listed workload's check result, by name."""
+    from ..state import Store
+
+    store, registries = Store.from_env(), Registries(registry, os.environ)
+    found = {}
+    for name in names:
+        rc = store.runconfigs.read(name)
+        if rc is not None:
+            found[name] = registries.check(rc)
+    return found
+
+
+def plan_upgrades(plan: Plan, desired: DesiredState) -> tuple[Plan, list[UpgradeResult]]:
+    """``thv plan --check-upgrades``: digests of the plan's new images where present, and the
+    registry servers whose pinned image the registry has moved past (offline)."""
+    from ..runtime import get_runtime
+
+    behind = []
+    for spec in desired.servers:
+        if spec.registry_server_name and spec.registry_url:
+            result = check(view_of_spec(spec), load(spec.registry_url))
+            if result.status == AVAILABLE:
+                behind.append(result)
+    if any(a.image is not None for a in plan.actions):
+        runtime = get_runtime()
+        plan = replace(plan, actions=tuple(_with_digest(a, runtime) for a in plan.actions))
+    return plan, behind
+
+
+def _with_digest(action: Action, runtime: Runtime) -> Action:
+    if action.image is None:
+        return action
+    try:
+        digest = runtime.image_id(action.image.after)
+    except ThvError:
+        digest = ""
+    return replace(action, image=replace(action.image, after_digest=digest))

@@ -10,64 +10,25 @@ The order (ToolHive's ``thv upgrade apply``, with its guarantees kept):
 4. only then recreate the workload (old container and proxy out, new ones in).
 
 A failure in steps 1–3 leaves the old workload running and untouched.  Registries are read
-through :class:`Registries`: ``--registry``, else the location the workload recorded
+through :class:`~.check.Registries`: ``--registry``, else the location the workload recorded
 (``registry_url``), else ``$THV_REGISTRY``, else ToolHive's config.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from ..errors import EngineError, NotFound, SpecError, ThvError
 from ..model import SecretRef, ServerSpec
 from ..paths import Paths
-from ..registry.client import choose, load
-from ..registry.types import Registry, RegistryError
 from ..runtime import Runtime
 from ..secrets import resolve_secret_value, secret_digest, secret_key
 from ..state import Store
 from ..state.runconfig import canonical_from_runconfig, project_of
-from .check import AVAILABLE, UP_TO_DATE, UpgradeResult, check, spec_from_runconfig
-
-
-class Registries:
-    """The registry each workload is checked against, each location read once."""
-
-    def __init__(self, explicit: str | None, environ: Mapping[str, str] | None = None) -> None:
-        self.explicit = explicit
-        self.environ = os.environ if environ is None else environ
-        self._loaded: dict[str, Registry | str] = {}
-
-    def location(self, rc: Mapping[str, Any]) -> str | None:
-        recorded = str(rc.get("registry_url") or "") or None
-        return choose(self.explicit, recorded, Path.cwd(), self.environ)
-
-    def for_runconfig(self, rc: Mapping[str, Any]) -> tuple[Registry | None, str]:
-        """(registry, "") or (None, why not)."""
-        try:
-            location = self.location(rc)
-        except RegistryError as exc:
-            return None, exc.message
-        if location is None:
-            return None, "no registry is configured (pass --registry PATH|URL)"
-        if location not in self._loaded:
-            try:
-                self._loaded[location] = load(location)
-            except RegistryError as exc:
-                self._loaded[location] = exc.message
-        found = self._loaded[location]
-        return (found, "") if isinstance(found, Registry) else (None, found)
-
-    def check(self, rc: Mapping[str, Any]) -> UpgradeResult:
-        if not rc.get("registry_server_name"):
-            return check(rc, None)
-        registry, error = self.for_runconfig(rc)
-        return check(rc, registry, error=error)
+from .check import AVAILABLE, UP_TO_DATE, Registries, UpgradeResult, spec_from_runconfig
 
 
 @dataclass(frozen=True, slots=True)
