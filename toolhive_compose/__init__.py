@@ -1,13 +1,13 @@
 """toolhive-compose: declarative, ToolHive-compatible lifecycle for MCP servers.
 
-The pipeline, one direction only::
+The pipeline, one direction only, a package per stage::
 
-    load() -> DesiredState ─┐
-                            ├─> make_plan() -> Plan -> apply_plan() -> ApplyResult
-    observe() -> ObservedState ┘
+    spec.load() -> DesiredState ────────────┐
+                                            ├─> plan.make_plan() -> Plan -> apply.apply_plan()
+    workloads.observe() -> ObservedState ───┘
 
 The imperative operations are a library too (``connect()`` → lifecycle, queries, logs,
-groups; see :mod:`.api`); the ``thv`` commands are a thin layer over it.
+groups; see :mod:`.api`); the ``thv`` commands (:mod:`.cli`) are a thin layer over it.
 
 Names are imported lazily so ``import toolhive_compose`` stays cheap for the CLI.
 """

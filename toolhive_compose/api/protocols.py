@@ -45,7 +45,8 @@ class Group:
 
 @runtime_checkable
 class WorkloadLifecycle(Protocol):
-    """Operations that change workloads.  Each raises :class:`~.errors.ThvError` on failure."""
+    """Operations that change workloads.  Each raises
+    :class:`~toolhive_compose.errors.ThvError` on failure."""
 
     def run(self, spec: ServerSpec, *, project: str = "") -> Workload:
         """Create and start a new workload (``thv run``); an existing name is an error."""
@@ -75,7 +76,8 @@ class WorkloadQueries(Protocol):
     """Read-only questions about workloads, answered as ``thv list`` answers them."""
 
     def get(self, name: str) -> Workload:
-        """One workload, in any state; :class:`~.errors.NotFound` when there is none."""
+        """One workload, in any state; :class:`~toolhive_compose.errors.NotFound` when there
+        is none."""
         ...
 
     def list(
@@ -120,7 +122,7 @@ class GroupManager(Protocol):
         ...
 
     def get(self, name: str) -> Group:
-        """One group; :class:`~.errors.NotFound` when it does not exist."""
+        """One group; :class:`~toolhive_compose.errors.NotFound` when it does not exist."""
         ...
 
     def list(self) -> builtins.list[Group]:

@@ -1,6 +1,7 @@
 """``thv group create|list|rm`` — ToolHive's group files, same rules.
 
-A thin layer over the library's :class:`~.api.GroupManager` (:func:`~.api.connect`).
+A thin layer over the library's :class:`~toolhive_compose.api.GroupManager`
+(:func:`~toolhive_compose.api.connect`).
 """
 
 from __future__ import annotations

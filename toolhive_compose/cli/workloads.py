@@ -1,7 +1,8 @@
 """ToolHive's imperative workload commands: list, status, logs, start/restart, stop, rm.
 
 Same names and flags as ``thv``.  Every command is a thin layer over the library
-(:func:`~.api.connect`): queries for list/status, logs for logs, lifecycle for the rest.
+(:func:`~toolhive_compose.api.connect`): queries for list/status, logs for logs, lifecycle for
+the rest.
 Batch commands act on several workloads in parallel, each with a 5-minute timeout, and report
 one aggregated result: a failure on one never hides the others.
 
