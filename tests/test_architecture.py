@@ -358,7 +358,8 @@ def test_the_proxy_process_stays_light() -> None:
 
 # -- the checks themselves, on a made-up package ----------------------------------------------
 def _package(tmp: Path, files: Mapping[str, str]) -> list[Import]:
-    for rel, text in files.items():
+    """The imports of a package ``pkg`` made of ``files`` (and an empty ``__init__.py``)."""
+    for rel, text in {"__init__.py": "", **files}.items():
         path = tmp / "pkg" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text))
@@ -369,7 +370,6 @@ def test_cycles_are_found_through_function_level_and_type_checking_imports(tmp_p
     found = _package(
         tmp_path,
         {
-            "__init__.py": "",
             "a.py": "def f():\n    from . import b\n",
             "b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .c import C\n",
             "c.py": "from .a import f\n",
@@ -391,7 +391,6 @@ def test_importing_a_package_face_is_an_edge(tmp_path: Path) -> None:
     found = _package(
         tmp_path,
         {
-            "__init__.py": "",
             "sub/__init__.py": "def make():\n    from .impl import Impl\n",
             "sub/impl.py": "from .. import sub\nfrom ..sub import make\n",
         },
@@ -407,7 +406,6 @@ def test_a_lower_stage_importing_a_higher_one_is_reported_with_its_line(tmp_path
     found = _package(
         tmp_path,
         {
-            "__init__.py": "",
             "low.py": "import json\n\n\ndef f():\n    from .high import g\n",
             "high.py": "from .low import f\n",
         },
@@ -422,7 +420,6 @@ def test_the_planner_check_sees_io_anywhere_it_reaches(tmp_path: Path) -> None:
     found = _package(
         tmp_path,
         {
-            "__init__.py": "",
             "model.py": "import os\n",
             "plan/__init__.py": "",
             "plan/planner.py": "import heapq\nfrom ..model import X\n\n\ndef f():\n"

@@ -24,15 +24,6 @@ from typing import Protocol, runtime_checkable
 from ..model import ServerSpec
 from ..workloads.queries import Workload
 
-__all__ = [
-    "Connection",
-    "Group",
-    "GroupManager",
-    "WorkloadLifecycle",
-    "WorkloadLogs",
-    "WorkloadQueries",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class Group:
