@@ -17,7 +17,7 @@ bash scripts/ensure-docker.sh
 stage "test images"
 bash scripts/build-images.sh
 stage "ruff"
-.venv/bin/ruff check toolhive_compose tests
+.venv/bin/ruff check toolhive_compose tests bench
 stage "mypy"
 .venv/bin/mypy
 stage "pytest"

@@ -100,10 +100,17 @@ def test_connect_satisfies_every_protocol(engine: FakeRuntime) -> None:
 
 def test_a_partial_implementation_satisfies_only_its_protocol() -> None:
     class Static:
-        def get(self, name: str) -> Any: ...
-        def list(self, *, all: bool = False, labels: Any = None, group: Any = None) -> list: ...
-        def list_in_group(self, group: str) -> list: ...
-        def exists(self, name: str) -> bool: ...
+        def get(self, name: str) -> Any:
+            return None
+
+        def list(self, *, all: bool = False, labels: Any = None, group: Any = None) -> Any:
+            return []
+
+        def list_in_group(self, group: str) -> Any:
+            return []
+
+        def exists(self, name: str) -> bool:
+            return False
 
     assert isinstance(Static(), api.WorkloadQueries)
     assert not isinstance(Static(), api.WorkloadLifecycle)

@@ -21,7 +21,9 @@ from tests.support.images import ensure_busybox_image, ensure_mcp_image
 try:
     from mcp.client.streamable_http import streamable_http_client
 except ImportError:  # mcp older than 1.2x has only the old name
-    from mcp.client.streamable_http import streamablehttp_client as streamable_http_client
+    from mcp.client.streamable_http import (  # type: ignore[assignment]
+        streamablehttp_client as streamable_http_client,
+    )
 
 pytestmark = pytest.mark.docker
 

@@ -20,7 +20,7 @@ WAIT = 5.0  # generous bound for anything that should happen at once
 class Recorder:
     """Wraps a per-key function; records start/end order and the peak concurrency."""
 
-    def __init__(self, work: Callable[[str], None] | None = None) -> None:
+    def __init__(self, work: Callable[[str], object] | None = None) -> None:
         self.work = work or (lambda key: None)
         self.lock = threading.Lock()
         self.started: list[str] = []

@@ -183,9 +183,9 @@ def shuffled(desired: DesiredState, observed: ObservedState, seed: int):  # type
     rng = random.Random(seed)
 
     def mix(items: tuple[Any, ...]) -> tuple[Any, ...]:
-        items = list(items)
-        rng.shuffle(items)
-        return tuple(items)
+        mixed = list(items)
+        rng.shuffle(mixed)
+        return tuple(mixed)
 
     return (
         dataclasses.replace(desired, servers=mix(desired.servers), groups=mix(desired.groups)),

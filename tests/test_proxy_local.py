@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -297,7 +298,9 @@ def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
             url = f"http://127.0.0.1:{canon['port']}/mcp"
             assert asyncio.run(mcp_round_trip(url, text=spec.name)) == (TOOLS, spec.name)
         lifecycle.stop(specs[0].name, "")
-        assert not pid_alive(status_pid := store.statuses.get(specs[0].name).process_id or 0)
+        status = store.statuses.get(specs[0].name)
+        assert status is not None
+        assert not pid_alive(status_pid := status.process_id or 0)
         assert status_pid == 0 and is_available(canons[0]["port"])
     finally:
         for name in [s.name for s in specs] + ["spawned-0"]:
@@ -355,6 +358,10 @@ def test_launcher_reports_a_proxy_that_cannot_run() -> None:
         launcher.close()
 
 
+def _gone(pid: int) -> bool:
+    return not pid_alive(pid)
+
+
 def test_start_all_forks_the_proxies_it_brings_back(
     http_server, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -381,7 +388,7 @@ def test_start_all_forks_the_proxies_it_brings_back(
         for spec in specs:  # the "reboot": proxies killed, status files still say running
             pid = store.statuses.get(spec.name).process_id  # type: ignore[union-attr]
             os.kill(pid, signal.SIGKILL)
-            wait_until(lambda pid=pid: not pid_alive(pid))
+            wait_until(functools.partial(_gone, pid))
         result = thv(capsys, "start", "--all")
         assert result.code == 0, result.err
         assert sorted(forked) == [s.name for s in specs]

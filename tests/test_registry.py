@@ -293,7 +293,8 @@ def test_remote_entry(tmp_path: Path, paths: Paths) -> None:
 
 def test_run_target(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    assert run_target_entry("echo", str(EXAMPLE)).name == "io.github.toolhive-compose/echo"
+    entry = run_target_entry("echo", str(EXAMPLE))
+    assert entry is not None and entry.name == "io.github.toolhive-compose/echo"
     assert run_target_entry("thc-test/mcp-py:1", str(EXAMPLE)) is None  # a tag: an image
     assert run_target_entry("unknown/image", str(EXAMPLE)) is None  # not found: an image
     assert run_target_entry("echo", None, {"HOME": str(tmp_path)}) is None  # no registry

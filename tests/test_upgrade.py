@@ -220,9 +220,9 @@ def test_prepare_refuses_missing_required_env(tmp_path: Path, paths: Paths) -> N
     prepared = prepare(
         "w",
         store,
-        FakeRuntime(),
+        FakeRuntime(),  # type: ignore[arg-type]
         Registries(str(path), {}),
-        env={"NEW_KEY": "v"},  # type: ignore[arg-type]
+        env={"NEW_KEY": "v"},
     )
     assert ("NEW_KEY", "v") in prepared.spec.env  # type: ignore[union-attr]
 
