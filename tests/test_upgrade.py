@@ -255,7 +255,7 @@ def test_plan_shows_image_ids_of_an_upgrade(paths: Paths) -> None:
 
 
 def test_example_registry_pins_behind(paths: Paths) -> None:
-    from toolhive_compose.cli.text import render_pinned
+    from toolhive_compose.cli.tables import render_pinned
     from toolhive_compose.plan.actions import Plan
     from toolhive_compose.upgrade.check import plan_upgrades
 

@@ -111,11 +111,11 @@ def option_groups(command: Callable[..., R]) -> Callable[..., R]:
     params: list[inspect.Parameter] = []
     groups: dict[str, tuple[type[Any], list[str]]] = {}
     for param in inspect.signature(command).parameters.values():
-        kind = hints.get(param.name, param.annotation)
-        if isinstance(kind, type) and issubclass(kind, OptionGroup):
-            fields = dataclasses.fields(kind)  # type: ignore[arg-type]
-            field_hints = typing.get_type_hints(kind, include_extras=True)
-            groups[param.name] = (kind, [f.name for f in fields])
+        annotation = hints.get(param.name, param.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, OptionGroup):
+            fields = dataclasses.fields(annotation)  # type: ignore[arg-type]
+            field_hints = typing.get_type_hints(annotation, include_extras=True)
+            groups[param.name] = (annotation, [f.name for f in fields])
             params += [
                 inspect.Parameter(
                     f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
@@ -124,12 +124,13 @@ def option_groups(command: Callable[..., R]) -> Callable[..., R]:
                 for f in fields
             ]  # fmt: skip
         else:
-            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=kind))
+            keyword = inspect.Parameter.KEYWORD_ONLY
+            params.append(param.replace(kind=keyword, annotation=annotation))
 
     @functools.wraps(command)
     def expanded(**options: Any) -> R:
-        for name, (kind, fields) in groups.items():
-            options[name] = kind(**{field: options.pop(field) for field in fields})
+        for name, (group, fields) in groups.items():
+            options[name] = group(**{field: options.pop(field) for field in fields})
         return command(**options)
 
     expanded.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -72,7 +72,7 @@ def plan(
 
         sys.stdout.write(render_plan(the_plan, colour=_colour()))
         if upgrades is not None:
-            from .text import render_pinned
+            from .tables import render_pinned
 
             sys.stdout.write(render_pinned(upgrades))
     if detailed_exitcode and the_plan.has_changes:

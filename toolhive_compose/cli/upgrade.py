@@ -20,7 +20,7 @@ import typer
 
 from ..errors import NotFound, ThvError
 from .app import Many, RegistryOpt, app, confirm, pair, secret_ref
-from .text import upgrade_detail, upgrade_intro, upgrade_table
+from .tables import upgrade_detail, upgrade_intro, upgrade_table
 
 upgrade_app = typer.Typer(
     help="Check registry-sourced workloads for newer images, and upgrade them.",

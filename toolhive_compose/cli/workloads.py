@@ -23,7 +23,7 @@ import typer
 
 from ..errors import NotFound, ThvError
 from .app import app
-from .text import workload_table
+from .tables import workload_table
 
 if TYPE_CHECKING:
     from ..api.protocols import Connection
