@@ -7,7 +7,7 @@ the implicit run of a package's ``__init__`` when one of its submodules is impor
 
 The stages, lowest first (a stage may import the ones its row names, and itself)::
 
-    base        errors, model, paths, fingerprint, secrets, ports
+    base        errors, model, paths, fingerprint, secrets, ports, tools
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
     spec        + registry
@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
-BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports")
+BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "tools")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "workloads", "apply",
                   "upgrade", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
@@ -66,11 +66,12 @@ PURE_MODULES = (
     f"{PACKAGE}.errors",
     f"{PACKAGE}.model",
     f"{PACKAGE}.fingerprint",
+    f"{PACKAGE}.tools",
 )
 # ... and, outside the package, data modules only: no os, io, socket, subprocess, time, random.
 PURE_EXTERNAL = frozenset(
-    {"__future__", "collections", "dataclasses", "enum", "functools", "hashlib", "heapq",
-     "itertools", "json", "re", "sys", "typing", "deepdiff"}
+    {"__future__", "collections", "dataclasses", "difflib", "enum", "functools", "hashlib",
+     "heapq", "itertools", "json", "re", "sys", "typing", "deepdiff"}
 )  # fmt: skip
 HEAVY = frozenset({"typer", "click", "docker", "requests", "yaml", "jsonschema", "deepdiff"})
 PROXY_ENTRIES = (f"{PACKAGE}.proxy.main", f"{PACKAGE}.proxy.processes.launcher")

@@ -167,6 +167,8 @@ def _dispatch(action: Action, desired: DesiredState, lifecycle: Lifecycle) -> No
         lifecycle.move_group(name, after["group"])
     elif kind is ActionKind.ADOPT:
         lifecycle.adopt(name, after, project=project)
+    elif kind is ActionKind.RECONFIGURE:
+        lifecycle.reconfigure(name, after)
     else:  # pragma: no cover - every kind is handled above
         raise AssertionError(f"unhandled action kind {kind}")
 

@@ -18,7 +18,7 @@ SYMBOL = {
     ActionKind.DELETE: "-", ActionKind.GROUP_DELETE: "-",
     ActionKind.RECREATE: "-/+", ActionKind.UPGRADE: "-/+",
     ActionKind.START: "~", ActionKind.STOP: "~", ActionKind.MOVE_GROUP: "~",
-    ActionKind.ADOPT: "~",
+    ActionKind.ADOPT: "~", ActionKind.RECONFIGURE: "~",
     ActionKind.GROUP_UPDATE: "~",
 }  # fmt: skip
 HEADLINE = {
@@ -30,6 +30,7 @@ HEADLINE = {
     ActionKind.STOP: "will be stopped",
     ActionKind.MOVE_GROUP: "will move to another group (no restart)",
     ActionKind.ADOPT: "will be adopted (no restart)",
+    ActionKind.RECONFIGURE: "will be reconfigured (no restart)",
     ActionKind.GROUP_CREATE: "will be created",
     ActionKind.GROUP_UPDATE: "will be updated",
     ActionKind.GROUP_DELETE: "will be deleted",
@@ -39,6 +40,7 @@ PAST = {
     ActionKind.RECREATE: "recreated", ActionKind.UPGRADE: "upgraded",
     ActionKind.START: "started", ActionKind.STOP: "stopped",
     ActionKind.MOVE_GROUP: "moved", ActionKind.ADOPT: "adopted",
+    ActionKind.RECONFIGURE: "reconfigured",
     ActionKind.GROUP_CREATE: "created",
     ActionKind.GROUP_UPDATE: "updated", ActionKind.GROUP_DELETE: "deleted",
 }  # fmt: skip
@@ -129,6 +131,7 @@ def summary_line(plan: Plan) -> str:
         ("stop", "to stop"),
         ("move-group", "to move"),
         ("adopt", "to adopt"),
+        ("reconfigure", "to reconfigure"),
         ("group-create", "group(s) to create"),
         ("group-update", "group(s) to update"),
         ("group-delete", "group(s) to delete"),
