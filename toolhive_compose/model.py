@@ -6,11 +6,8 @@ Desired state comes from the loader with every default filled in; observed state
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from .tools import ToolView
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 PROXY_MODES = ("sse", "streamable-http")
@@ -78,32 +75,11 @@ class ServerSpec:
     # a change rewrites the run config and the proxy follows, the container stays.
     tools: tuple[str, ...] = ()  # client-visible names allowed; () = all; sorted, unique
     tools_override: tuple[tuple[str, str, str], ...] = ()  # (server's name, name, description)
-    # From workloads.lock (see model.Lock), not from the file:
     tool_pins: Pairs | None = None  # client-visible name -> digest; None = not pinned
-    image_ref: str = ""  # what the container runs instead of ``image`` (the lock's pinned image)
-    image_id: str = ""  # the image id the lock pins, when known locally
 
     @property
     def remote(self) -> bool:
         return bool(self.url)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockedServer:
-    """One server in ``workloads.lock``: its image (or URL) and its tool surface."""
-
-    source: str = ""  # the image reference (or remote URL) the entry was recorded for
-    image_digest: str = ""  # repo digest (``repo@sha256:…``) when pulled, else the image id
-    tools: Mapping[str, ToolView] = field(default_factory=dict)  # client-visible name -> view
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lock:
-    """``workloads.lock``, beside the first workloads file."""
-
-    path: str
-    servers: Mapping[str, LockedServer] = field(default_factory=dict)
-    exists: bool = True  # False: no file yet (nothing pinned)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +94,6 @@ class DesiredState:
     servers: tuple[ServerSpec, ...] = ()  # sorted by name
     groups: tuple[GroupSpec, ...] = ()  # declared groups, sorted by name
     files: tuple[str, ...] = ()  # the files it was loaded from
-    lock: Lock | None = None  # workloads.lock as read (None: not looked at)
     # Values of the ``env:`` secrets as the loader read them (shell, then env files), so the
     # container gets exactly what the plan's digest was made from.  Never printed or compared.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -148,7 +123,6 @@ class ObservedWorkload:
     proxy_alive: bool = True  # the status file's proxy PID is a live process
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
-    server_tools: tuple[str, ...] | None = None  # tool names the server offered its proxy
 
     @property
     def owned(self) -> bool:
