@@ -21,13 +21,11 @@ import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 
-from tests.proxy_helpers import free_port, in_session, wait_port, wait_until
-from tests.test_proxy_local import BACKGROUND, LoopThread, serve
+from tests.proxy_helpers import free_port, in_session, wait_until
+from tests.test_proxy_local import LoopThread, local_servers, serve, serve_stdio_app
 from toolhive_compose.fingerprint import canonical
 from toolhive_compose.model import ServerSpec
-from toolhive_compose.proxy.transports.bridge import Bridge, LineSplitter
 from toolhive_compose.proxy.transports.reverse import ReverseProxy, Upstream
-from toolhive_compose.proxy.transports.stdio import StdioApp
 from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard, read_report
 from toolhive_compose.state import Store
 from toolhive_compose.tools import ToolConfig, screen, tool_digest
@@ -53,47 +51,17 @@ def guard(name: str, rc: dict[str, Any]) -> SurfaceGuard:
 
 
 async def serve_stdio(port: int, surface_guard: SurfaceGuard, *, sse: bool, env: str = "1") -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(SERVER), "--transport", "stdio",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        env={"SURFACE": env, "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    bridge = Bridge(proc.stdin.write, proc.stdin.drain, surface_guard)
-    stdout = proc.stdout
-
-    async def pump() -> None:
-        try:
-            lines = LineSplitter()
-            while data := await stdout.read(65536):
-                for line in lines.feed(data):
-                    bridge.on_line(line)
-        finally:
-            proc.kill()
-            await proc.wait()
-
-    BACKGROUND.append(asyncio.ensure_future(pump()))
-    await serve(StdioApp(bridge, sse=sse).handle, port)
+    environ = {"SURFACE": env, "PATH": "/usr/bin:/bin"}
+    await serve_stdio_app(port, sse=sse, server=SERVER, env=environ, guard=surface_guard)
 
 
 @pytest.fixture
 def surface_server() -> Iterator[Any]:
     """surface_server(transport, variant) -> port of a local surface server."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(transport: str, variant: str = "1") -> int:
-        port = free_port()
-        command = [sys.executable, str(SERVER), "--transport", transport, "--port", str(port)]
-        env = {"SURFACE": variant, "PATH": "/usr/bin:/bin"}
-        quiet = subprocess.DEVNULL
-        procs.append(subprocess.Popen(command, stdout=quiet, stderr=quiet, env=env))
-        wait_port(port)
-        return port
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(5)
+    with local_servers() as start:
+        yield lambda transport, variant="1": start(
+            transport, server=SERVER, env={"SURFACE": variant, "PATH": "/usr/bin:/bin"}
+        )
 
 
 async def filtered_view(session: ClientSession) -> dict[str, Any]:
@@ -237,24 +205,29 @@ def test_toolhive_http_answers_and_batches(
 
 # -- pins -------------------------------------------------------------------------------------
 def surface_of(variant: str) -> list[dict[str, Any]]:
-    """The tools/list of a surface server, straight from it (no proxy)."""
-    out = subprocess.run(
-        [sys.executable, str(SERVER), "--transport", "stdio"],
-        input="\n".join(
-            json.dumps(m)
-            for m in (
-                {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                 "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                            "clientInfo": {"name": "t", "version": "1"}}},
-                {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-            )
-        ) + "\n",
-        capture_output=True, text=True, env={"SURFACE": variant, "PATH": "/usr/bin:/bin"},
-        timeout=30, check=True,
+    """The tools/list of a surface server, straight from it (no proxy).  Its stdin stays
+    open until the answer came: at end of input the server drops what is in flight."""
+    messages = (
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     )  # fmt: skip
-    docs = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    return next(d["result"]["tools"] for d in docs if d.get("id") == 2)
+    with subprocess.Popen(
+        [sys.executable, str(SERVER), "--transport", "stdio"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={"SURFACE": variant, "PATH": "/usr/bin:/bin"},
+    ) as proc:  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+        proc.stdin.flush()
+        for line in proc.stdout:
+            doc = json.loads(line)
+            if doc.get("id") == 2:
+                proc.stdin.close()
+                return list(doc["result"]["tools"])
+    raise AssertionError("the server did not answer tools/list")
 
 
 def pins_of(variant: str) -> dict[str, str]:
