@@ -39,11 +39,11 @@ def _list_map_keys(
         seen.setdefault(key, index)
 
 
-Validator = validators.extend(
-    Draft202012Validator, {"x-kubernetes-list-map-keys": _list_map_keys}
-)
+Validator = validators.extend(Draft202012Validator, {"x-kubernetes-list-map-keys": _list_map_keys})
 Validator.check_schema(SCHEMA)
-_BY_KIND = {kind: Validator({"$ref": f"#/$defs/{kind}", "$defs": SCHEMA["$defs"]}) for kind in KINDS}
+_BY_KIND = {
+    kind: Validator({"$ref": f"#/$defs/{kind}", "$defs": SCHEMA["$defs"]}) for kind in KINDS
+}
 
 
 def object_problems(obj: Any) -> list[str]:

@@ -108,7 +108,7 @@ def export(
 
         group = str(rc.get("group") or "default")
         desired = desired_from_runconfig(rc, group_description=_description(store, group))
-        text = stream(_render(desired, namespace, strict))
+        text = stream(_render(desired, namespace, strict, _left_out(rc)))
     if path is None or str(path) == "-":
         sys.stdout.write(text)
         return
@@ -136,20 +136,31 @@ def _check_namespace(namespace: str | None) -> None:
         raise typer.BadParameter(problem, param_hint="'--namespace'")
 
 
-def _render(desired: DesiredState, namespace: str | None, strict: bool) -> list[dict[str, Any]]:
+def _render(
+    desired: DesiredState, namespace: str | None, strict: bool, left_out: Sequence[Problem] = ()
+) -> list[dict[str, Any]]:
     """The objects; notes as warnings (an error with ``strict``)."""
     from ..targets.kubernetes.objects import Options
     from ..targets.kubernetes.objects import render as render_objects
 
     rendering = render_objects(desired, Options(namespace=namespace))
-    if strict and rendering.notes:
+    notes = [*left_out, *rendering.notes]
+    if strict and notes:
         raise ThvError(
-            _strict_message(rendering.notes),
+            _strict_message(notes),
             hint="without --strict these are warnings and the objects are rendered",
         )
-    for note in rendering.notes:
+    for note in notes:
         typer.echo(f"warning: {note}", err=True)
     return list(rendering.objects)
+
+
+def _left_out(rc: dict[str, Any]) -> list[Problem]:
+    """The run config's settings the export has no field for (as ``thv import`` has none)."""
+    from ..workloads.importer import unexpressed
+
+    message = "a ToolHive setting that is not exported (the render has no field for it)"
+    return [Problem(message, path=key) for key in unexpressed(rc)]
 
 
 def _strict_message(notes: Sequence[Problem]) -> str:

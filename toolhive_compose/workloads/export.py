@@ -5,7 +5,8 @@ The run config's canonical spec (our key, else rebuilt from ToolHive's own field
 :class:`~toolhive_compose.model.ServerSpec`, so that the Kubernetes render
 (:mod:`toolhive_compose.targets.kubernetes`) exports it as it renders a workloads file:
 secrets stay references (a ToolHive secret ``NAME,target=ENV`` is source ``toolhive``), the
-permission profile is the one the workload runs with, and the workload's group comes along.
+permission profile is the one the workload runs with (a built-in one stays built-in when
+ToolHive only added the volumes to it), and the workload's group comes along.
 An export describes how to run the workload: a stopped one exports as running, as
 ToolHive's does.
 """
@@ -72,12 +73,19 @@ def _secrets(secrets: Mapping[str, Any]) -> tuple[SecretRef, ...]:
 def _profile(value: Mapping[str, Any]) -> tuple[str, str]:
     """(``none`` | ``network`` | where a custom profile came from, its canonical JSON)."""
     source, profile = str(value.get("source") or ""), value.get("profile")
-    if source in BUILTIN_PROFILES and profile in (None, BUILTIN_PROFILES[source][1]):
+    if source in BUILTIN_PROFILES and _mountless(profile) in (None, BUILTIN_PROFILES[source][1]):
         kind, builtin = BUILTIN_PROFILES[source]
         return kind, _canonical(builtin)
     if profile is None:  # nothing recorded: ToolHive's default
         return "network", _canonical(BUILTIN_PROFILES["network"][1])
     return "inline", _canonical(profile)  # a file's, or a built-in one changed (--network)
+
+
+def _mountless(profile: Any) -> Any:
+    """``profile`` without ``read``/``write`` (where ToolHive adds the workload's volumes)."""
+    if not isinstance(profile, dict):
+        return profile
+    return {key: value for key, value in profile.items() if key not in ("read", "write")}
 
 
 def _canonical(profile: Any) -> str:

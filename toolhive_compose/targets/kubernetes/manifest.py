@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 FILE_HEADER = "# Written by `thv render`: edits are lost when it runs again.\n"
+_UNICODE_BREAKS = "\x85\u2028\u2029"  # line breaks to YAML besides \n and \r
 
 
 class _Dumper(yaml.SafeDumper):
@@ -21,7 +22,10 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
+    if any(ch in value for ch in _UNICODE_BREAKS):  # PyYAML would write them unescaped
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
