@@ -7,7 +7,7 @@ Objects (servers, groups) — :func:`object_name`:
 2. any other name is lowercased, each run of other characters than ``a-z0-9`` becomes one
    ``-``, ends are trimmed of ``-``, it is cut to leave room, and ``-`` plus the first six hex
    digits of the SHA-256 of the original name is appended (``My_Server`` →
-   ``my-server-5c2a0f``).  A mapped name therefore never equals the name it came from, two
+   ``my-server-7115d5``).  A mapped name therefore never equals the name it came from, two
    names differing only in case or punctuation map apart, and the result depends on that
    one name only (adding a server never renames another).  Should two names still meet
    (a name written like another's mapping), the render refuses them, naming both.
