@@ -10,6 +10,7 @@ operator_schema`).  Set ``THC_UPDATE_GOLDEN=1`` to rewrite the expected files.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -215,3 +216,11 @@ def test_a_project_that_is_no_label_value_is_an_error(tmp_path: Path, capsys) ->
     result = _render(capsys, "-f", str(file))
     assert result.code == 1
     assert "error: project: 'team_' is not a valid Kubernetes label value" in result.err
+
+
+def test_the_readme_creates_the_secrets_the_render_references(golden: Result) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    pattern = r"kubectl create secret generic (\S+) -n team --from-(?:literal|file)=([^=]+)="
+    created = set(re.findall(pattern, readme))
+    notes = next(o for o in parse(golden.out) if o["metadata"]["name"] == "notes")
+    assert created == {(s["name"], s["key"]) for s in notes["spec"]["secrets"]}
