@@ -224,3 +224,23 @@ def test_the_readme_creates_the_secrets_the_render_references(golden: Result) ->
     created = set(re.findall(pattern, readme))
     notes = next(o for o in parse(golden.out) if o["metadata"]["name"] == "notes")
     assert created == {(s["name"], s["key"]) for s in notes["spec"]["secrets"]}
+
+
+def test_a_portable_load_reads_no_secret_and_keeps_host_paths(tmp_path: Path) -> None:
+    from toolhive_compose.errors import SpecError
+    from toolhive_compose.spec.loader import load
+
+    file = tmp_path / "workloads.yaml"
+    file.write_text(
+        "version: 1\nproject: p\nlabels: {team: a}\nservers:\n  s:\n    image: i\n"
+        "    secrets: {A: {env: UNSET_VAR}, B: {file: ./missing}}\n    volumes: ['./d:/d:ro']\n"
+    )
+    desired = load([file], environ={}, portable=True)
+    (spec,) = desired.servers
+    assert [(s.target, s.source, s.ref, s.digest) for s in spec.secrets] == [
+        ("A", "env", "UNSET_VAR", ""), ("B", "file", "./missing", ""),
+    ]  # fmt: skip
+    assert spec.volumes == ("./d:/d:ro",)
+    assert desired.labels == (("team", "a"),) and desired.secret_env == {}
+    with pytest.raises(SpecError, match="UNSET_VAR is not set"):
+        load([file], environ={})
