@@ -77,7 +77,7 @@ PURE_EXTERNAL = frozenset(
 )  # fmt: skip
 # The Kubernetes render: pure as the planner, with the data modules it needs besides.
 RENDER = f"{PACKAGE}.targets.kubernetes.objects"
-RENDER_EXTERNAL = PURE_EXTERNAL | {"base64", "ipaddress", "posixpath"}
+RENDER_EXTERNAL = PURE_EXTERNAL | {"ipaddress", "posixpath"}
 RENDER_PURE = (f"{PACKAGE}.targets",)  # what the render reaches of its own package
 HEAVY = frozenset({"typer", "click", "docker", "requests", "yaml", "jsonschema", "deepdiff"})
 PROXY_ENTRIES = (f"{PACKAGE}.proxy.main", f"{PACKAGE}.proxy.processes.launcher")
