@@ -190,7 +190,8 @@ def _message(error: Any, spec: dict[str, Any]) -> str:
         return _type_message(value, instance)
     custom = spec.get("errorMessage")
     if validator == "enum":
-        return (custom or _one_of(value)) + did_you_mean(instance, map(str, value))
+        text = (custom or _one_of(value)).replace("{value}", str(instance))
+        return text + did_you_mean(instance, map(str, value))
     if custom:
         return str(custom)
     return _generic(validator, value, error.message)
@@ -208,6 +209,7 @@ def _generic(validator: str, value: Any, fallback: str) -> str:
         "maxLength": f"must have at most {value} characters",
         "const": f"must be {value!r}",
         "pattern": f"must match the pattern {value}",
+        "uniqueItems": "must not list a value twice",
     }
     return messages.get(validator, fallback)
 
