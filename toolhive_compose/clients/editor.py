@@ -21,7 +21,7 @@ from ..state import Store
 from ..state.runconfig import effective_proxy_mode
 from .catalog import CLIENTS, SSE, STREAMABLE, ClientApp, entry, entry_digest, proxy_url
 from .documents import Document, DocumentError, open_document
-from .files import ClientFileError, locked, read_text, remove_file, write_text
+from .files import BACKUP_SUFFIX, ClientFileError, locked, read_text, remove_file, write_text
 from .records import RecordStore, drop_entry, drop_group, set_entry, set_registrations
 
 CREATED_FILE, CREATED_KEY, WAS_BLANK = "file", "key", "blank"
@@ -68,11 +68,12 @@ class ClientEditor:
             if seen is not None and not keep:
                 created = self.records.read().created(file)
                 doc.remove(server, drop_key=bool(created))
-                if created in (CREATED_FILE, WAS_BLANK) and _empty(doc):
-                    if created == CREATED_FILE:
-                        remove_file(path)
-                    else:
-                        self._write(path, "")
+                if created == CREATED_FILE and _empty(doc):  # as before: no file, no backup
+                    remove_file(path)
+                    if str(path) in self._backed_up:
+                        remove_file(path.with_name(path.name + BACKUP_SUFFIX))
+                elif created == WAS_BLANK and _empty(doc):
+                    self._write(path, "")
                 else:
                     self._write(path, doc.text)
             self.records.update(drop_entry(file, server))

@@ -129,7 +129,7 @@ class _Planner:
             )
         elif current is None:
             reason = "removed by hand since it was written; written again" if rec else (
-                "not registered")  # fmt: skip
+                "not in the file")  # fmt: skip
             self._add(REGISTER, name, reason, None, want, target, wait=True)
         elif rec is None and current == want:
             reason = f"already in the file; taken on record for project {self.project}"
