@@ -52,8 +52,10 @@ def read_text(path: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def locked(path: Path, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold ToolHive's lock on ``path`` (``<path>.lock``)."""
+def locked(path: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold ToolHive's lock on ``path`` (``<path>.lock``), waiting up to ``timeout`` seconds
+    (default :data:`LOCK_TIMEOUT`)."""
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
     lock_path = path.with_name(path.name + ".lock")
     deadline = time.monotonic() + timeout
     while True:
