@@ -176,10 +176,8 @@ def proxy_url(
     fragment = "#" + _UNRESERVED.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), name)
     if remote_url:
         match = _URL_PATH.match(remote_url)
-        path = match[1] if match else ""
-        if mode == SSE:
-            return f"{base}{path or '/sse'}{fragment}"
-        return base + ("" if path == "/" else path)
+        path = match[1] if match and match[1] != "/" else ""
+        return f"{base}{path or '/sse'}{fragment}" if mode == SSE else base + path
     if mode == SSE:
         return f"{base}/sse{fragment}"
     return f"{base}/mcp"

@@ -110,6 +110,8 @@ class _Parser:
         items: list[Any] = []
         while True:
             self.skip()
+            if self.pos >= len(self.text):
+                raise self.error("unexpected end of the file")
             if self.text.startswith(close, self.pos):
                 break
             if (members or items) and not self._had_comma(members, items):

@@ -38,16 +38,15 @@ def parse(text: str) -> tuple[Node | None, Any]:
     """The root node (None for an empty document) and the loaded data."""
     try:
         events = list(yaml.parse(text, Loader=yaml.SafeLoader))
+        if sum(isinstance(e, yaml.DocumentStartEvent) for e in events) > 1:
+            raise YamlError("holds several YAML documents, not one")
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise YamlError(f"{where}{exc.problem or exc.context}") from None
+        raise YamlError(where + ", ".join(filter(None, [exc.context, exc.problem]))) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc).splitlines()[0]) from None
-    docs = sum(isinstance(e, yaml.DocumentStartEvent) for e in events)
-    if docs > 1:
-        raise YamlError("holds several YAML documents, not one")
     body = [e for e in events if isinstance(e, _NODE_EVENTS)]
     if not body:
         return None, data

@@ -194,6 +194,9 @@ def _message(error: Any, spec: dict[str, Any]) -> str:
         return text + did_you_mean(instance, map(str, value))
     if custom:
         return str(custom)
+    if validator == "uniqueItems" and isinstance(instance, list):
+        seen = [v for i, v in enumerate(instance) if v in instance[:i]]
+        return f"lists {seen[0]!r} more than once" if seen else "lists a value more than once"
     return _generic(validator, value, error.message)
 
 
@@ -209,7 +212,6 @@ def _generic(validator: str, value: Any, fallback: str) -> str:
         "maxLength": f"must have at most {value} characters",
         "const": f"must be {value!r}",
         "pattern": f"must match the pattern {value}",
-        "uniqueItems": "must not list a value twice",
     }
     return messages.get(validator, fallback)
 
