@@ -65,8 +65,9 @@ _NODE_EVENTS = (
 def _node(events: list[Any], i: int, text: str) -> tuple[Node, int]:
     event = events[i]
     if isinstance(event, yaml.ScalarEvent):
-        end = _trimmed(text, _at(event.end_mark))
-        return Node("scalar", _at(event.start_mark), end, value=str(event.value)), i + 1
+        start = _at(event.start_mark)
+        end = max(start, _trimmed(text, _at(event.end_mark)))
+        return Node("scalar", start, end, value=str(event.value)), i + 1
     if isinstance(event, yaml.AliasEvent):
         return Node("alias", _at(event.start_mark), _at(event.end_mark)), i + 1
     mapping = isinstance(event, yaml.MappingStartEvent)
