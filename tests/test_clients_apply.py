@@ -13,16 +13,13 @@ import fcntl
 import json
 import os
 import stat
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support.clients import Machine
+from tests.support.clients import Machine, on_disk
 from toolhive_compose.apply.executor import apply_plan
-from toolhive_compose.clients import jsonc
 from toolhive_compose.clients.catalog import CLIENT_NAMES
 from toolhive_compose.clients.files import BACKUP_SUFFIX
 from toolhive_compose.clients.observe import with_clients
@@ -102,22 +99,6 @@ def served(machine: Machine, *clients: str, project: str = "team") -> None:
     machine.serve(project)
 
 
-def on_disk(path: Path, client: str, key: str) -> dict[str, Any]:
-    """The servers in a client's file, read by a parser other than the editor's where the
-    format has one in the standard library or our dependencies (JSONC: ours)."""
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix == ".toml":
-        servers = tomllib.loads(text).get(key)
-    elif path.suffix == ".yaml":
-        servers = (yaml.safe_load(text) or {}).get(key)
-    else:
-        root = jsonc.parse(text)
-        servers = root.data.get(key) if root else None
-    if isinstance(servers, list):
-        return {s["name"]: s for s in servers}
-    return servers or {}
-
-
 # -- the whole round ------------------------------------------------------------------------
 def test_every_client_registered_then_down_gives_every_file_back(machine: Machine) -> None:
     before = machine.install()
@@ -133,7 +114,7 @@ def test_every_client_registered_then_down_gives_every_file_back(machine: Machin
     applied = machine.thv("apply", "--yes")
     assert applied.code == 0, applied.out + applied.err
     for client, (key, (fetch, docs)) in EXPECTED.items():
-        servers = on_disk(machine.path(client), client, key)
+        servers = on_disk(machine.path(client), key)
         assert servers["fetch"] == fetch, client
         assert servers["docs"] == docs, client
         original = before[client]
@@ -168,7 +149,7 @@ def on_disk_text(original: bytes, path: Path, key: str) -> dict[str, Any]:
     copy = path.with_name("original" + path.suffix)
     copy.write_bytes(original)
     try:
-        return on_disk(copy, "", key)
+        return on_disk(copy, key)
     finally:
         copy.unlink()
 
@@ -452,3 +433,20 @@ def test_damaged_records_are_one_sentence(machine: Machine) -> None:
     assert result.code == 1
     assert result.err.startswith(f"error: {records} is damaged (not JSON: ")
     assert "Traceback" not in result.err
+
+
+def test_an_entry_already_gone_is_forgotten_by_down(machine: Machine) -> None:
+    """Also what a kill between removing an entry and dropping its record leaves behind."""
+    machine.install("cursor")
+    before = machine.path("cursor").read_bytes()
+    served(machine, "cursor")
+    assert machine.thv("apply", "--yes").code == 0
+    doc = json.loads(machine.path("cursor").read_text())
+    del doc["mcpServers"]["docs"]
+    machine.path("cursor").write_text(json.dumps(doc))
+    down = machine.thv("down", "--yes")
+    assert "# client cursor: server docs will be forgotten (the file is left as it is): already " \
+        "gone from the file; forgotten" in down.out  # fmt: skip
+    assert "client cursor: docs: forgotten" in down.out
+    assert json.loads(machine.path("cursor").read_bytes()) == json.loads(before)
+    assert json.loads((machine.store.paths.ours / "clients.json").read_text())["files"] == {}

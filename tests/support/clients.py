@@ -8,6 +8,7 @@ already run in sync on a fake engine, so that a plan holds only client actions.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 from tests.support.cli import Result, thv
 from tests.support.fake_engine import FakeRuntime, install
+from toolhive_compose.clients import jsonc
 from toolhive_compose.clients.catalog import CLIENT_NAMES, CLIENTS, config_path, install_marker
 from toolhive_compose.clients.documents import open_document
 from toolhive_compose.fingerprint import canonical, config_hash
@@ -31,6 +33,22 @@ def fixture(client: str) -> Path | None:
     """The real-shaped file of ``client``, if it has one (else the client has none yet)."""
     path = FIXTURES / (client + EXTENSIONS[CLIENTS[client].format])
     return path if path.exists() else None
+
+
+def on_disk(path: Path, key: str) -> dict[str, Any]:
+    """The servers under ``key`` in a client's file, read by a parser other than the editor's
+    where the format has one in the standard library or our dependencies (JSONC: ours)."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix == ".toml":
+        servers = tomllib.loads(text).get(key)
+    elif path.suffix == ".yaml":
+        servers = (yaml.safe_load(text) or {}).get(key)
+    else:
+        root = jsonc.parse(text)
+        servers = root.data.get(key) if root else None
+    if isinstance(servers, list):
+        return {s["name"]: s for s in servers}
+    return servers or {}
 
 
 class Machine:

@@ -122,10 +122,11 @@ class ClientEditor:
             raise ThvError(f"group {group} does not exist; its clients cannot be registered")
         current = [str(c) for c in doc.get("registered_clients") or []]
         new = [c for c in current if c not in removed] + [c for c in added if c not in current]
+        ours = [c for c in added if c not in current]
+        # on record first: a crash in between leaves a record of a client not there, harmless
+        self.records.update(set_registrations(group, project, ours, removed))
         if new != current or "registered_clients" not in doc:
             self.store.groups.write(group, {**doc, "registered_clients": new})
-        ours = [c for c in added if c not in current]
-        self.records.update(set_registrations(group, project, ours, removed))
 
     def forget_group(self, group: str, project: str) -> None:
         """The group file is gone: so are the registrations on record for it."""
