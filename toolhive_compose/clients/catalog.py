@@ -153,6 +153,20 @@ def entry(app: ClientApp, server: str, url: str, kind: str) -> dict[str, Any]:
     return doc
 
 
+def servers_by_name(servers: Any, *, listed: bool) -> dict[str, Any]:
+    """The entries under a servers key by server name: a mapping as it is, or (``listed``) the
+    items of a list that carry a ``name``."""
+    if not servers:
+        return {}
+    if listed:
+        return {
+            str(item["name"]): item
+            for item in servers
+            if isinstance(item, dict) and item.get("name") is not None
+        }
+    return {str(k): v for k, v in servers.items()}
+
+
 def location(app: ClientApp, server: str) -> str:
     """Where the entry sits in the file, for plans: ``mcpServers.fetch``,
     ``mcpServers[name=fetch]``."""

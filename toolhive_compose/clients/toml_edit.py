@@ -18,6 +18,8 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from .catalog import servers_by_name
+
 _KEY_PART = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')\s*""")
 _HEADER = re.compile(r"^[ \t]*(\[\[?)(.*?)(\]\]?)[ \t]*(?:#.*)?$")
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -120,15 +122,7 @@ class TomlDocument:
         self.headers = headers(text)
 
     def entries(self) -> dict[str, Any]:
-        if not self.value:
-            return {}
-        if self.listed:
-            return {
-                str(item["name"]): item
-                for item in self.value
-                if isinstance(item, dict) and item.get("name") is not None
-            }
-        return {str(k): v for k, v in self.value.items()}
+        return servers_by_name(self.value, listed=self.listed)
 
     # -- where things are ----------------------------------------------------------------------
     def _own(self, h: Header) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .catalog import servers_by_name
 from .jsonc import line_end, line_start
 
 
@@ -144,15 +145,7 @@ class YamlDocument:
             raise YamlError(f"has '{self.key}' that is not {kind}")
 
     def entries(self) -> dict[str, Any]:
-        if not self.value:
-            return {}
-        if self.listed:
-            return {
-                str(item["name"]): item
-                for item in self.value
-                if isinstance(item, dict) and item.get("name") is not None
-            }
-        return {str(k): v for k, v in self.value.items()}
+        return servers_by_name(self.value, listed=self.listed)
 
     def _index(self, name: str) -> int | None:
         if self.container is None or not self.value or self.container.kind not in ("map", "seq"):
