@@ -60,7 +60,7 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("status", "--help")[0] == "workloads"
     assert loaded("group", "--help")[0] == "groups"
     every, help_text = loaded("--help")
-    assert every == "clients,groups,importing,run,targets,upgrade,workloads"
+    assert every == "clients,groups,importing,run,surface,targets,upgrade,workloads"
     assert loaded("render", "--help")[0] == "targets"
     assert loaded("client", "list", "--help")[0] == "clients"
     commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm")

@@ -26,8 +26,9 @@ from tests.test_proxy_local import LoopThread, local_servers, serve, serve_stdio
 from toolhive_compose.fingerprint import canonical
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.proxy.transports.reverse import ReverseProxy, Upstream
-from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard, read_report
+from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard
 from toolhive_compose.state import Store
+from toolhive_compose.state.surfaces import read_report
 from toolhive_compose.tools import ToolConfig, screen, tool_digest
 from toolhive_compose.workloads.lifecycle import Lifecycle
 
@@ -265,7 +266,7 @@ def test_a_flipped_description_is_withheld_after_list_changed(loop_thread: LoopT
     assert before == ["add", "echo", "flip", "whoami"]
     assert after == ["add", "flip", "whoami"]
     assert refused == "tool echo is withheld by the proxy: changed since workloads.lock pinned it"
-    report = read_report(store, "rug")
+    report = read_report(store.paths, "rug")
     assert report["withheld"] == {"echo": "changed since workloads.lock pinned it"}
     assert "~/.ssh/id_rsa" in report["tools"]["echo"]["description"]
     status = store.statuses.get("rug")
@@ -301,7 +302,7 @@ def test_reconfigure_is_followed_by_the_running_proxy(surface_server: Any) -> No
         narrowed = {**canon, "tools": ["add"]}
         lifecycle.reconfigure("rc", narrowed)
         assert store.statuses.get("rc").process_id == pid  # type: ignore[union-attr]
-        assert read_report(store, "rc")["pid"] == pid
+        assert read_report(store.paths, "rc")["pid"] == pid
         assert asyncio.run(in_session(url, names)) == ["add"]
         rc = store.runconfigs.read("rc") or {}
         assert rc["tools_filter"] == ["add"] and rc["toolhive_compose"]["spec"]["tools"] == ["add"]

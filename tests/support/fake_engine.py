@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from toolhive_compose.runtime import Container, ContainerParams
+from toolhive_compose.runtime import Container, ContainerParams, ImageInfo
 
 TOOLHIVE_LABELS = ("toolhive", "toolhive-name", "toolhive-basename", "toolhive-transport")
 
@@ -37,6 +37,7 @@ class FakeRuntime:
     def __init__(self) -> None:
         self.containers: dict[str, Container] = {}
         self.calls: list[tuple[str, Any]] = []
+        self.images: dict[str, ImageInfo] = {}  # reference -> what image_info answers
         self.created: dict[str, ContainerParams] = {}  # the last create of each name
         self.log_bytes: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -66,6 +67,9 @@ class FakeRuntime:
 
     def image_id(self, image: str) -> str:
         return ""
+
+    def image_info(self, image: str) -> ImageInfo | None:
+        return self.images.get(image)
 
     def pull(self, image: str) -> None:
         self.calls.append(("pull", image))

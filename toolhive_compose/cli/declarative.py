@@ -31,11 +31,21 @@ from .app import (
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
+    from ..apply.lockcheck import LockPolicy
     from ..model import DesiredState, ObservedState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
     from ..runtime import Runtime
     from ..state import Store
+
+
+UpdateLock = Annotated[
+    bool,
+    typer.Option(
+        "--update-lock",
+        help="Run the images the tags name now, not workloads.lock's (and record them).",
+    ),
+]
 
 
 class PlanFormat(StrEnum):
@@ -64,10 +74,11 @@ def plan(
     ] = False,
     adopt: Adopt = False,
     strict: Strict = False,
+    update_lock: UpdateLock = False,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
     desired = _load(source.files, source.env_file, source.project, registry)
-    the_plan = _make_plan(desired, adopt=adopt, strict=strict)
+    the_plan = _make_plan(desired, adopt=adopt, strict=strict, update_lock=update_lock)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import plan_upgrades
@@ -101,8 +112,17 @@ def apply(
     registry: RegistryOpt = None,
     adopt: Adopt = False,
     strict: Strict = False,
+    update_lock: UpdateLock = False,
+    accept_tool_changes: Annotated[
+        bool,
+        typer.Option(
+            "--accept-tool-changes",
+            help="Record tools that differ from workloads.lock instead of failing on them.",
+        ),
+    ] = False,
 ) -> None:
     """Plan, confirm, then carry out exactly that plan."""
+    from ..apply.lockcheck import LockPolicy
     from ..paths import Paths
     from ..proxy.processes.control import Launcher
 
@@ -111,7 +131,8 @@ def apply(
     launcher = Launcher(Paths.from_env())
     try:
         desired = _load(source.files, source.env_file, source.project, registry)
-        _reconcile(desired, execution, adopt=adopt, strict=strict, launcher=launcher)
+        policy = LockPolicy(accept_tool_changes=accept_tool_changes, update_images=update_lock)
+        _reconcile(desired, execution, adopt=adopt, strict=strict, launcher=launcher, lock=policy)
     finally:
         launcher.close()
 
@@ -129,8 +150,13 @@ def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> 
 @app.command()
 @option_groups
 def validate(source: Source, registry: RegistryOpt = None) -> None:
-    """Check the workloads file; report every problem at once."""
+    """Check the workloads file (and workloads.lock beside it); report every problem at once."""
+    from ..workloads.pins import attach_lock
+
     desired = _load(source.files, source.env_file, source.project, registry)
+    desired, notes = attach_lock(desired, None)
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
     )
@@ -177,14 +203,35 @@ def _load(
     return load(files or [], env_files=env_files or [], project=project, registry=registry)
 
 
-def _make_plan(desired: DesiredState, *, adopt: bool = False, strict: bool = False) -> Plan:
+def _make_plan(
+    desired: DesiredState, *, adopt: bool = False, strict: bool = False, update_lock: bool = False
+) -> Plan:
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store
 
-    return make_plan(
-        desired, _observe(desired, get_runtime(), Store.from_env()), adopt=adopt, strict=strict
-    )
+    runtime = get_runtime()
+    desired, notes = _locked(desired, runtime, update_lock)
+    observed = _observe(desired, runtime, Store.from_env())
+    return _noted(make_plan(desired, observed, adopt=adopt, strict=strict), notes)
+
+
+def _locked(
+    desired: DesiredState, runtime: Runtime, update: bool
+) -> tuple[DesiredState, list[str]]:
+    """``desired`` with workloads.lock's pins, and what the plan should say about the lock."""
+    from ..workloads.pins import attach_lock
+
+    desired, notes = attach_lock(desired, runtime, update_images=update)
+    if update and desired.lock is not None and not desired.lock.exists:
+        notes.append(f"--update-lock: there is no {desired.lock.path} to update")
+    return desired, notes
+
+
+def _noted(plan: Plan, notes: list[str]) -> Plan:
+    import dataclasses
+
+    return dataclasses.replace(plan, warnings=(*notes, *plan.warnings)) if notes else plan
 
 
 def _observe(desired: DesiredState, runtime: Runtime, store: Store) -> ObservedState:
@@ -203,7 +250,9 @@ def _reconcile(
     adopt: bool = False,
     strict: bool = False,
     launcher: Launcher | None = None,
+    lock: LockPolicy | None = None,
 ) -> None:
+    """Plan under the state lock, confirm, apply; ``lock``: workloads.lock is in force."""
     from ..apply.executor import apply_plan
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
@@ -213,8 +262,11 @@ def _reconcile(
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
+        notes: list[str] = []
+        if lock is not None:
+            desired, notes = _locked(desired, runtime, lock.update_images)
         observed = _observe(desired, runtime, store)
-        the_plan = make_plan(desired, observed, adopt=adopt, strict=strict)
+        the_plan = _noted(make_plan(desired, observed, adopt=adopt, strict=strict), notes)
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
         if not the_plan.has_changes:
             return
@@ -233,6 +285,7 @@ def _reconcile(
             parallelism=execution.parallelism,
             timeout=execution.timeout,
             on_event=progress,
+            lock_policy=lock,
         )
         typer.echo(render_result(result))
         if not result.ok:

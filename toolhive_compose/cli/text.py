@@ -105,7 +105,15 @@ def _action_block(action: Action, style: Style) -> list[str]:
         lines.append(
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
+    if action.lock:
+        lines.append("      " + style(LOCK_LINES[action.lock], "36"))
     return lines
+
+
+LOCK_LINES = {
+    "check": "tools: checked against workloads.lock once it is ready",
+    "record": "tools: recorded into workloads.lock once it is ready (not in it yet)",
+}
 
 
 def _client_headline(action: Action) -> tuple[str, str]:
@@ -143,6 +151,8 @@ def _change_line(change: FieldChange, width: int, style: Style) -> str:
 def _value(value: Any) -> str:
     if value in ("(sensitive)", KNOWN_AFTER_APPLY):
         return str(value)
+    if isinstance(value, str) and value.startswith("sha256:") and len(value) == 71:
+        return json.dumps(value[:19] + "…")  # a tool pin: the JSON plan has it whole
     return json.dumps(value, ensure_ascii=False)
 
 

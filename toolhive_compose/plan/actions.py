@@ -113,6 +113,9 @@ class Action:
     target: str = ""  # the container id acted on, if any
     image: ImageChange | None = None  # upgrades only
     client: ClientTarget | None = None  # client actions only
+    # With workloads.lock: once the server is ready, its tools are checked against the lock
+    # ("check"), or recorded into it ("record": a server the lock does not name yet).
+    lock: str = ""
     # Canonical specs (fingerprint.canonical); for a client action, the entry as the plan saw
     # it and as it will be.  Not serialised: specs carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
@@ -135,6 +138,8 @@ class Action:
             doc["image"] = self.image.to_dict()
         if self.client is not None:
             doc["client"] = self.client.to_dict()
+        if self.lock:
+            doc["lock"] = self.lock
         return doc
 
 

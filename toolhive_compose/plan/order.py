@@ -36,6 +36,7 @@ class Draft:
     image: ImageChange | None = None
     client: ClientTarget | None = None
     changes: tuple[FieldChange, ...] | None = None  # worked out by the drafter
+    lock: str = ""  # the check against workloads.lock once the server is ready (locking.py)
 
     @property
     def key(self) -> Key:
@@ -132,4 +133,5 @@ def _action(d: Draft, ids: dict[Key, int]) -> Action:
         after=d.after,
         image=d.image,
         client=d.client,
+        lock=d.lock,
     )

@@ -8,7 +8,7 @@ proxy's asyncio client.
 
 from __future__ import annotations
 
-from .protocol import Container, ContainerParams, Runtime
+from .protocol import Container, ContainerParams, ImageInfo, Runtime
 
 
 def get_runtime() -> Runtime:
@@ -18,4 +18,4 @@ def get_runtime() -> Runtime:
     return DockerRuntime.from_env()
 
 
-__all__ = ["Container", "ContainerParams", "Runtime", "get_runtime"]
+__all__ = ["Container", "ContainerParams", "ImageInfo", "Runtime", "get_runtime"]

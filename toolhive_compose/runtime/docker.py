@@ -17,7 +17,7 @@ from ..errors import EngineError, EngineUnavailable
 from . import engine_sync
 from .endpoint import engine_host
 from .engine_http import lean_supported
-from .protocol import Container, ContainerParams
+from .protocol import Container, ContainerParams, ImageInfo
 
 
 class DockerRuntime:
@@ -51,6 +51,10 @@ class DockerRuntime:
         return bool(self.image_id(image))
 
     def image_id(self, image: str) -> str:
+        info = self.image_info(image)
+        return info.id if info else ""
+
+    def image_info(self, image: str) -> ImageInfo | None:
         what = f"inspect image {image}"
         with contextlib.suppress(engine_sync.NotFound):
             if self.lean:
@@ -58,8 +62,10 @@ class DockerRuntime:
             else:
                 with self._errors(what):
                     info = self.client.api.inspect_image(image)
-            return str((info or {}).get("Id") or "")
-        return ""
+            info = info or {}
+            digests = tuple(str(d) for d in info.get("RepoDigests") or () if d)
+            return ImageInfo(str(info.get("Id") or ""), digests) if info.get("Id") else None
+        return None
 
     # -- writes --------------------------------------------------------------------------
     def pull(self, image: str) -> None:

@@ -20,6 +20,15 @@ class Container:
     image_id: str = ""  # the engine's id of the image the container runs (sha256:…)
 
 
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """A local image: its id (``sha256:…``) and the registry digests it is known by
+    (``repo@sha256:…``; none for an image built or loaded here)."""
+
+    id: str
+    repo_digests: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerParams:
     """Everything needed to create one workload container."""
@@ -53,6 +62,10 @@ class Runtime(Protocol):
 
     def image_id(self, image: str) -> str:
         """The local image's id (``sha256:…``, as containers report it); "" if absent."""
+        ...
+
+    def image_info(self, image: str) -> ImageInfo | None:
+        """The local image's id and registry digests; None if absent."""
         ...
 
     def create(self, params: ContainerParams) -> str: ...

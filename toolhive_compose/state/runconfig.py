@@ -78,7 +78,8 @@ def build_runconfig(
     config_hash: str,
 ) -> dict[str, Any]:
     """The run config ToolHive would write for ``spec``, in ToolHive's key order."""
-    rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image}
+    # the image the container runs: the lock's pinned one when it wins over the tag
+    rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image_ref or spec.image}
     if spec.url:
         rc["remote_url"] = spec.url
     if spec.registry_url:

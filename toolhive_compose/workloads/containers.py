@@ -31,7 +31,7 @@ def container_params(
     http = spec.transport in HTTP_TRANSPORTS
     return ContainerParams(
         name=spec.name,
-        image=spec.image,
+        image=spec.image_ref or spec.image,  # the lock's pinned image, when it wins
         command=spec.args,
         env=env,
         labels=labels,

@@ -25,11 +25,11 @@ from ..state.runconfig import (
     HTTP_TRANSPORTS,
     build_runconfig,
     container_labels,
-    effective_proxy_mode,
 )
 from ..state.store import GROUP_EXTENSION_KEY
+from ..state.surfaces import delete_report
 from .containers import container_params
-from .queries import workload_url
+from .queries import mcp_endpoint
 
 if TYPE_CHECKING:
     from ..proxy.processes.control import Launcher, ProxyProcess
@@ -150,7 +150,7 @@ class Lifecycle:
         self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
-        (self.store.paths.surfaces / f"{name}.json").unlink(missing_ok=True)
+        delete_report(self.store.paths, name)
 
     def _take_down(self, name: str, container_id: str) -> None:
         """Remove the container while its proxy stops: SIGTERM first, then the engine call,
@@ -195,14 +195,14 @@ class Lifecycle:
 
     def _proxy_follows(self, name: str, rc: dict[str, Any], pid: int, digest: str) -> bool:
         from ..proxy.processes.readiness import NotReady, wait_ready
-        from ..proxy.transports.toolsurface import read_report
+        from ..state.surfaces import read_report
 
-        url, sse = _mcp_endpoint(name, rc)
+        url, sse = mcp_endpoint(name, rc)
         try:
             wait_ready(url, sse=sse, timeout=min(self.ready_timeout, REMOTE_READY_TIMEOUT) or 5)
         except NotReady:
             return False
-        report = read_report(self.store, name)
+        report = read_report(self.store.paths, name)
         return report.get("pid") == pid and report.get("tool_config") == digest
 
     def adopt(self, name: str, canon: dict[str, Any], *, project: str) -> None:
@@ -251,7 +251,7 @@ class Lifecycle:
             return
         remote = bool(rc.get("remote_url"))
         timeout = min(self.ready_timeout, REMOTE_READY_TIMEOUT) if remote else self.ready_timeout
-        url, sse = _mcp_endpoint(name, rc)
+        url, sse = mcp_endpoint(name, rc)
         try:
             wait_ready(url, sse=sse, timeout=timeout, alive=proc.running)
         except Unauthorized as exc:
@@ -319,15 +319,6 @@ class Lifecycle:
 def _extension(doc: dict[str, Any]) -> dict[str, Any]:
     """Our key of a group document (absent for a group no project declared)."""
     return {k: v for k, v in doc.items() if k == GROUP_EXTENSION_KEY}
-
-
-def _mcp_endpoint(name: str, rc: dict[str, Any]) -> tuple[str, bool]:
-    """The workload's MCP URL through its proxy, and whether it speaks legacy SSE."""
-    transport = str(rc.get("transport") or "stdio")
-    mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
-    remote_url = str(rc.get("remote_url") or "")
-    url = workload_url(int(rc.get("port") or 0), transport, mode, name, remote_url)
-    return url.partition("#")[0], mode == "sse"
 
 
 def _last_line(path: Path) -> str:

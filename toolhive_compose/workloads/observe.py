@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from ..model import (
     LABEL_BASENAME,
@@ -24,6 +25,7 @@ from ..runtime import Container, Runtime
 from ..state import Store
 from ..state.runconfig import canonical_from_runconfig, project_of
 from ..state.store import GROUP_EXTENSION_KEY
+from ..state.surfaces import read_report
 
 AUXILIARY_LABEL = "toolhive-auxiliary-workload"
 
@@ -68,6 +70,7 @@ def _workload(
     main = ranked[0] if ranked else None
     status = store.workload_status(name)  # migrates a legacy PID file, as ToolHive does
     labels = main.labels if main else {}
+    spec = canonical_from_runconfig(rc) if rc else None
     return ObservedWorkload(
         name=name,
         container_id=main.id if main else "",
@@ -78,12 +81,22 @@ def _workload(
         labels=tuple(sorted(labels.items())),
         project=labels.get(LABEL_PROJECT, "") or (project_of(rc) if rc else ""),
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
-        spec=canonical_from_runconfig(rc) if rc else None,
+        spec=spec,
         status=status.status if status else "",
         proxy_alive=bool(status and pid_alive(status.process_id)),
         remote=bool(rc and rc.get("remote_url")),
         extra_container_ids=tuple(c.id for c in ranked[1:]),
+        server_tools=_server_tools(store, name, spec),
     )
+
+
+def _server_tools(store: Store, name: str, spec: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """The tool names the server offered its proxy, as the proxy reported them (only read for
+    a workload with a filter or overrides: plan warns about names the server does not have)."""
+    if not spec or not (spec.get("tools") or spec.get("tools_override")):
+        return None
+    names = read_report(store.paths, name).get("server_tools")
+    return tuple(str(n) for n in names) if isinstance(names, list) else None
 
 
 def _groups(store: Store) -> tuple[ObservedGroup, ...]:

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import StateError
-from ...state.atomic import atomic_write
 from ...state.runconfig import tool_config
 from ...state.store import Store
+from ...state.surfaces import write_report
 from ...tools import (
     DRIFT_CONTEXT,
     NOT_FOUND_MESSAGE,
@@ -211,7 +211,7 @@ class SurfaceGuard:
             return
         previous, self._written = self._written, doc
         try:
-            atomic_write(report_path(self.store, self.name), _encode(doc))
+            write_report(self.store.paths, self.name, doc)
             if previous is None or previous["withheld"] != withheld:
                 self._status_context(withheld)
         except (OSError, StateError) as exc:
@@ -250,23 +250,6 @@ def refuse_single(conn: Conn, screening: Screening, accept: str) -> None:
         return
     body = json.dumps(screening.answers[0], sort_keys=True, separators=(",", ":"))
     respond(conn, 200, body.encode(), content_type="application/json")
-
-
-def report_path(store: Store, name: str) -> Path:
-    return store.paths.surfaces / f"{name}.json"
-
-
-def read_report(store: Store, name: str) -> dict[str, Any]:
-    """A proxy's report of the surface it saw (see the module docstring); {} when none."""
-    try:
-        doc = json.loads(report_path(store, name).read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _encode(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int] | None:
