@@ -171,8 +171,7 @@ def _verify_markdown(desired: DesiredState, checks: list[ServerCheck]) -> str:
              "| --- | --- | --- | --- |"]  # fmt: skip
     for c in checks:
         tools_ok = c.status in ("match", "skipped")
-        image = c.image or "not pinned"
-        image_cell = f"{mark[image in ('match', 'not pinned')]} {image}"
+        image_cell = f"{mark[c.image_ok]} {c.image or 'not pinned'}"
         detail = c.detail.replace("|", "\\|")
         lines.append(f"| `{c.name}` | {mark[tools_ok]} {c.status} | {image_cell} | {detail} |")
     for c in checks:

@@ -38,7 +38,7 @@ def image_drift(spec: ServerSpec, obs: ObservedWorkload, after: dict[str, Any]) 
         return None
     if spec.image_pin and obs.image_id and obs.image_id != spec.image_pin:
         reason = (
-            f"workloads.lock pins image {_short(spec.image_pin)}; "
+            f"image {spec.image} is pinned to {_short(spec.image_pin)} (workloads.lock); "
             f"the container runs {_short(obs.image_id)}"
         )
     elif spec.image_ref and not spec.image_pin:

@@ -17,7 +17,7 @@ from ..model import DesiredState, Lock, LockedServer, ServerSpec
 from ..runtime import Runtime
 from ..state import Store
 from ..tools import SurfaceDiff, compare
-from .pins import matches, recorded_digest, short
+from .pins import is_repo_digest, matches, recorded_digest, short
 from .surface import Surface, read_surface
 
 MATCH, CHANGED, NOT_LOCKED, NOT_SERVING, SKIPPED = (
@@ -34,10 +34,11 @@ class ServerCheck:
     detail: str = ""
     diff: SurfaceDiff = field(default_factory=SurfaceDiff)
     image: str = ""  # "" (not pinned), match, or what differs
+    image_ok: bool = True  # a differing repo digest fails; a local image id only informs
 
     @property
     def ok(self) -> bool:
-        return self.status in (MATCH, SKIPPED) and self.image in ("", MATCH)
+        return self.status in (MATCH, SKIPPED) and self.image_ok
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": self.name, "status": self.status, "ok": self.ok}
@@ -47,6 +48,7 @@ class ServerCheck:
             doc["tools"] = self.diff.to_dict()
         if self.image:
             doc["image"] = self.image
+            doc["image_ok"] = self.image_ok
         return doc
 
 
@@ -67,19 +69,26 @@ def _check(spec: ServerSpec, lock: Lock, store: Store, runtime: Runtime) -> Serv
         return ServerCheck(spec.name, NOT_SERVING, str(exc))
     diff = compare(entry.tools, surface.views, frozenset(spec.tools))
     status, detail = (MATCH, "") if diff.clean else (CHANGED, diff.summary())
-    return ServerCheck(spec.name, status, detail, diff, _image_check(spec, entry, runtime))
+    image, image_ok = _image_check(spec, entry, runtime)
+    return ServerCheck(spec.name, status, detail, diff, image, image_ok)
 
 
-def _image_check(spec: ServerSpec, entry: LockedServer, runtime: Runtime) -> str:
+def _image_check(spec: ServerSpec, entry: LockedServer, runtime: Runtime) -> tuple[str, bool]:
+    """The running image against the pinned one.  A repo digest is the same everywhere: a
+    mismatch fails.  An image id is only meaningful where the image was built: a mismatch
+    (another machine, a rebuild) is said, and the tools decide."""
     if spec.remote or not entry.image_digest or entry.image != spec.image:
-        return ""
+        return "", True
     running = container_image(runtime, spec.name)
     info = runtime.image_info(running) if running else None
     if info is None:
-        return "unknown (no container)"
+        return "unknown (no container)", not is_repo_digest(entry.image_digest)
     if matches(entry.image_digest, info):
-        return MATCH
-    return f"runs {short(info.id)}, the lock pins {short(entry.image_digest)}"
+        return MATCH, True
+    differs = f"runs {short(info.id)}, the lock pins {short(entry.image_digest)}"
+    if is_repo_digest(entry.image_digest):
+        return differs, False
+    return f"{differs} (a local image id: it differs on every machine that builds it)", True
 
 
 def container_image(runtime: Runtime, name: str) -> str:
