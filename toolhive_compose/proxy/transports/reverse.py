@@ -4,6 +4,12 @@ Requests are forwarded with their path, query and headers (hop-by-hop ones dropp
 ``Host`` rewritten); responses are relayed as they arrive, chunk by chunk, so SSE streams
 pass through unbuffered.  Upstream connections are kept alive and reused; a request that
 fails on a reused connection before any response byte is retried once on a fresh one.
+
+In front of a container (``gate`` given) the server may be restarting: while the supervisor
+has the gate closed, and when the server cannot be reached, clients get 503 with
+``Retry-After`` and a JSON-RPC error body (:mod:`..http.outage`); a refused connection is
+retried for a few seconds first, as the server may be coming up.  A remote server that does
+not answer is a 502, as ToolHive's proxy answers.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..http.outage import Gate, respond_unavailable
 from ..http.server import log, wait_client_gone
 from ..http.wire import (
     LAST_CHUNK,
@@ -42,6 +49,8 @@ HOP_BY_HOP = frozenset(
 )  # fmt: skip
 MAX_IDLE = 64
 CONNECT_TIMEOUT = 10.0
+REFUSED_RETRY = 3.0  # seconds to retry a refused connection to a container's server
+RETRY_PAUSE = 0.2
 RETRYABLE = (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError)
 Body = AsyncGenerator[bytes, None]
 
@@ -115,20 +124,45 @@ class Pool:
 class ReverseProxy:
     """The proxy application for sse / streamable-http servers and remote servers."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, gate: Gate | None = None) -> None:
         self.upstream = upstream
         self.pool = Pool(upstream)
+        self.gate = gate  # None: a remote server, which nothing supervises
         self._origin = upstream.origin.encode()
 
     async def handle(self, request: Request, client: Conn) -> bool:
+        gate = self.gate
+        if gate is not None and not gate.open:
+            respond_unavailable(client, request, gate.reason, gate.retry_after)
+            return request.keep_alive
         head = self._request_head(request)
         try:
-            upstream, response = await self._exchange(head + request.body)
+            upstream, response = await self._exchange_retrying(head + request.body)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, HttpError) as exc:
             log(f"upstream {self.upstream.origin} unavailable: {type(exc).__name__}: {exc}")
-            respond(client, 502, b"upstream MCP server unavailable\n")
+            if gate is None:
+                respond(client, 502, b"upstream MCP server unavailable\n")
+            elif not gate.open:  # it went away while this request waited
+                respond_unavailable(client, request, gate.reason, gate.retry_after)
+            else:
+                respond_unavailable(client, request, "it does not accept connections", 1)
             return request.keep_alive
         return await self._relay(request, response, upstream, client)
+
+    async def _exchange_retrying(self, data: bytes) -> tuple[Conn, Response]:
+        """:meth:`_exchange`; in front of a container, a refused connection is tried again
+        for :data:`REFUSED_RETRY` seconds (the server may be starting)."""
+        deadline = asyncio.get_running_loop().time() + REFUSED_RETRY
+        while True:
+            try:
+                return await self._exchange(data)
+            except ConnectionRefusedError:
+                gate = self.gate
+                if gate is None or not gate.open:
+                    raise
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                await asyncio.sleep(RETRY_PAUSE)
 
     def _request_head(self, request: Request) -> bytes:
         lines = [
