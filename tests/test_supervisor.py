@@ -9,8 +9,10 @@ shrunk to milliseconds.  The real engine is in ``test_restarts_docker.py``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -52,7 +54,7 @@ class FakeEngine:
         self.reachable = True
         self.removed = False
         self.policy_restarts = False
-        self.on_start: Callable[[], None] = lambda: None
+        self.on_start: Callable[[], object] = lambda: None
         self.starts = 0
         self.stops = 0
         self.logs = ["loading config", "fatal: no config"]
@@ -161,7 +163,7 @@ class Rig:
         )  # fmt: skip
         self.task = asyncio.ensure_future(self.supervisor.watch(self.engine.state))
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    async def until(self, predicate: Callable[[], object], timeout: float = 3.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate():
             assert not self.task.done(), f"supervision ended: {self.reporter.written}"
@@ -173,10 +175,10 @@ class Rig:
         return await asyncio.wait_for(self.task, 3)
 
 
-def run(coro_fn: Callable[[Rig], object], policy: Policy = FAST) -> None:
+def run(coro_fn: Callable[[Rig], Awaitable[None]], policy: Policy = FAST) -> None:
     async def main() -> None:
         rig = Rig(policy)
-        await coro_fn(rig)  # type: ignore[misc]
+        await coro_fn(rig)
         if not rig.task.done():
             await rig.finish()
 
@@ -249,7 +251,7 @@ def test_a_stable_run_starts_the_count_again() -> None:
         for n in (1, 2):
             await asyncio.sleep(0.02)
             rig.engine.exit(1)
-            await rig.until(lambda n=n: len(rig.target.connects) == n)
+            await rig.until(functools.partial(_connected, rig, n))
         assert rig.supervisor.restarts == 2
         await asyncio.sleep(0.6)  # longer than stable_run
         rig.engine.exit(1)
@@ -270,7 +272,7 @@ def test_an_engine_that_comes_back_with_the_same_process_keeps_the_sessions() ->
         await rig.until(lambda: rig.target.connects == [False])
         assert rig.reporter.status == ("running", "") and rig.engine.starts == 0
 
-    run(scenario, Policy(**{**_fields(FAST), "engine_timeout": 5.0}))
+    run(scenario, replace(FAST, engine_timeout=5.0))
 
 
 def test_an_engine_that_never_comes_back_is_given_up_on() -> None:
@@ -311,8 +313,8 @@ def test_a_removed_container_is_an_error() -> None:
     run(scenario)
 
 
-def _fields(policy: Policy) -> dict[str, object]:
-    return {name: getattr(policy, name) for name in policy.__slots__}
+def _connected(rig: Rig, n: int) -> bool:
+    return len(rig.target.connects) == n
 
 
 @pytest.mark.parametrize(
