@@ -20,9 +20,10 @@ from .app import Adopt, EnvFiles, Execution, Files, RegistryOpt, Source, app, co
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
-    from ..model import DesiredState
+    from ..model import DesiredState, ObservedState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
+    from ..state import Store
 
 
 class PlanFormat(StrEnum):
@@ -189,7 +190,10 @@ def _reconcile(
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
         names = [s.name for s in desired.servers]
-        the_plan = make_plan(desired, observe(runtime, store, desired_names=names), adopt=adopt)
+        _sweep_orphans(store)
+        observed = observe(runtime, store, desired_names=names)
+        _note_strays(observed, desired.project)
+        the_plan = make_plan(desired, observed, adopt=adopt)
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
         if not the_plan.has_changes:
             return
@@ -212,6 +216,24 @@ def _reconcile(
         typer.echo(render_result(result))
         if not result.ok:
             raise typer.Exit(1)
+
+
+def _sweep_orphans(store: Store) -> None:
+    """Orphan proxies stopped, foreign PIDs cleared (:mod:`toolhive_compose.workloads.orphans`)."""
+    from ..workloads.orphans import sweep
+
+    for orphan in sweep(store):
+        typer.echo(f"note: {orphan.describe()}: {orphan.outcome()}", err=True)
+
+
+def _note_strays(observed: ObservedState, project: str) -> None:
+    """The project's containers without a run config here: reported, never removed."""
+    from ..workloads.orphans import Orphan
+
+    for w in observed.workloads:
+        if w.project == project and w.container_id and w.spec is None and not w.remote:
+            orphan = Orphan("container", w.name, container_id=w.container_id)
+            typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)
 
 
 class Progress:

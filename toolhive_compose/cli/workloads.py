@@ -8,7 +8,9 @@ one aggregated result: a failure on one never hides the others.
 
 ``thv list`` text output adds a ``PROJECT`` column: the toolhive-compose project owning the
 workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
-stays exactly ToolHive's Workload shape, without the project.
+stays exactly ToolHive's Workload shape, without the project.  When the engine does not answer
+(within a few seconds) ``list`` still answers, from the state files, with a warning; orphans
+(:mod:`toolhive_compose.workloads.orphans`) are reported as notes on stderr.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def list_(
     filters = _label_filters(label or [])
     if check_upgrades and output == "mcpservers":
         raise ThvError("--check-upgrades is not supported with --format mcpservers")
-    found = _connect().workloads.list(all=all_, labels=filters, group=group)
+    found = _listed(all_, filters, group)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import list_upgrades
@@ -145,6 +147,32 @@ def rm(names: Names = None, all_: All = False, group: Group = None) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _listed(all_: bool, labels: dict[str, str], group: str | None) -> list[Workload]:
+    """The workloads, and on stderr a note per orphan; without an engine, as last recorded."""
+    from ..errors import EngineError, EngineUnavailable
+    from ..state import Store
+    from ..workloads import orphans
+
+    store = Store.from_env()
+    try:
+        found = _connect().workloads.list(all=all_, labels=labels, group=group)
+    except (EngineUnavailable, EngineError) as exc:
+        from ..workloads.queries import list_recorded
+
+        typer.echo(f"warning: {exc}; showing the workloads as last recorded", err=True)
+        found = list_recorded(store, all=all_, labels=labels, group=group)
+        strays: list[orphans.Orphan] = []
+    else:
+        strays = [
+            orphans.Orphan("container", w.name, container_id=w.container_id)
+            for w in found
+            if w.container_id and w.status_context == orphans.NO_RUN_CONFIG.format(name=w.name)
+        ]
+    for orphan in [*orphans.orphan_proxies(store), *orphans.foreign_pids(store), *strays]:
+        typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)
+    return found
+
+
 def _batch(
     verb: str,
     names: Sequence[str] | None,

@@ -26,6 +26,7 @@ from ..state import Store
 from ..state.runconfig import effective_proxy_mode, project_of
 from ..state.status import WorkloadStatus
 from .observe import by_workload
+from .orphans import NO_RUN_CONFIG, foreign_pid
 
 ENGINE_STATUS = {
     "running": "running", "created": "starting", "restarting": "starting",
@@ -103,6 +104,21 @@ def list_workloads(
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
 
 
+def list_recorded(
+    store: Store,
+    *,
+    all: bool = False,
+    labels: dict[str, str] | None = None,
+    group: str | None = None,
+) -> list[Workload]:
+    """:func:`list_workloads` from the state files alone, for when the engine does not
+    answer: statuses as last recorded (a ``running`` one whose proxy is gone reads
+    ``unhealthy``), nothing from the engine."""
+    names = set(store.runconfigs.names()) | set(store.statuses.names())
+    found = [w for n in names if (w := _workload(n, [], store, engine=False)) is not None]
+    return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
+
+
 def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
     containers = by_workload(
         runtime.list_containers(labels=["toolhive=true", f"toolhive-basename={name}"])
@@ -125,7 +141,9 @@ def all_labels_match(have: dict[str, str], want: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-def _workload(name: str, containers: list[Container], store: Store) -> Workload | None:
+def _workload(
+    name: str, containers: list[Container], store: Store, *, engine: bool = True
+) -> Workload | None:
     found = store.runconfigs.read(name)
     status = store.workload_status(name)  # the one write: legacy PID migration
     ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created))
@@ -140,7 +158,9 @@ def _workload(name: str, containers: list[Container], store: Store) -> Workload 
     )
     port = _int(labels.get(LABEL_PORT)) or _int(rc.get("port"))
     mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
-    state, context = _status(main, status, remote)
+    state, context = _status(main, status, remote) if engine else _recorded(status)
+    if main is not None and found is None and status is None:
+        context = NO_RUN_CONFIG.format(name=name)
     return Workload(
         name=name,
         package="remote" if remote else (main.image if main else str(rc.get("image") or "")),
@@ -169,9 +189,25 @@ def _status(main: Container | None, status: WorkloadStatus | None, remote: bool)
         return status.status, status.status_context
     if not remote and engine != "running":
         return "unhealthy", f"status file says running, but the container is {engine or 'missing'}"
-    if not pid_alive(status.process_id):
+    return _proxy_check(status)
+
+
+def _proxy_check(status: WorkloadStatus) -> tuple[str, str]:
+    """A ``running`` status: still so only while its proxy lives."""
+    pid = status.process_id
+    if not pid_alive(pid):
         return "unhealthy", "proxy process not running"
+    if foreign_pid(pid):
+        return "unhealthy", f"proxy process not running (PID {pid} belongs to another program)"
     return "running", status.status_context
+
+
+def _recorded(status: WorkloadStatus | None) -> tuple[str, str]:
+    if status is None:
+        return "unknown", ""
+    if status.status != "running":
+        return status.status, status.status_context
+    return _proxy_check(status)
 
 
 def _int(value: object) -> int:
