@@ -7,7 +7,7 @@ server, for the attached stream to drop.  When either happens the workload reads
 (:mod:`.http.outage`), and the supervisor works out what happened:
 
 - **The engine does not answer** (restarting, crashed, upgraded): it is polled every few
-  seconds (0.5 s growing to 3 s) for up to :attr:`Policy.engine_timeout` (5 minutes, ToolHive's
+  seconds (0.5 s growing to 2 s) for up to :attr:`Policy.engine_timeout` (5 minutes, ToolHive's
   re-attach budget); then the workload goes to ``error`` saying so and the proxy exits.
 - **The container runs** (the engine restarted it, or only the stream dropped): the proxy
   re-attaches (stdio) or waits for the server to answer HTTP, and the workload reads
@@ -19,12 +19,12 @@ server, for the attached stream to drop.  When either happens the workload reads
   starts it, with ToolHive's backoff (at once, then 5 s doubling to 60 s).
 
 Restarts are counted from what the engine reports (a new ``StartedAt``, ``RestartCount``),
-whoever made them, and the count starts again after a run of at least
-:attr:`Policy.stable_run` (30 s).  Past :attr:`Policy.restart_limit` (10) restarts the server
-is crash-looping: the supervisor stops the container (which also ends the engine's policy
-restarts), writes ``error`` with the exit code and the last lines of its log, and exits; the
-workload stays so until a command or ``apply`` acts.  So the engine restarts what it can,
-the proxy what the engine will not, and neither loops for ever.
+whoever made them — except those an engine outage caused — and the count starts again after
+a run of at least :attr:`Policy.stable_run` (30 s).  Past :attr:`Policy.restart_limit` (10)
+restarts the server is crash-looping: the supervisor stops the container (which also ends the
+engine's policy restarts), writes ``error`` with the exit code and the last lines of its
+log, and exits; the workload stays so until a command or ``apply`` acts.  So the engine
+restarts what it can, the proxy what the engine will not, and neither loops for ever.
 
 Intent comes from the status file: ``thv stop``/``rm``/``down`` and ``state: stopped`` write
 ``stopping``/``removing`` before the container stops, and a proxy whose status no longer
@@ -65,8 +65,8 @@ class Policy:
     engine_timeout: float = 300.0  # TOOLHIVE_COMPOSE_ENGINE_TIMEOUT
     first_delay: float = 5.0  # before the second restart the proxy makes itself
     max_delay: float = 60.0
-    poll_first: float = 0.5  # polling an unreachable engine: 0.5 s × 1.5 up to 3 s
-    poll_max: float = 3.0
+    poll_first: float = 0.5  # polling an unreachable engine: 0.5 s × 1.5 up to 2 s
+    poll_max: float = 2.0
     grace: float = GRACE
 
     @classmethod
@@ -218,7 +218,7 @@ class Supervisor:
         server process.  Raises :class:`Done` when supervision ends instead."""
         first = run.started_at
         unreachable_since: float | None = None
-        engine_back = 0.0
+        engine_away = False  # an exit while the engine was away is not the server's failure
         exited_at: float | None = None
         while True:
             self._check_intent()
@@ -237,9 +237,9 @@ class Supervisor:
                 continue
             if unreachable_since is not None:
                 self.log("the container engine answers again")
-                unreachable_since, engine_back = None, time.monotonic()
+                unreachable_since, engine_away = None, True
                 self._poll = self.policy.poll_first
-            run = self._count(run, state)
+            run = self._count(run, state, failure=not engine_away)
             limit = self.policy.restart_limit
             if self.restarts > limit or (self.restarts == limit and not state.running):
                 await self._crash_loop(run, state)
@@ -257,11 +257,10 @@ class Supervisor:
                 await self._pause(RESTARTING_POLL)
                 continue
             exited_at = exited_at or time.monotonic()
-            grace = self.policy.grace + (self.policy.grace if engine_back else 0.0)
-            if time.monotonic() - exited_at < grace:
+            if time.monotonic() - exited_at < self.policy.grace:
                 await self._pause(RESTARTING_POLL)
                 continue
-            await self._restart(run, state)
+            await self._restart(run, state, counted=not engine_away)
             exited_at = None
 
     async def _engine_away(self, exc: Exception, away: float) -> None:
@@ -279,9 +278,10 @@ class Supervisor:
         delay, self._poll = self._poll, min(self.policy.poll_max, self._poll * 1.5)
         await self._pause(delay * random.uniform(0.8, 1.2), f"waiting for the engine: {exc}")
 
-    def _count(self, run: Run, state: ContainerState) -> Run:
+    def _count(self, run: Run, state: ContainerState, *, failure: bool = True) -> Run:
         """Count the restarts made since ``run`` (by anyone), starting over after a stable
-        run; the run known from now on."""
+        run; the run known from now on.  Not a ``failure``: the engine itself went away
+        meanwhile (restarted, crashed), which says nothing about the server."""
         if state.started_at != run.started_at:
             if state.restart_count > run.restart_count:
                 made = state.restart_count - run.restart_count
@@ -291,8 +291,11 @@ class Supervisor:
                 made = 1 + state.restart_count
             if made == 1 and run.exit_seen != state.finished_at:
                 self._stable(run, state)
-            self.restarts += made
-            self.log(f"the container runs again (restart {self.restarts} since a stable run)")
+            if failure:
+                self.restarts += made
+                self.log(f"the container runs again (restart {self.restarts} since a stable run)")
+            else:
+                self.log("the container runs again (after the engine's own outage)")
             return Run(state.id, state.started_at, state.restart_count)
         if not state.running and state.finished_at != run.exit_seen:
             self._stable(run, state)
@@ -304,10 +307,14 @@ class Supervisor:
         if started and state.finished - started >= self.policy.stable_run:
             self.restarts = 0
 
-    async def _restart(self, run: Run, state: ContainerState) -> None:
+    async def _restart(self, run: Run, state: ContainerState, *, counted: bool) -> None:
         """Start the container the engine left stopped, after the backoff pause."""
-        delay = self.policy.restart_delay(self.restarts)
-        attempt = f"restart {self.restarts + 1} of {self.policy.restart_limit}"
+        delay = self.policy.restart_delay(self.restarts) if counted else 0.0
+        attempt = (
+            f"restart {self.restarts + 1} of {self.policy.restart_limit}"
+            if counted
+            else "the engine left it stopped after its outage"
+        )
         when = f" in {delay:g}s" if delay else ""
         self._say("unhealthy", f"{_exited(state)}; starting it again{when} ({attempt})")
         self.log(f"{_exited(state)}; starting it again{when} ({attempt})")
