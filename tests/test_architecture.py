@@ -13,8 +13,9 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     spec        + registry
     workloads   + state, runtime, proxy, spec, registry
     apply       + workloads' stages, plan          upgrade  + workloads' stages, plan
+    service     + state (systemd units: written, enabled, listed)
     api         everything below it
-    cli         everything below it
+    cli         everything below it, service
     entry       the package face and __main__
 
 ``plan/`` is also pure: what it reaches imports nothing that does I/O (only the standard
@@ -36,7 +37,7 @@ PACKAGE = "toolhive_compose"
 
 BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "workloads", "apply",
-                  "upgrade", "api", "cli")  # fmt: skip
+                  "upgrade", "service", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
     {f"{PACKAGE}.{module}": "base" for module in BASE}
@@ -56,8 +57,9 @@ ALLOWED = {
     "workloads": _WORKLOADS,
     "apply": _WORKLOADS | {"plan", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
+    "service": {"base", "state", "service"},
     "api": _BELOW_API | {"api"},
-    "cli": _BELOW_API | {"api", "cli"},
+    "cli": _BELOW_API | {"api", "service", "cli"},
     "entry": set(STAGES.values()),
 }
 # What the planner may reach: its own package and the pure base modules ...

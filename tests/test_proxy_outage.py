@@ -93,9 +93,10 @@ def test_requests_in_flight_get_an_error_and_a_new_process_ends_the_sessions() -
         assert status == 503 and headers["retry-after"] == "2"
         doc = json.loads(body)
         assert doc["id"] == 8 and doc["error"]["code"] == -32000
-        assert "unavailable: the container stopped (exit code 137); retry in 2s" in doc["error"][
-            "message"
-        ]
+        assert (
+            "unavailable: the container stopped (exit code 137); retry in 2s"
+            in doc["error"]["message"]
+        )
 
         bridge.attach(second.write, second.drain, new_process=True)
         status, _, body = await request(port, "POST", "/mcp", call, {"Mcp-Session-Id": session})

@@ -172,9 +172,10 @@ def test_workloads_ride_out_an_engine_restart_and_an_engine_crash(rig: Rig, caps
         assert all(rig.answers(name, f"after the {outage}") for name in serving)
         assert {name: rig.pid(name) for name in serving} == pids, "the same proxies serve"
         assert rig.container("rs-held")["State"]["StartedAt"] == held["StartedAt"]
-        assert rig.status("rs-held")[0] == "stopped" and not rig.container("rs-held")["State"][
-            "Running"
-        ]
+        assert (
+            rig.status("rs-held")[0] == "stopped"
+            and not rig.container("rs-held")["State"]["Running"]
+        )
     log = rig.log("rs-stdio")
     assert "serving again (a new server process: client sessions were ended)" in log
     assert "starting it again (the engine left it stopped after its outage)" in log
@@ -214,9 +215,7 @@ def test_a_crash_looping_server_ends_in_error_after_bounded_restarts(
     assert 1 <= restarts <= 3 and state["RestartCount"] <= 4, (restarts, state["RestartCount"])
 
 
-def test_an_engine_that_never_comes_back(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
+def test_an_engine_that_never_comes_back(rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("TOOLHIVE_COMPOSE_ENGINE_TIMEOUT", "3")
     rig.create("rs-alone")
     pid = rig.pid("rs-alone")

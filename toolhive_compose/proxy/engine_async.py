@@ -235,9 +235,7 @@ async def log_tail(host: str, container_id: str, lines: int) -> list[str]:
     details = await call(host, "GET", f"/containers/{container_id}/json", timeout=CALL_TIMEOUT)
     tty = bool(((details or {}).get("Config") or {}).get("Tty"))
     params = {"stdout": "1", "stderr": "1", "tail": str(lines)}
-    _, data = await _exchange(
-        host, "GET", f"/containers/{container_id}/logs", params, CALL_TIMEOUT
-    )
+    _, data = await _exchange(host, "GET", f"/containers/{container_id}/logs", params, CALL_TIMEOUT)
     payload = data if tty else b"".join(p for _, p in Demuxer().feed(data))
     text = payload.decode(errors="replace").replace("\r\n", "\n")
     return [line for line in text.split("\n") if line.strip()][-lines:]

@@ -408,8 +408,6 @@ def _exited(state: ContainerState) -> str:
     return f"the container exited with code {state.exit_code}{why}"
 
 
-
-
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -33,6 +33,8 @@ ENGINE_STATUS = {
     "paused": "stopped", "exited": "stopped", "dead": "stopped", "removing": "removing",
 }  # fmt: skip
 LISTED_BY_DEFAULT = frozenset({"running", "auth_retrying"})
+# Recorded statuses of a workload that was meant to run when the machine went down.
+RESUMABLE = frozenset({"running", "starting", "unhealthy"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +119,20 @@ def list_recorded(
     names = set(store.runconfigs.names()) | set(store.statuses.names())
     found = [w for n in names if (w := _workload(n, [], store, engine=False)) is not None]
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
+
+
+def to_bring_back(store: Store, workloads: list[Workload], project: str | None) -> list[str]:
+    """The workloads (of ``project``, when given) that were running when the machine went
+    down: their status file still says running, starting or unhealthy.  One stopped on purpose
+    says ``stopped``; one in ``error`` waits for a person."""
+    found = []
+    for w in workloads:
+        if project is not None and w.project != project:
+            continue
+        recorded = store.statuses.get(w.name)
+        if recorded is not None and recorded.status in RESUMABLE:
+            found.append(w.name)
+    return sorted(found)
 
 
 def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
