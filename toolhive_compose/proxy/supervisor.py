@@ -50,7 +50,7 @@ from .engine_async import (
     epoch,
 )
 
-GRACE = 2.0  # seconds an exited container is left to the engine before the proxy starts it
+GRACE = 0.5  # seconds an exited container is left to the engine before the proxy starts it
 RESTARTING_POLL = 0.25
 LOG_LINES = 5
 CONTEXT_LOG_CHARS = 400
