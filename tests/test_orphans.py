@@ -78,7 +78,7 @@ def test_a_proxy_without_a_workload_is_reported_then_stopped(
     )
     assert "other" not in listed.err, "another state directory's proxy is not ours to judge"
 
-    assert [o.name for o in orphans.sweep(store)] == ["ghost"]
+    assert [o.name for o in orphans.sweep(store, [])] == ["ghost"]
     wait_until(lambda: ghost.poll() is not None)
     assert elsewhere.poll() is None
 
@@ -89,7 +89,7 @@ def test_a_proxy_whose_workload_exists_is_no_orphan(store: Store, processes) -> 
                      detached=True)  # fmt: skip
     wait_until(lambda: pid_alive(proc.pid))
     assert not [o for o in orphans.orphan_proxies(store) if o.name == "alive"]
-    assert orphans.sweep(store) == [] and proc.poll() is None
+    assert orphans.sweep(store, []) == [] and proc.poll() is None
 
 
 def test_a_pid_of_another_program_reads_unhealthy_and_is_cleared(
@@ -105,7 +105,7 @@ def test_a_pid_of_another_program_reads_unhealthy_and_is_cleared(
     assert f"(PID {other.pid} belongs to another program)" in listed.out
     assert '"status": "unhealthy"' in listed.out
 
-    assert [o.kind for o in orphans.sweep(store)] == ["pid"]
+    assert [o.kind for o in orphans.sweep(store, [("reused", other.pid)])] == ["pid"]
     status = store.statuses.get("reused")
     assert status is not None and status.process_id == 0 and status.status == "running"
     assert other.poll() is None, "never signalled"
@@ -114,9 +114,8 @@ def test_a_pid_of_another_program_reads_unhealthy_and_is_cleared(
 def test_a_thv_process_is_never_another_program(store: Store, processes) -> None:
     # e.g. ToolHive's `thv run --foreground`, whose own PID is the workload's
     proc = processes("thv", "run", "img", "--foreground", detached=True)
-    store.statuses.set_running("fg", proc.pid)
     wait_until(lambda: pid_alive(proc.pid))
-    assert orphans.foreign_pids(store) == []
+    assert orphans.foreign_pids([("fg", proc.pid)]) == []
 
 
 def test_a_container_without_a_run_config_is_kept_and_thv_rm_removes_it(

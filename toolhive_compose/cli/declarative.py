@@ -190,8 +190,9 @@ def _reconcile(
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
         names = [s.name for s in desired.servers]
-        _sweep_orphans(store)
         observed = observe(runtime, store, desired_names=names)
+        if _sweep_orphans(store, observed):  # a PID cleared: observe what is now true
+            observed = observe(runtime, store, desired_names=names)
         _note_strays(observed, desired.project)
         the_plan = make_plan(desired, observed, adopt=adopt)
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
@@ -218,12 +219,16 @@ def _reconcile(
             raise typer.Exit(1)
 
 
-def _sweep_orphans(store: Store) -> None:
-    """Orphan proxies stopped, foreign PIDs cleared (:mod:`toolhive_compose.workloads.orphans`)."""
+def _sweep_orphans(store: Store, observed: ObservedState) -> bool:
+    """Orphan proxies stopped, foreign PIDs cleared (:mod:`toolhive_compose.workloads.orphans`);
+    whether a status file changed."""
     from ..workloads.orphans import sweep
 
-    for orphan in sweep(store):
+    recorded = [(w.name, w.proxy_pid) for w in observed.workloads if w.proxy_pid]
+    done = sweep(store, recorded)
+    for orphan in done:
         typer.echo(f"note: {orphan.describe()}: {orphan.outcome()}", err=True)
+    return any(o.kind == "pid" for o in done)
 
 
 def _note_strays(observed: ObservedState, project: str) -> None:

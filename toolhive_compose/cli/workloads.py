@@ -168,7 +168,8 @@ def _listed(all_: bool, labels: dict[str, str], group: str | None) -> list[Workl
             for w in found
             if w.container_id and w.status_context == orphans.NO_RUN_CONFIG.format(name=w.name)
         ]
-    for orphan in [*orphans.orphan_proxies(store), *orphans.foreign_pids(store), *strays]:
+    pids = orphans.foreign_pids((w.name, w.proxy_pid) for w in found if w.proxy_pid)
+    for orphan in [*orphans.orphan_proxies(store), *pids, *strays]:
         typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)
     return found
 

@@ -84,6 +84,7 @@ def _workload(
         proxy_alive=bool(
             status and pid_alive(status.process_id) and not foreign_pid(status.process_id)
         ),
+        proxy_pid=status.process_id if status else 0,
         remote=bool(rc and rc.get("remote_url")),
         extra_container_ids=tuple(c.id for c in ranked[1:]),
     )

@@ -19,12 +19,10 @@ Three kinds, each with one rule (README, "Surviving restarts"):
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StateError
 from ..proxy.processes.control import terminate
 from ..proxy.processes.procfs import is_proxy_for, is_thv_process, pid_alive, proxy_processes
 from ..state import Store
@@ -82,14 +80,10 @@ def orphan_proxies(store: Store) -> list[Orphan]:
     return sorted(found, key=lambda o: (o.name, o.pid))
 
 
-def foreign_pids(store: Store) -> list[Orphan]:
-    found = []
-    for name in store.statuses.names():
-        with contextlib.suppress(StateError):  # a damaged file is another problem's
-            status = store.statuses.get(name)
-            if status is not None and foreign_pid(status.process_id):
-                found.append(Orphan("pid", name, pid=status.process_id))
-    return found
+def foreign_pids(recorded: Iterable[tuple[str, int]]) -> list[Orphan]:
+    """``(name, PID in its status file)`` pairs whose PID is now another program."""
+    found = [Orphan("pid", name, pid=pid) for name, pid in recorded if foreign_pid(pid)]
+    return sorted(found, key=lambda o: o.name)
 
 
 def stray_containers(containers: Iterable[tuple[str, str]], store: Store) -> list[Orphan]:
@@ -99,9 +93,10 @@ def stray_containers(containers: Iterable[tuple[str, str]], store: Store) -> lis
     return sorted(found, key=lambda o: o.name)
 
 
-def sweep(store: Store) -> list[Orphan]:
-    """Find and clean orphan proxies and foreign PIDs (``apply``, ``down``)."""
-    return clean(store, [*orphan_proxies(store), *foreign_pids(store)])
+def sweep(store: Store, recorded: Iterable[tuple[str, int]]) -> list[Orphan]:
+    """Find and clean orphan proxies, and the foreign PIDs among ``recorded`` (``apply``,
+    ``down``: the observed workloads and their status PIDs)."""
+    return clean(store, [*orphan_proxies(store), *foreign_pids(recorded)])
 
 
 def clean(store: Store, orphans: Iterable[Orphan]) -> list[Orphan]:

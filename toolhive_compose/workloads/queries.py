@@ -55,6 +55,7 @@ class Workload:
     remote: bool = False
     project: str = ""
     container_id: str = ""
+    proxy_pid: int = 0  # the status file's PID (not part of ToolHive's shape)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -192,6 +193,7 @@ def _workload(
         remote=remote,
         project=labels.get(LABEL_PROJECT, "") or (project_of(found) if found else ""),
         container_id=main.id if main else "",
+        proxy_pid=status.process_id if status else 0,
     )
 
 
