@@ -231,6 +231,9 @@ def test_an_engine_that_never_comes_back(rig: Rig, monkeypatch: pytest.MonkeyPat
     started = time.monotonic()
     listed = thv(capsys, "list", "--all")
     assert listed.code == 0 and "error" in listed.out and time.monotonic() - started < 10
+    shown = thv(capsys, "status", "rs-alone")
+    assert shown.code == 0 and "did not come back within 3s" in shown.out
+    assert "showing the status as last recorded" in shown.err
 
     rig.engine.start()
     monkeypatch.setattr(engine_sync, "LIST_TIMEOUT", 2.0)

@@ -9,7 +9,8 @@ one aggregated result: a failure on one never hides the others.
 ``thv list`` text output adds a ``PROJECT`` column: the toolhive-compose project owning the
 workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
 stays exactly ToolHive's Workload shape, without the project.  When the engine does not answer
-(within a few seconds) ``list`` still answers, from the state files, with a warning; orphans
+(within a few seconds) ``list`` and ``status`` still answer, from the state files, with a
+warning; orphans
 (:mod:`toolhive_compose.workloads.orphans`) are reported as notes on stderr.
 """
 
@@ -85,7 +86,7 @@ def status(
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Show one workload's status."""
-    w = _connect().workloads.get(name)
+    w = _got(name)
     doc = {
         "name": w.name, "status": w.status, "package": w.package, "url": w.url,
         "port": w.port, "transport": w.transport_type, "proxy_mode": w.proxy_mode,
@@ -147,6 +148,23 @@ def rm(names: Names = None, all_: All = False, group: Group = None) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _got(name: str) -> Workload:
+    """One workload; without an engine, as last recorded (with a warning)."""
+    from ..errors import EngineError, EngineUnavailable
+
+    try:
+        return _connect().workloads.get(name)
+    except (EngineUnavailable, EngineError) as exc:
+        from ..state import Store
+        from ..workloads.queries import list_recorded
+
+        found = [w for w in list_recorded(Store.from_env(), all=True) if w.name == name]
+        if not found:
+            raise
+        typer.echo(f"warning: {exc}; showing the status as last recorded", err=True)
+        return found[0]
+
+
 def _listed(all_: bool, labels: dict[str, str], group: str | None) -> list[Workload]:
     """The workloads, and on stderr a note per orphan; without an engine, as last recorded."""
     from ..errors import EngineError, EngineUnavailable
