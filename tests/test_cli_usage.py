@@ -60,9 +60,10 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("status", "--help")[0] == "workloads"
     assert loaded("group", "--help")[0] == "groups"
     every, help_text = loaded("--help")
-    assert every == "groups,importing,run,service,targets,upgrade,workloads"
+    assert every == "clients,groups,importing,run,service,targets,upgrade,workloads"
     assert loaded("render", "--help")[0] == "targets"
+    assert loaded("client", "list", "--help")[0] == "clients"
     assert loaded("service", "--help")[0] == "service"
     commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm")
-    for command in (*commands, "render", "export", "service"):
+    for command in (*commands, "render", "export", "client", "service"):
         assert f"  {command} " in help_text

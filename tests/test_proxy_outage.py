@@ -127,7 +127,7 @@ def test_reverse_proxy_answers_503_while_the_gate_is_closed_and_when_nothing_lis
     async def scenario() -> None:
         dead = Upstream.from_url(f"http://127.0.0.1:{free_port()}")
         gate = Gate()
-        port, server = await serving(ReverseProxy(dead, gate).handle)
+        port, server = await serving(ReverseProxy(dead, gate=gate).handle)
         gate.close("the container engine is unreachable (connection refused)", 3)
         status, headers, body = await request(port, "POST", "/mcp", INIT)
         assert (status, headers["retry-after"]) == (503, "3")

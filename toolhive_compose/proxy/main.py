@@ -33,6 +33,7 @@ from .supervisor import Policy, Supervisor, Target
 from .transports.bridge import Bridge
 from .transports.reverse import ReverseProxy, Upstream
 from .transports.stdio import StdioApp
+from .transports.toolsurface import SurfaceGuard
 
 CONTAINER_WAIT = 15.0  # seconds to wait for the container to be running
 SERVING_STATES = ("running", "starting", "unhealthy")
@@ -67,6 +68,7 @@ class Proxy:
         self.host = engine_host()
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Future[Any]] = []  # background tasks, kept referenced
+        self.guard = SurfaceGuard(name, store, rc)  # the tool surface: filter, overrides, pins
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -84,6 +86,8 @@ class Proxy:
         if self.stop.is_set():
             return 0
         self.store.statuses.set_running(self.name, os.getpid())
+        if self.guard.active:
+            self.guard.write_report()
         log(f"proxy for {self.name} serving on http://{bind_host}:{port} (pid {os.getpid()})")
         code = await supervise()
         server.close()
@@ -100,13 +104,13 @@ class Proxy:
         """The request handler, and what runs while it serves (returns the exit code)."""
         rc = self.rc
         if rc.get("remote_url"):
-            proxy = ReverseProxy(Upstream.from_url(str(rc["remote_url"])))
+            proxy = ReverseProxy(Upstream.from_url(str(rc["remote_url"])), self.guard)
             return proxy.handle, self.stop_wait
         state = await self._running_container()
         target: Target
         handle: App
         if str(rc.get("transport") or "stdio") == "stdio":
-            bridge = Bridge(_unattached, _nothing)
+            bridge = Bridge(_unattached, _nothing, self.guard)
             link = StdioLink(self.host, bridge)
             await link.connect(state.id, new_process=True)
             app = StdioApp(bridge, sse=rc.get("proxy_mode") == "sse")
@@ -117,7 +121,8 @@ class Proxy:
                 f"http://{rc.get('target_host') or '127.0.0.1'}:{int(rc['target_port'])}"
             )
             gate = Gate()
-            handle, target = ReverseProxy(upstream, gate).handle, HttpLink(upstream, gate)
+            proxy = ReverseProxy(upstream, self.guard, gate)
+            handle, target = proxy.handle, HttpLink(upstream, gate)
         supervisor = Supervisor(
             self.name,
             DockerEngine(self.host, self.name),
