@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 
 from tests.support.cli import thv
-from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
+from tests.support.fake_engine import (
+    FakeRuntime,
+    install,
+    this_process_is_a_proxy,
+    toolhive_labels,
+)
 from toolhive_compose.errors import EngineUnavailable
 from toolhive_compose.service import systemd as systemd_module
 from toolhive_compose.service.systemd import Systemd
@@ -193,10 +198,11 @@ def machine(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRuntime, list[str]]:
     """After a reboot: containers back, proxies gone.  Starts are recorded."""
     engine = install(monkeypatch, FakeRuntime())
     started: list[str] = []
+    pid = this_process_is_a_proxy(monkeypatch)
 
     def finish(self: Lifecycle, name: str) -> None:
         started.append(name)
-        self.store.statuses.set_status(name, "running")
+        self.store.statuses.set_running(name, pid)
 
     monkeypatch.setattr(Lifecycle, "_finish_start", finish)
     store = Store.from_env()
@@ -222,7 +228,7 @@ def test_service_run_starts_what_was_running_and_nothing_else(capsys, machine) -
     assert sorted(started) == ["api", "cache"]
     started.clear()
     assert thv(capsys, "service", "run").code == 0
-    assert sorted(started) == ["api", "cache", "other"]
+    assert started == ["other"], "api and cache serve already"
 
 
 def test_service_run_waits_for_the_engine(capsys, machine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,3 +265,15 @@ def test_service_run_gives_up_on_an_engine_that_does_not_answer(
 
 def test_the_module_names_systemd_without_importing_it_at_thv_start() -> None:
     assert systemd_module.NO_SYSTEMD_HINT.startswith("start the workloads at boot")
+
+
+def test_service_run_with_a_file_applies_it(capsys, machine, tmp_path: Path) -> None:
+    engine, started = machine
+    workloads_file = tmp_path / "fresh.yaml"
+    workloads_file.write_text(WORKLOADS.replace("project: boot", "project: fresh"))
+    result = thv(capsys, "service", "run", "-f", str(workloads_file))
+    assert result.code == 0, result.err
+    assert "web: created" in result.out and "Apply complete: 1 action(s) done." in result.out
+    assert ("create", "web") in engine.calls and started == ["web"]
+    again = thv(capsys, "service", "run", "-f", str(workloads_file))
+    assert again.code == 0 and "No changes." in again.out
