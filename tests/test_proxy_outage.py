@@ -15,7 +15,7 @@ from typing import Any
 from tests.proxy_helpers import free_port
 from toolhive_compose.proxy.http.outage import Gate
 from toolhive_compose.proxy.http.server import serve_connection
-from toolhive_compose.proxy.http.wire import Conn, Request
+from toolhive_compose.proxy.http.wire import Conn, Request, respond
 from toolhive_compose.proxy.transports.bridge import Bridge
 from toolhive_compose.proxy.transports.reverse import ReverseProxy, Upstream
 from toolhive_compose.proxy.transports.stdio import StdioApp
@@ -123,7 +123,12 @@ def test_the_same_process_keeps_its_sessions() -> None:
     asyncio.run(scenario())
 
 
-def test_reverse_proxy_answers_503_while_the_gate_is_closed_and_when_nothing_listens() -> None:
+async def _answer_200(request: Request, conn: Conn) -> bool:
+    respond(conn, 200, b"still here")
+    return request.keep_alive
+
+
+def test_reverse_proxy_answers_503_when_the_server_cannot_be_reached() -> None:
     async def scenario() -> None:
         dead = Upstream.from_url(f"http://127.0.0.1:{free_port()}")
         gate = Gate()
@@ -143,5 +148,15 @@ def test_reverse_proxy_answers_503_while_the_gate_is_closed_and_when_nothing_lis
         remote, _ = await serving(ReverseProxy(dead).handle)  # a remote server: ToolHive's 502
         status, _, _ = await request(remote, "POST", "/mcp", INIT)
         assert status == 502
+
+        alive_port, alive = await serving(_answer_200)  # the engine is away, the server is not
+        gate.close("the container engine is unreachable (connection refused)", 3)
+        port, server = await serving(
+            ReverseProxy(Upstream.from_url(f"http://127.0.0.1:{alive_port}"), gate=gate).handle
+        )
+        status, _, body = await request(port, "GET", "/ok")
+        assert (status, body) == (200, b"still here"), "a server that outlives its engine serves"
+        server.close()
+        alive.close()
 
     asyncio.run(scenario())

@@ -11,11 +11,13 @@ the POST ``202``), a renamed one forwarded under the server's name; the answer t
 ``tools/list`` is screened, buffered when it is JSON, event by event when it is SSE
 (:mod:`.sse_screen`), as are the GET streams.
 
-In front of a container (``gate`` given) the server may be restarting: while the supervisor
-has the gate closed, and when the server cannot be reached, clients get 503 with
-``Retry-After`` and a JSON-RPC error body (:mod:`..http.outage`); a refused connection is
-retried for a few seconds first, as the server may be coming up.  A remote server that does
-not answer is a 502, as ToolHive's proxy answers.
+In front of a container (``gate`` given) the server may be restarting: when it cannot be
+reached, clients get 503 with ``Retry-After`` and a JSON-RPC error body
+(:mod:`..http.outage`) naming why — the supervisor's reason while it has the gate closed.
+Requests are still tried while the gate is closed: a server whose container outlives its
+engine (live-restore) keeps serving.  With the gate open a refused connection is retried
+for a few seconds first, as the server may be coming up.  A remote server that does not
+answer is a 502, as ToolHive's proxy answers.
 """
 
 from __future__ import annotations
@@ -145,9 +147,6 @@ class ReverseProxy:
 
     async def handle(self, request: Request, client: Conn) -> bool:
         gate = self.gate
-        if gate is not None and not gate.open:
-            respond_unavailable(client, request, gate.reason, gate.retry_after)
-            return request.keep_alive
         asked = None
         if self.tools is not None and request.method == "POST" and may_concern_tools(request.body):
             screened = self.tools.request(request, client)
