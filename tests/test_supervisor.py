@@ -22,7 +22,8 @@ from toolhive_compose.proxy.engine_async import (
     ContainerState,
     EngineUnreachable,
 )
-from toolhive_compose.proxy.supervisor import Policy, Supervisor
+from toolhive_compose.proxy.restart_policy import Policy
+from toolhive_compose.proxy.supervisor import Supervisor
 
 FAST = Policy(
     restart_limit=3,

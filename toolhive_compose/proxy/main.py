@@ -29,7 +29,8 @@ from .http.outage import Gate
 from .http.server import log, serve_connection
 from .http.wire import Conn, Request
 from .links import HttpLink, StdioLink
-from .supervisor import Policy, Supervisor, Target
+from .restart_policy import Policy
+from .supervisor import Supervisor, Target
 from .transports.bridge import Bridge
 from .transports.reverse import ReverseProxy, Upstream
 from .transports.stdio import StdioApp

@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -49,51 +48,11 @@ from .engine_async import (
     EngineUnreachable,
     epoch,
 )
+from .restart_policy import Policy
 
-GRACE = 0.5  # seconds an exited container is left to the engine before the proxy starts it
 RESTARTING_POLL = 0.25
 LOG_LINES = 5
 CONTEXT_LOG_CHARS = 400
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The supervisor's limits; each can be set through the environment (seconds)."""
-
-    restart_limit: int = 10  # TOOLHIVE_COMPOSE_RESTART_LIMIT
-    stable_run: float = 30.0  # TOOLHIVE_COMPOSE_STABLE_RUN
-    engine_timeout: float = 300.0  # TOOLHIVE_COMPOSE_ENGINE_TIMEOUT
-    first_delay: float = 5.0  # before the second restart the proxy makes itself
-    max_delay: float = 60.0
-    poll_first: float = 0.5  # polling an unreachable engine: 0.5 s × 1.5 up to 2 s
-    poll_max: float = 2.0
-    grace: float = GRACE
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Policy:
-        env = os.environ if environ is None else environ
-        policy = cls()
-        fields = {
-            "restart_limit": "TOOLHIVE_COMPOSE_RESTART_LIMIT",
-            "stable_run": "TOOLHIVE_COMPOSE_STABLE_RUN",
-            "engine_timeout": "TOOLHIVE_COMPOSE_ENGINE_TIMEOUT",
-        }
-        for field, var in fields.items():
-            raw = env.get(var, "").strip()
-            try:
-                value = float(raw)
-            except ValueError:
-                continue
-            if value > 0:
-                kind = type(getattr(policy, field))
-                policy = replace(policy, **{field: kind(value)})
-        return policy
-
-    def restart_delay(self, restarts: int) -> float:
-        """The pause before the proxy's own restart when ``restarts`` were made already."""
-        if restarts <= 0:
-            return 0.0
-        return min(self.max_delay, self.first_delay * 2 ** (restarts - 1))
 
 
 class Engine(Protocol):
