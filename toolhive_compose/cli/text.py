@@ -43,6 +43,7 @@ PAST = {
     ActionKind.GROUP_UPDATE: "updated", ActionKind.GROUP_DELETE: "deleted",
 }  # fmt: skip
 COLOUR = {"+": "32", "-": "31", "~": "33", "-/+": "35"}
+WIDENING = "privilege-widening"
 
 
 class Style:
@@ -63,6 +64,7 @@ def render_plan(plan: Plan, *, colour: bool = False) -> str:
         lines.extend(_action_block(action, style))
         lines.append("")
     lines.extend(_warnings(plan, style))
+    lines.extend(_widening_note(plan, style))
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
 
@@ -71,7 +73,8 @@ def _action_block(action: Action, style: Style) -> list[str]:
     symbol = SYMBOL[action.kind]
     noun = "group" if action.is_group else "server"
     deps = f" (after #{', #'.join(map(str, action.depends_on))})" if action.depends_on else ""
-    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}"
+    risk = f" [{', '.join(action.risks)}]" if action.risks else ""
+    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}{risk}"
     lines = [style(head, "1"), f"{style(symbol.rjust(3), COLOUR[symbol])} {noun} {action.name!r}"]
     width = max((len(c.path) for c in action.changes), default=0)
     for change in action.changes:
@@ -82,7 +85,18 @@ def _action_block(action: Action, style: Style) -> list[str]:
         lines.append(
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
+    lines.extend("      " + style(f"! {WIDENING}: {w}", "31") for w in action.widening)
     return lines
+
+
+def _widening_note(plan: Plan, style: Style) -> list[str]:
+    """Before the footer: the actions that widen privileges, and what apply asks of them."""
+    widening = plan.carrying(WIDENING)
+    if not widening:
+        return []
+    names = ", ".join(f"{a.kind} {a.name}" for a in widening)
+    note = f"Privilege-widening: {names} (thv apply asks again before these)."
+    return [style(note, "31"), ""]
 
 
 def _digest_line(image: ImageChange, width: int, style: Style) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 
 FORMAT_VERSION = "1"
 SENSITIVE = "(sensitive)"
+# The risk classes (:class:`.risk.Risk`), in their fixed order.
+RISK_CLASSES = ("disruptive", "privilege-widening", "new-server", "benign")
 
 
 class ActionKind(StrEnum):
@@ -55,6 +57,11 @@ class FieldChange:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "before": self.before, "after": self.after}
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> FieldChange:
+        before, after = doc["before"], doc["after"]
+        return cls(str(doc["path"]), before, after, SENSITIVE in (before, after))
+
 
 @dataclass(frozen=True, slots=True)
 class ImageChange:
@@ -75,6 +82,15 @@ class ImageChange:
             doc["after_digest"] = self.after_digest
         return doc
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ImageChange:
+        return cls(
+            str(doc["before"]),
+            str(doc["after"]),
+            str(doc.get("before_digest", "")),
+            str(doc.get("after_digest", "")),
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
@@ -86,6 +102,8 @@ class Action:
     depends_on: tuple[int, ...] = ()
     target: str = ""  # the container id acted on, if any
     image: ImageChange | None = None  # upgrades only
+    risks: tuple[str, ...] = ()  # risk classes (:mod:`.risk`), in their fixed order
+    widening: tuple[str, ...] = ()  # how a privilege-widening action grants more
     # Canonical specs (fingerprint.canonical).  Not serialised: they carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
     after: dict[str, Any] | None = field(default=None, compare=False)
@@ -105,7 +123,25 @@ class Action:
         }
         if self.image is not None:
             doc["image"] = self.image.to_dict()
+        doc["risk"] = list(self.risks)
+        doc["widening"] = list(self.widening)
         return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Action:
+        """The action :meth:`to_dict` wrote (without the canonical specs it leaves out)."""
+        image = doc.get("image")
+        return cls(
+            id=int(doc["id"]),
+            kind=ActionKind(doc["kind"]),
+            name=str(doc["name"]),
+            reason=str(doc["reason"]),
+            changes=tuple(FieldChange.from_dict(c) for c in doc["changes"]),
+            depends_on=tuple(int(d) for d in doc["depends_on"]),
+            image=ImageChange.from_dict(image) if image is not None else None,
+            risks=tuple(str(r) for r in doc.get("risk", ())),
+            widening=tuple(str(w) for w in doc.get("widening", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +162,17 @@ class Plan:
         counts["total"] = len(self.actions)
         return counts
 
+    def risk_counts(self) -> dict[str, int]:
+        """How many actions carry each risk class (every class, in its fixed order)."""
+        counts = dict.fromkeys(RISK_CLASSES, 0)
+        for action in self.actions:
+            for risk in action.risks:
+                counts[risk] = counts.get(risk, 0) + 1
+        return counts
+
+    def carrying(self, risk: str) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if risk in a.risks)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
@@ -133,7 +180,19 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "warnings": list(self.warnings),
             "summary": self.summary(),
+            "risks": self.risk_counts(),
         }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Plan:
+        """The plan :meth:`to_dict` wrote; ``KeyError``/``ValueError``/``TypeError`` when the
+        document is not one."""
+        return cls(
+            project=str(doc["project"]),
+            actions=tuple(Action.from_dict(a) for a in doc["actions"]),
+            warnings=tuple(str(w) for w in doc["warnings"]),
+            format_version=str(doc["format_version"]),
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

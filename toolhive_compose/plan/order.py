@@ -15,6 +15,7 @@ from ..errors import PlanError
 from ..model import ObservedState
 from .actions import PHASE, Action, ActionKind, ImageChange
 from .diff import field_changes
+from .risk import classify
 
 HOST_PORT_FIELDS = ("port", "target_port")
 _NO_CHANGES = frozenset({ActionKind.START, ActionKind.STOP, ActionKind.DELETE})
@@ -108,6 +109,7 @@ def _action(d: Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
     changes = () if d.kind in _NO_CHANGES else field_changes(d.before, d.after)
     if d.kind is ActionKind.MOVE_GROUP:
         changes = tuple(c for c in changes if c.path == "group")
+    risks, widening = classify(d.kind, d.before, d.after)
     return Action(
         id=ids[d.key],
         kind=d.kind,
@@ -119,4 +121,6 @@ def _action(d: Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
         before=d.before,
         after=d.after,
         image=d.image,
+        risks=tuple(str(r) for r in risks),
+        widening=widening,
     )
