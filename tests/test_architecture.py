@@ -13,6 +13,7 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     spec        + registry
     workloads   + state, runtime, proxy, spec, registry
     apply       + workloads' stages, plan          upgrade  + workloads' stages, plan
+    review      + workloads' stages, plan
     api         everything below it
     cli         everything below it
     entry       the package face and __main__
@@ -36,7 +37,7 @@ PACKAGE = "toolhive_compose"
 
 BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "workloads", "apply",
-                  "upgrade", "api", "cli")  # fmt: skip
+                  "upgrade", "review", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
     {f"{PACKAGE}.{module}": "base" for module in BASE}
@@ -44,7 +45,7 @@ STAGES = (
     | {PACKAGE: "entry", f"{PACKAGE}.__main__": "entry"}
 )
 _WORKLOADS = {"base", "state", "runtime", "proxy", "spec", "registry", "workloads"}
-_BELOW_API = _WORKLOADS | {"plan", "apply", "upgrade"}
+_BELOW_API = _WORKLOADS | {"plan", "apply", "upgrade", "review"}
 ALLOWED = {
     "base": {"base"},
     "state": {"base", "state"},
@@ -56,6 +57,7 @@ ALLOWED = {
     "workloads": _WORKLOADS,
     "apply": _WORKLOADS | {"plan", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
+    "review": _WORKLOADS | {"plan", "review"},
     "api": _BELOW_API | {"api"},
     "cli": _BELOW_API | {"api", "cli"},
     "entry": set(STAGES.values()),
