@@ -59,7 +59,9 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("schema")[0] == ""
     assert loaded("status", "--help")[0] == "workloads"
     assert loaded("group", "--help")[0] == "groups"
+    assert loaded("state", "--help")[0] == "review"
     every, help_text = loaded("--help")
-    assert every == "groups,importing,run,upgrade,workloads"
-    for command in ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm"):
+    assert every == "groups,importing,review,run,upgrade,workloads"
+    commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm", "show")
+    for command in (*commands, "state"):
         assert f"  {command} " in help_text
