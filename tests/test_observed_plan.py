@@ -124,6 +124,9 @@ def test_the_same_plan_as_on_the_machine(
     in_ci(checkout, monkeypatch)
     from_file = ok(thv(capsys, "plan", "--observed", str(snapshot), "--format", "json")).out
     assert from_file == on_machine
+    valid = ok(thv(capsys, "validate", "--observed", str(snapshot)))
+    assert valid.out.startswith("The workloads file is valid: 4 server(s), project rev.")
+    assert "TOK is not set" in refused(thv(capsys, "validate"))  # the secrets are the host's
     kinds = [(a["kind"], a["name"], a["risk"]) for a in json.loads(from_file)["actions"]]
     assert kinds == [
         ("recreate", "a", ["disruptive", "privilege-widening"]),

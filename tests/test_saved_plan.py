@@ -300,6 +300,14 @@ def test_privilege_widening_asks_again(
     monkeypatch.setattr("sys.stdin", _Terminal("yes", "no"))  # first yes, then refuse
     assert "the privilege-widening actions were not granted" in refused(thv(capsys, "apply"))
     assert not engine.calls
+    monkeypatch.setattr("sys.stdin", _Terminal("no"))  # --yes skips only the first question
+    assert "the privilege-widening actions were not granted" in refused(
+        thv(capsys, "apply", "--yes")
+    )
+    assert "denied class: recreate a (disruptive)" in refused(
+        thv(capsys, "apply", "--yes", "--allow", "privilege-widening", "--deny", "disruptive")
+    )
+    assert not engine.calls
     monkeypatch.setattr("sys.stdin", _Terminal("yes", "yes"))
     ok(thv(capsys, "apply"))
     assert engine.created["a"].binds == (f"{project / 'data'}:/data:rw",)

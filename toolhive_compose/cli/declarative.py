@@ -155,9 +155,25 @@ def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> 
 
 @app.command()
 @option_groups
-def validate(source: Source, registry: RegistryOpt = None) -> None:
+def validate(
+    source: Source,
+    registry: RegistryOpt = None,
+    observed: Annotated[
+        Path | None,
+        typer.Option(
+            "--observed",
+            help="Check it for the machine of an exported observed state (its secrets are "
+            "not read here).",
+        ),
+    ] = None,
+) -> None:
     """Check the workloads file; report every problem at once."""
-    desired = _load(source.files, source.env_file, source.project, registry)
+    if observed is not None:
+        from .review import load_for_snapshot
+
+        desired, _ = load_for_snapshot(source, registry, observed)
+    else:
+        desired = _load(source.files, source.env_file, source.project, registry)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
     )

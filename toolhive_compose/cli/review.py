@@ -114,6 +114,15 @@ def planning_inputs(
         desired = load(source, registry)
         names = [s.name for s in desired.servers]
         return desired, observe(get_runtime(), Store.from_env(), desired_names=names), None
+    desired, taken = load_for_snapshot(source, registry, observed_file)
+    return desired, taken.observed_for([s.name for s in desired.servers]), taken
+
+
+def load_for_snapshot(
+    source: Source, registry: str | None, observed_file: Path
+) -> tuple[DesiredState, Snapshot]:
+    """The workloads as the machine of an observed-state file resolves them (its paths, its
+    secrets' digests; no secret is read here)."""
     from ..review import snapshot as snapshots
 
     taken = snapshots.read(observed_file)
@@ -124,7 +133,7 @@ def planning_inputs(
             f"not of project {desired.project}",
             hint="export the project's own state (thv state export -p NAME), or pass -p",
         )
-    return desired, taken.observed_for([s.name for s in desired.servers]), taken
+    return desired, taken
 
 
 def save(
