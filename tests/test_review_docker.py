@@ -61,7 +61,8 @@ def test_the_workflow_runs_only_thv_and_setup() -> None:
         "observe": ["thv state export -o observed.json"],
         "plan": [
             "thv validate --observed observed.json",
-            'thv plan --observed observed.json -o plan.json --format markdown >> "$GITHUB_STEP_SUMMARY"',
+            "thv plan --observed observed.json -o plan.json --format markdown"
+            ' >> "$GITHUB_STEP_SUMMARY"',
             "thv show plan.json --deny privilege-widening",
         ],
         "apply": ["thv apply plan.json --allow privilege-widening"],
@@ -186,7 +187,7 @@ def test_review_loop(loop: Loop) -> None:
     assert "Nothing has moved since." in applied.stdout
     assert "Apply complete" in applied.stdout
     assert loop.ok("thv plan --detailed-exitcode", loop.machine).startswith("No changes.")
-    status = json.loads(loop.ok(f"thv list --format json", loop.machine))
+    status = json.loads(loop.ok("thv list --format json", loop.machine))
     url = next(w["url"] for w in status if w["name"] == loop.name)
     assert asyncio.run(_whoami(url)) == "v2"
 
@@ -198,7 +199,8 @@ def test_review_loop(loop: Loop) -> None:
     _passed([validate, plan])
     assert gate.returncode == 1
     assert gate.stderr.startswith(
-        f"error: the plan has 1 action(s) of a denied class: recreate {loop.name} (privilege-widening)"
+        f"error: the plan has 1 action(s) of a denied class: recreate {loop.name} "
+        "(privilege-widening)"
     )
     assert (
         f"**privilege-widening**: {loop.machine / 'data'} becomes writable"
