@@ -326,6 +326,14 @@ def test_saved_plan_widening_needs_allow_off_a_terminal(
     assert ("create", "a") in engine.calls
 
 
+def test_never_written_over_an_input(project: Path, engine: FakeRuntime, capsys: Any) -> None:
+    before = (project / "workloads.yaml").read_text()
+    for command in (("plan", "-o", "workloads.yaml"), ("state", "export", "-o", ".env")):
+        assert "refusing to write over" in refused(thv(capsys, *command), "this command reads it")
+    assert (project / "workloads.yaml").read_text() == before
+    assert (project / ".env").read_text() == f"TOK={SECRET}\n"
+
+
 def test_apply_file_rejects_flags_the_plan_owns(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:

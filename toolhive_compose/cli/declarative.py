@@ -81,6 +81,8 @@ def plan(
             "--check-upgrades asks this machine's engine; it cannot go with --observed",
             param_hint="--check-upgrades",
         )
+    if observed is not None and out is not None and out.resolve() == observed.resolve():
+        raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
     planned = planning_inputs(source, registry, observed)
     the_plan = make_plan(planned[0], planned[1], adopt=adopt)
     upgrades = None

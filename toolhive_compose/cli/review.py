@@ -73,6 +73,8 @@ def export(
     from ..workloads.observe import observe
 
     desired = load(source, registry)
+    if out is not None:
+        not_an_input(out, desired)
     runtime, store = get_runtime(), Store.from_env()
     observed = observe(runtime, store)
     foreign = [c for c in runtime.list_containers() if c.labels.get("toolhive") != "true"]
@@ -152,6 +154,7 @@ def save(
     from ..review.inputs import inputs_of, project_dir
 
     desired, observed, taken = planned
+    not_an_input(out, desired)
     local = project_dir(desired)
     base = taken.machine.base_dir if taken else local
     servers, groups = saved.desired_record(desired)
@@ -308,6 +311,16 @@ def load(source: Source, registry: str | None, taken: Snapshot | None = None) ->
         registry=registry,
         machine=taken.machine if taken else None,
     )
+
+
+def not_an_input(out: Path, desired: DesiredState) -> None:
+    """Refuse to write over a file the plan is made from."""
+    from ..review.inputs import inputs_of, project_dir
+
+    base = project_dir(desired)
+    taken = {os.path.realpath(os.path.join(base, i.path)) for i in inputs_of(desired)}
+    if os.path.realpath(out) in taken:
+        raise ThvError(f"refusing to write over {out}: this command reads it")
 
 
 def render(plan: Plan, output: PlanFormat, *, notes: Sequence[str] = ()) -> None:
