@@ -19,7 +19,7 @@ from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install
 from toolhive_compose.review import files
 
-from .test_saved_plan import PROFILE, SECRET, WORKLOADS, edit, ok, refused
+from .test_saved_plan import SECRET, WORKLOADS, edit, make_project, ok, refused
 
 REPO = Path(__file__).resolve().parent.parent
 OUTSIDE_PROFILE = {"network": {"outbound": {"allow_host": ["db.internal"]}}}
@@ -36,17 +36,10 @@ class NoEngine:
 
 @pytest.fixture
 def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "srv" / "mcp"
-    (root / "data").mkdir(parents=True)
     outside = tmp_path / "etc-profile.json"  # a profile outside the project directory
     outside.write_text(json.dumps(OUTSIDE_PROFILE))
     extra = f"  c:\n    image: img:1\n    state: stopped\n    permission_profile: {outside}\n"
-    (root / "workloads.yaml").write_text(WORKLOADS + extra)
-    (root / ".env").write_text(f"TOK={SECRET}\n")
-    (root / "profile.json").write_text(json.dumps(PROFILE))
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("TOK", raising=False)
-    return root
+    return make_project(tmp_path / "srv" / "mcp", WORKLOADS + extra, monkeypatch)
 
 
 @pytest.fixture

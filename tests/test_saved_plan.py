@@ -38,9 +38,14 @@ SECRET = "s3cret-value-1"
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "machine"
+    return make_project(tmp_path / "machine", WORKLOADS, monkeypatch)
+
+
+def make_project(root: Path, workloads: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``root`` with the workloads file, its .env holding the secret, a data directory and a
+    profile file; the current directory, with no secret in the shell."""
     (root / "data").mkdir(parents=True)
-    (root / "workloads.yaml").write_text(WORKLOADS)
+    (root / "workloads.yaml").write_text(workloads)
     (root / ".env").write_text(f"TOK={SECRET}\n")
     (root / "profile.json").write_text(json.dumps(PROFILE))
     monkeypatch.chdir(root)

@@ -15,22 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..plan.actions import SENSITIVE, Action, ActionKind, FieldChange, Plan
-from .text import HEADLINE, SYMBOL
+from .text import COUNT_LABELS, HEADLINE, SYMBOL
 
 LOUD = frozenset({"disruptive", "privilege-widening"})  # shown in bold
-_COUNT_LABELS = (
-    ("create", "to create"),
-    ("recreate", "to recreate"),
-    ("upgrade", "to upgrade"),
-    ("delete", "to delete"),
-    ("start", "to start"),
-    ("stop", "to stop"),
-    ("move-group", "to move"),
-    ("adopt", "to adopt"),
-    ("group-create", "group(s) to create"),
-    ("group-update", "group(s) to update"),
-    ("group-delete", "group(s) to delete"),
-)
 
 
 def render_markdown(plan: Plan, *, notes: Sequence[str] = ()) -> str:
@@ -51,7 +38,7 @@ def render_markdown(plan: Plan, *, notes: Sequence[str] = ()) -> str:
 
 def _headline(plan: Plan) -> str:
     counts = plan.summary()
-    parts = [f"{counts[kind]} {label}" for kind, label in _COUNT_LABELS if counts.get(kind)]
+    parts = [f"{counts[kind]} {label}" for kind, label in COUNT_LABELS if counts.get(kind)]
     total = len(plan.actions)
     return f"**{total} action{'s' if total != 1 else ''}**: {', '.join(parts)}."
 

@@ -130,24 +130,29 @@ def _warnings(plan: Plan, style: Style) -> list[str]:
     return [style(f"Warning: {w}", "33") for w in plan.warnings] + ([""] if plan.warnings else [])
 
 
+# The counts of a plan's summary, in order; the first three are always shown.
+COUNT_LABELS = (
+    ("create", "to create"),
+    ("recreate", "to recreate"),
+    ("delete", "to delete"),
+    ("upgrade", "to upgrade"),
+    ("start", "to start"),
+    ("stop", "to stop"),
+    ("move-group", "to move"),
+    ("adopt", "to adopt"),
+    ("group-create", "group(s) to create"),
+    ("group-update", "group(s) to update"),
+    ("group-delete", "group(s) to delete"),
+)
+
+
 def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     parts = [
-        f"{counts['create']} to create",
-        f"{counts['recreate']} to recreate",
-        f"{counts['delete']} to delete",
+        f"{counts[kind]} {label}"
+        for index, (kind, label) in enumerate(COUNT_LABELS)
+        if index < 3 or counts[kind]
     ]
-    extra = [
-        ("upgrade", "to upgrade"),
-        ("start", "to start"),
-        ("stop", "to stop"),
-        ("move-group", "to move"),
-        ("adopt", "to adopt"),
-        ("group-create", "group(s) to create"),
-        ("group-update", "group(s) to update"),
-        ("group-delete", "group(s) to delete"),
-    ]
-    parts += [f"{counts[k]} {label}" for k, label in extra if counts[k]]
     return "Plan: " + ", ".join(parts) + "."
 
 

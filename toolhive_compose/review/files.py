@@ -34,6 +34,18 @@ def tool_version() -> str:
         return "unknown"
 
 
+def header(
+    project: str, created_at: str, tool_version: str, state_directory: dict[str, str]
+) -> dict[str, Any]:
+    """What both files begin with: for which project and state directory, when, by what."""
+    return {
+        "project": project,
+        "created_at": created_at,
+        "tool_version": tool_version,
+        "state_directory": state_directory,
+    }
+
+
 def body_digest(doc: dict[str, Any]) -> str:
     """sha256 of the document without its ``digest`` (canonical JSON: sorted, compact)."""
     body = {k: v for k, v in doc.items() if k != "digest"}

@@ -74,10 +74,7 @@ class SavedPlan:
 
     def to_body(self) -> dict[str, Any]:
         return {
-            "project": self.project,
-            "created_at": self.created_at,
-            "tool_version": self.tool_version,
-            "state_directory": self.state_directory,
+            **files.header(self.project, self.created_at, self.tool_version, self.state_directory),
             "base_dir": self.base_dir,
             "observed_from": self.observed_from,
             "options": self.options.to_dict(),

@@ -58,10 +58,7 @@ class Snapshot:
 
     def to_body(self) -> dict[str, Any]:
         return {
-            "project": self.project,
-            "created_at": self.created_at,
-            "tool_version": self.tool_version,
-            "state_directory": self.state_directory,
+            **files.header(self.project, self.created_at, self.tool_version, self.state_directory),
             "machine": {
                 "base_dir": self.machine.base_dir,
                 "home": self.machine.home,
