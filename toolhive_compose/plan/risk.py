@@ -26,8 +26,9 @@ What a server is granted is read as ToolHive enforces it (toolhive-core
 - **secrets**: a new secret target, or an existing target fed from another source, hands the
   server a credential it did not have (a rotated value from the same source does not).
 - **network isolation** (``isolate_network``): true → anything else widens.
-- **the tool filter** (``tools``, an allow-list; absent = every tool): removing it, or admitting
-  a name it did not admit, widens.
+- **the tool filter** (``tools``, an allow-list of the names clients see, empty = every tool,
+  after the renames of ``tools_override``): removing it, or admitting a tool it did not admit
+  (a name added, or a tool renamed into the list), widens.
 
 A remote server (``url``) runs nothing here: it is granted nothing.
 """
@@ -283,15 +284,36 @@ def _isolation(before: Mapping[str, Any], after: Mapping[str, Any]) -> Iterator[
 
 
 def _tools(before: Mapping[str, Any], after: Mapping[str, Any]) -> Iterator[str]:
-    old, new = before.get("tools"), after.get("tools")
-    if not old:  # no filter: every tool was admitted already
+    """ToolHive renames first (``tools_override``), then filters by the new name (``tools``;
+    empty: no filter).  A tool admitted now that was not before widens: found among the names
+    the filter lists and the tools either side renames."""
+    old_filter, new_filter = set(_strings(before.get("tools"))), set(_strings(after.get("tools")))
+    if not old_filter:  # no filter: every tool was admitted already
         return
-    if not new:
+    if not new_filter:
         yield "the tool filter is removed (every tool is admitted)"
         return
-    extra = sorted(set(_strings(new)) - set(_strings(old)))
-    if extra:
-        yield f"the tool filter admits {', '.join(extra)}"
+    old_names, new_names = _renames(before), _renames(after)
+    candidates = new_filter | set(old_names) | set(new_names)
+    admitted = sorted(
+        tool
+        for tool in candidates
+        if new_names.get(tool, tool) in new_filter and old_names.get(tool, tool) not in old_filter
+    )
+    if admitted:
+        yield f"the tool filter admits {', '.join(admitted)}"
+
+
+def _renames(spec: Mapping[str, Any]) -> dict[str, str]:
+    """actual tool name → the name clients see (``tools_override``)."""
+    overrides = spec.get("tools_override")
+    if not isinstance(overrides, Mapping):
+        return {}
+    return {
+        str(actual): str(entry["name"])
+        for actual, entry in overrides.items()
+        if isinstance(entry, Mapping) and entry.get("name")
+    }
 
 
 # -- reading mount declarations ----------------------------------------------------------------
