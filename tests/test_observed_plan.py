@@ -224,3 +224,41 @@ def test_plan_observed_needs_no_engine_process(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
+
+
+def test_adoption_from_a_snapshot_needs_an_adopt_export(
+    machine: Path, checkout: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unmanaged workloads are exported in full only on request: their env may hold what was
+    typed on ToolHive's command line."""
+    from tests.support.fake_engine import toolhive_labels
+    from toolhive_compose.state import Store
+
+    from .test_adopt import IMAGE, toolhive_runconfig
+
+    engine = install(monkeypatch, FakeRuntime())
+    env = {"MCP_TRANSPORT": "stdio", "LOG": "info", "PASSWORD": "typed-on-a-command-line"}
+    store = Store.from_env()
+    store.runconfigs.write("tool", toolhive_runconfig("tool", 31001, env_vars=env))
+    store.statuses.set_status("tool", "stopped")
+    engine.add("tool", image=IMAGE, state="exited", **toolhive_labels("tool", port=31001))
+    snapshot = exported(machine, engine, capsys)
+    assert "typed-on-a-command-line" not in snapshot.read_text()
+    server = (
+        f"  tool: {{image: {IMAGE}, args: [serve], port: 31001, state: stopped,"
+        " env: {LOG: info, PASSWORD: typed-on-a-command-line}, labels: {tier: core}}\n"
+    )
+    for root in (machine, checkout):
+        with (root / "workloads.yaml").open("a") as handle:
+            handle.write(server)
+    on_machine_plan = ok(thv(capsys, "plan", "--adopt", "--format", "json")).out
+    assert '"kind": "adopt"' in on_machine_plan
+    in_ci(checkout, monkeypatch)
+    assert "observed.json holds no unmanaged workloads to adopt" in refused(
+        thv(capsys, "plan", "--observed", str(snapshot), "--adopt"), "state export --adopt"
+    )
+    on_machine(machine, engine, monkeypatch)
+    ok(thv(capsys, "state", "export", "--adopt", "-o", "observed.json"))
+    in_ci(checkout, monkeypatch)
+    from_file = thv(capsys, "plan", "--observed", str(snapshot), "--adopt", "--format", "json")
+    assert ok(from_file).out == on_machine_plan

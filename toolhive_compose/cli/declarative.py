@@ -83,7 +83,7 @@ def plan(
         )
     if observed is not None and out is not None and out.resolve() == observed.resolve():
         raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
-    planned = planning_inputs(source, registry, observed)
+    planned = planning_inputs(source, registry, observed, adopt=adopt)
     the_plan = make_plan(planned[0], planned[1], adopt=adopt)
     upgrades = None
     if check_upgrades:

@@ -64,6 +64,12 @@ def export(
         Path | None, typer.Option("-o", "--out", help="Write to FILE (mode 0600), not stdout.")
     ] = None,
     registry: RegistryOpt = None,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt", help="Include unmanaged workloads in full, for plan --observed --adopt."
+        ),
+    ] = False,
 ) -> None:
     """Write this machine's observed state for the project, for thv plan --observed."""
     from ..paths import Paths
@@ -86,6 +92,7 @@ def export(
         state_directory=state_directory(Paths.from_env()),
         machine=snapshot.machine_view(desired, home),
         env_files=desired.env_files if source.env_file else None,
+        adopt=adopt,
         observed=dataclasses.replace(
             observed, foreign_containers=tuple(sorted((c.name, c.id) for c in foreign))
         ),
@@ -105,7 +112,7 @@ def export(
 
 # -- plan ------------------------------------------------------------------------------------------
 def planning_inputs(
-    source: Source, registry: str | None, observed_file: Path | None
+    source: Source, registry: str | None, observed_file: Path | None, *, adopt: bool = False
 ) -> tuple[DesiredState, ObservedState, Snapshot | None]:
     """What to plan: the workloads and the observed state, this machine's or an exported one."""
     if observed_file is None:
@@ -117,6 +124,11 @@ def planning_inputs(
         names = [s.name for s in desired.servers]
         return desired, observe(get_runtime(), Store.from_env(), desired_names=names), None
     desired, taken = load_for_snapshot(source, registry, observed_file)
+    if adopt and not taken.adopt:
+        raise PlanFileError(
+            f"{observed_file} holds no unmanaged workloads to adopt",
+            hint="export it with thv state export --adopt",
+        )
     return desired, taken.observed_for([s.name for s in desired.servers]), taken
 
 

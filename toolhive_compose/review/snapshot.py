@@ -3,9 +3,11 @@
 
 It carries exactly what planning needs from the machine:
 
-- the workloads of the project and the unmanaged ones (adoption compares them) in full — the
-  run-config spec with secrets as keyed digests, container id and state, status, proxy;
-  another project's workloads only by name, owner, host ports and group (what can clash);
+- the workloads of the project in full — the run-config spec with secrets as keyed digests,
+  container id and state, status, proxy — and, exported with ``--adopt``, the unmanaged ones
+  too (adoption compares them; their env may hold what their owner typed on a command line, so
+  only on request); any other workload only by name, owner, host ports and group (what can
+  clash);
 - the groups, each workload's group, and the containers ToolHive does not manage (by name: a
   new server could clash with one);
 - how the machine resolves the workloads file: its project directory and home directory
@@ -46,6 +48,7 @@ class Snapshot:
     state_directory: dict[str, str]  # {"path", "id"}
     machine: MachineView
     env_files: tuple[str, ...] | None  # the machine's --env-file list; None: its default .env
+    adopt: bool = False  # unmanaged workloads in full, for plan --observed --adopt
     observed: ObservedState  # foreign containers: every one, by name
 
     def observed_for(self, names: Collection[str]) -> ObservedState:
@@ -66,7 +69,8 @@ class Snapshot:
                 "profiles": dict(self.machine.profiles),
             },
             "env_files": list(self.env_files) if self.env_files is not None else None,
-            "observed": _observed_doc(self.observed, self.project),
+            "adopt": self.adopt,
+            "observed": _observed_doc(self.observed, self.project, self.adopt),
         }
 
 
@@ -110,6 +114,7 @@ def read(path: Path) -> Snapshot:
                 profiles=_pairs(machine["profiles"]),
             ),
             env_files=tuple(map(str, doc["env_files"])) if doc["env_files"] is not None else None,
+            adopt=bool(doc["adopt"]),
             observed=_observed(doc["observed"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -117,17 +122,18 @@ def read(path: Path) -> Snapshot:
 
 
 # -- observed state <-> JSON ---------------------------------------------------------------------
-def _observed_doc(observed: ObservedState, project: str) -> dict[str, Any]:
+def _observed_doc(observed: ObservedState, project: str, adopt: bool) -> dict[str, Any]:
+    full = {project, ""} if adopt else {project}
     return {
-        "workloads": [_workload_doc(w, project) for w in observed.workloads],
+        "workloads": [_workload_doc(w, full) for w in observed.workloads],
         "groups": [dataclasses.asdict(g) for g in observed.groups],
         "foreign_containers": dict(observed.foreign_containers),
         "memberships": dict(observed.memberships),
     }
 
 
-def _workload_doc(w: ObservedWorkload, project: str) -> dict[str, Any]:
-    if w.project in ("", project):
+def _workload_doc(w: ObservedWorkload, full: set[str]) -> dict[str, Any]:
+    if w.project in full:
         doc = dataclasses.asdict(w)
         doc["labels"] = dict(w.labels)
         return doc
