@@ -95,6 +95,8 @@ def test_the_snapshot_holds_no_secret_and_what_planning_needs(
     assert list(view["profiles"]) == [str(machine.parent.parent / "etc-profile.json")]
     assert {w["name"] for w in doc["observed"]["workloads"]} == {"a", "b", "c"}
     assert doc["observed"]["foreign_containers"] == {"bystander": engine_id(engine, "bystander")}
+    to_stdout = json.loads(ok(thv(capsys, "state", "export")).out)
+    assert to_stdout["kind"] == doc["kind"] and to_stdout["observed"] == doc["observed"]
 
 
 def engine_id(engine: FakeRuntime, name: str) -> str:

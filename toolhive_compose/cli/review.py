@@ -72,6 +72,7 @@ def export(
     ] = False,
 ) -> None:
     """Write this machine's observed state for the project, for thv plan --observed."""
+    from ..model import LABEL_TOOLHIVE
     from ..paths import Paths
     from ..review import files, snapshot
     from ..runtime import get_runtime
@@ -83,7 +84,7 @@ def export(
         not_an_input(out, desired)
     runtime, store = get_runtime(), Store.from_env()
     observed = observe(runtime, store)
-    foreign = [c for c in runtime.list_containers() if c.labels.get("toolhive") != "true"]
+    foreign = [c for c in runtime.list_containers() if c.labels.get(LABEL_TOOLHIVE) != "true"]
     home = os.environ.get("HOME") or os.path.expanduser("~")
     taken = snapshot.Snapshot(
         project=desired.project,
