@@ -61,7 +61,8 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("group", "--help")[0] == "groups"
     assert loaded("state", "--help")[0] == "review"
     every, help_text = loaded("--help")
-    assert every == "groups,importing,review,run,upgrade,workloads"
+    assert every == "groups,importing,review,run,targets,upgrade,workloads"
+    assert loaded("render", "--help")[0] == "targets"
     commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm", "show")
-    for command in (*commands, "state"):
+    for command in (*commands, "render", "export", "state"):
         assert f"  {command} " in help_text

@@ -63,18 +63,23 @@ def load(
     project: str | None = None,
     paths: Paths | None = None,
     registry: str | None = None,
+    portable: bool = False,
     machine: MachineView | None = None,
 ) -> DesiredState:
     """Load, validate and complete the workloads files; :class:`SpecError` lists every problem.
 
     ``environ`` defaults to ``os.environ``; ``project`` overrides the file's project name;
     ``paths`` locates the validation cache and the secret-digest key; ``registry`` (a path
-    or URL) is where ``server:`` entries are looked up, ahead of the file's ``registry:``;
-    ``machine`` plans for another machine (paths and secret digests as it has them, secret
-    values not read: see :class:`~toolhive_compose.model.MachineView`).
+    or URL) is where ``server:`` entries are looked up, ahead of the file's ``registry:``.
+    ``portable`` loads for another machine (``thv render``): secret values are not read
+    (their variables need not be set), and volume host paths stay as written.  ``machine``
+    plans for another machine (paths and secret digests as it has them, secret values not
+    read: see :class:`~toolhive_compose.model.MachineView`).
     """
     paths = paths or Paths.from_env()
-    resolved = _resolve(files, env_files, environ, project, paths.cache, registry, machine)
+    resolved = _resolve(
+        files, env_files, environ, project, paths.cache, registry, portable, machine
+    )
     state = build_state(
         resolved.document, resolved.origins, resolved.ctx, resolved.files, paths.ours
     )
@@ -120,6 +125,7 @@ def _resolve(
     project: str | None,
     cache_dir: Path | None,
     registry: str | None = None,
+    portable: bool = False,
     machine: MachineView | None = None,
 ) -> _Resolved:
     names = discover(files)
@@ -129,7 +135,7 @@ def _resolve(
     order = names + [str(f) for f in env_files]
     sources = [read_source(name) for name in names]
     variables, env_problems, read = _variables(env_files, base_dir, shell)
-    ctx = Context(base_dir, variables, project, cache_dir, machine)
+    ctx = Context(base_dir, variables, project, cache_dir, portable=portable, machine=machine)
     early = [p for source in sources for p in source.problems] + env_problems
     if env_problems or any(source.data is None for source in sources):
         raise SpecError(_ordered(early, order))

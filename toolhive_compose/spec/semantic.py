@@ -164,7 +164,7 @@ def _check_secrets(
             message = f"'{target}' is also set under env; a variable is either plain or secret"
             problems.append(origins.problem(message, where, at_key=True))
         source = _secret_source(secret, ctx)
-        if source is None or ctx.machine is not None:  # another machine's: read there
+        if source is None or ctx.portable or ctx.machine is not None:  # read elsewhere
             continue
         try:
             read_secret(*source, ctx.environ)
