@@ -6,16 +6,18 @@ Run with ``THC_UPDATE_GOLDEN=1`` to rewrite the golden files (then review the di
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from toolhive_compose.cli.markdown import render_markdown
-from toolhive_compose.plan.actions import Action, ActionKind, FieldChange, Plan
+from toolhive_compose.plan.actions import ActionKind, FieldChange, Plan
 from toolhive_compose.plan.planner import make_plan
 
 from .test_plan_json import representative_plan
 from .test_planner import CASES_DIR, load_case
+from .test_render import _action
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -73,14 +75,9 @@ def test_no_changes() -> None:
 
 
 def test_hostile_text_stays_in_its_place() -> None:
-    action = Action(
-        id=0,
-        kind=ActionKind.RECREATE,
-        name="a",
-        reason="env | <b>changed</b>\nreally",
-        changes=(FieldChange("env.X", "```", "a|b"),),
-        risks=("disruptive",),
-    )
+    hostile = "env | <b>changed</b>\nreally"
+    change = FieldChange("env.X", "```", "a|b")
+    action = replace(_action(ActionKind.RECREATE, "a"), reason=hostile, changes=(change,))
     text = render_markdown(Plan(project="p", actions=(action,)))
     assert "| env \\| &lt;b&gt;changed&lt;/b&gt; really |" in text
     assert "<summary><code>#0 -/+ server a</code> must be replaced: env | &lt;b&gt;" in text
