@@ -10,11 +10,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from toolhive_compose.clients.catalog import entry_digest
 from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.model import (
+    ClientEntryRecord,
     DesiredState,
     GroupSpec,
+    ObservedClientFile,
     ObservedGroup,
     ObservedState,
     ObservedWorkload,
@@ -28,6 +32,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "plan.json"
 DIGEST_NEW = "hmac-sha256:" + "1" * 64
 DIGEST_OLD = "hmac-sha256:" + "2" * 64
 PROJECT = "demo"
+CURSOR = "/home/dev/.cursor/mcp.json"
 
 
 def _observed(
@@ -78,7 +83,7 @@ def representative() -> tuple[DesiredState, ObservedState]:
     desired = DesiredState(
         project=PROJECT,
         servers=(fetch, notes, paused, search, tools, worker),
-        groups=(GroupSpec(name="dev", description="Tools for development"),),
+        groups=(GroupSpec(name="dev", description="Tools for development", clients=("cursor",)),),
     )
     observed_old_notes = ServerSpec(
         name="notes",
@@ -105,8 +110,29 @@ def representative() -> tuple[DesiredState, ObservedState]:
             ObservedGroup(name="shared", project=PROJECT, description="was ours"),
         ),
         memberships=tuple(sorted((w.name, str(w.spec["group"])) for w in workloads if w.spec)),
+        **_cursor(),
     )
     return desired, observed
+
+
+def _cursor() -> dict[str, Any]:
+    """Cursor's file: our entry of tools at an old port (updated), our entry of old (removed);
+    fetch is not there yet (registered)."""
+    tools = {"url": "http://127.0.0.1:18099/mcp", "type": "http"}
+    old = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
+    entries = {"tools": tools, "old": old, "mine": {"command": "my-mcp"}}
+
+    def record(server: str, group: str, value: dict[str, str]) -> ClientEntryRecord:
+        return ClientEntryRecord(client="cursor", path=CURSOR, server=server, project=PROJECT,
+                                 group=group, digest=entry_digest(value))  # fmt: skip
+
+    return {
+        "client_files": (
+            ObservedClientFile(client="cursor", path=CURSOR, installed=True, exists=True,
+                               entries=entries),
+        ),
+        "client_records": (record("old", "legacy", old), record("tools", "dev", tools)),
+    }  # fmt: skip
 
 
 def representative_plan() -> Plan:
@@ -140,6 +166,9 @@ def test_exact_shape() -> None:
             keys.append("image")
             assert set(action["image"]) <= {"before", "after", "before_digest", "after_digest"}
             assert {"before", "after"} <= set(action["image"])
+        if action["kind"].startswith("client-"):  # client actions name the client and file
+            keys.append("client")
+            assert list(action["client"]) == ["name", "file", "location", "group"]
         keys += ["risk", "widening"]  # added in format 1 (issue 13): classes, then how it widens
         assert list(action) == keys
         assert action["risk"] and set(action["risk"]) <= set(doc["risks"])

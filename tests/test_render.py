@@ -33,7 +33,8 @@ def test_header_and_footer(text: str) -> None:
     assert lines[0] == "toolhive-compose will perform these actions (project demo):"
     assert lines[-1] == (
         "Plan: 1 to create, 1 to recreate, 1 to delete, 1 to upgrade, 1 to start, 1 to stop, "
-        "1 to move, 1 group(s) to create, 1 group(s) to delete."
+        "1 to move, 1 group(s) to create, 1 group(s) to delete, 1 client entr(ies) to register, "
+        "1 client entr(ies) to update, 1 client entr(ies) to remove."
     )
     assert text.endswith(".\n")
 
@@ -50,6 +51,18 @@ def test_header_and_footer(text: str) -> None:
         ("# server paused will be stopped", "  ~ server 'paused'"),
         ("# server worker will be started", "  ~ server 'worker'"),
         ("# server tools will move to another group (no restart)", "  ~ server 'tools'"),
+        (
+            "# client cursor: server fetch will be registered",
+            "  + client cursor 'fetch' in /home/dev/.cursor/mcp.json",
+        ),
+        (
+            "# client cursor: server tools will be updated",
+            "  ~ client cursor 'tools' in /home/dev/.cursor/mcp.json",
+        ),
+        (
+            "# client cursor: server old will be removed",
+            "  - client cursor 'old' in /home/dev/.cursor/mcp.json",
+        ),
     ],
 )
 def test_terraform_symbols(text: str, header: str, symbol_line: str) -> None:

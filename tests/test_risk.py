@@ -17,7 +17,7 @@ from toolhive_compose.plan.risk import KIND_RISKS, ORDER, Risk, classify
 from toolhive_compose.spec.field_values import BUILTIN_PROFILES
 
 ROWS = yaml.safe_load((Path(__file__).parent / "risk_cases.yaml").read_text())
-ROW_KEYS = {"name", "kind", "before", "after", "expect", "widening"}
+ROW_KEYS = {"name", "kind", "before", "after", "expect", "widening", "raw"}
 FILLER_DIGEST = "hmac-sha256:" + "0" * 64
 
 
@@ -52,9 +52,8 @@ def spec_of(fields: dict[str, Any] | None) -> dict[str, Any] | None:
 @pytest.mark.parametrize("row", ROWS, ids=[r["name"] for r in ROWS])
 def test_row(row: dict[str, Any]) -> None:
     assert not set(row) - ROW_KEYS, f"unknown keys {set(row) - ROW_KEYS}"
-    risks, widening = classify(
-        ActionKind(row["kind"]), spec_of(row["before"]), spec_of(row["after"])
-    )
+    build = (lambda doc: doc) if row.get("raw") else spec_of
+    risks, widening = classify(ActionKind(row["kind"]), build(row["before"]), build(row["after"]))
     assert [str(r) for r in risks] == row["expect"]
     assert list(widening) == row.get("widening", [])
 

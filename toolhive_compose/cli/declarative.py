@@ -27,6 +27,7 @@ from .app import (
     PlanFormat,
     RegistryOpt,
     Source,
+    Strict,
     app,
     confirm,
     option_groups,
@@ -59,6 +60,7 @@ def plan(
         typer.Option("--check-upgrades", help="Also list registry servers pinned behind it."),
     ] = False,
     adopt: Adopt = False,
+    strict: Strict = False,
     out: Annotated[
         Path | None,
         typer.Option("-o", "--out", help="Also save the plan to FILE, for thv apply FILE."),
@@ -84,7 +86,7 @@ def plan(
     if observed is not None and out is not None and out.resolve() == observed.resolve():
         raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
     planned = planning_inputs(source, registry, observed, adopt=adopt)
-    the_plan = make_plan(planned[0], planned[1], adopt=adopt)
+    the_plan = make_plan(planned[0], planned[1], adopt=adopt, strict=strict)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import plan_upgrades
@@ -102,7 +104,7 @@ def plan(
 
         sys.stdout.write(render_pinned(upgrades))
     if out is not None:
-        save(out, the_plan, planned, source, registry=registry, adopt=adopt)
+        save(out, the_plan, planned, source, registry=registry, adopt=adopt, strict=strict)
     deny_gate(the_plan, deny or ())
     if detailed_exitcode and the_plan.has_changes:
         raise typer.Exit(2)
@@ -119,6 +121,7 @@ def apply(
     ] = None,
     registry: RegistryOpt = None,
     adopt: Adopt = False,
+    strict: Strict = False,
     allow: Allow = None,
     deny: Deny = None,
 ) -> None:
@@ -126,8 +129,8 @@ def apply(
     from ..paths import Paths
     from ..proxy.processes.control import Launcher
 
-    if plan_file is not None and (registry or adopt):
-        flag = "--registry" if registry else "--adopt"
+    if plan_file is not None and (registry or adopt or strict):
+        flag = "--registry" if registry else "--adopt" if adopt else "--strict"
         raise typer.BadParameter(f"a saved plan keeps its own {flag}", param_hint=flag)
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
@@ -140,7 +143,7 @@ def apply(
             apply_saved(plan_file, source, execution, launcher=launcher, **gates)
             return
         desired = _load(source.files, source.env_file, source.project, registry)
-        _reconcile(desired, execution, adopt=adopt, launcher=launcher, **gates)
+        _reconcile(desired, execution, adopt=adopt, strict=strict, launcher=launcher, **gates)
     finally:
         launcher.close()
 
@@ -148,7 +151,7 @@ def apply(
 @app.command()
 @option_groups
 def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> None:
-    """Remove every workload and group the project owns, and nothing else."""
+    """Remove every workload and group the project owns, and the client entries it wrote."""
     from ..model import DesiredState
 
     name = source.project or _load(source.files, source.env_file, None, registry).project
@@ -227,6 +230,7 @@ def _reconcile(
     execution: Execution,
     *,
     adopt: bool = False,
+    strict: bool = False,
     launcher: Launcher | None = None,
     allow: Sequence[str] = (),
     deny: Sequence[str] = (),
@@ -234,14 +238,13 @@ def _reconcile(
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store, state_lock
-    from ..workloads.observe import observe
-    from .running import colour, deny_gate, run_plan, widening_gate
+    from .running import colour, deny_gate, observe_for, run_plan, widening_gate
     from .text import render_plan
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
-        names = [s.name for s in desired.servers]
-        the_plan = make_plan(desired, observe(runtime, store, desired_names=names), adopt=adopt)
+        observed = observe_for(desired, runtime, store)
+        the_plan = make_plan(desired, observed, adopt=adopt, strict=strict)
         typer.echo(render_plan(the_plan, colour=colour()), nl=False)
         if not the_plan.has_changes:
             return

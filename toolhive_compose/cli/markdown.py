@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..plan.actions import SENSITIVE, Action, ActionKind, FieldChange, Plan
-from .text import COUNT_LABELS, HEADLINE, SYMBOL
+from .text import COUNT_LABELS, HEADLINE, SYMBOL, client_headline
 
 LOUD = frozenset({"disruptive", "privilege-widening"})  # shown in bold
 
@@ -55,6 +55,8 @@ def _table(actions: Sequence[Action]) -> list[str]:
     rows = ["| # | kind | server | reason | risk |", "| ---: | --- | --- | --- | --- |"]
     for a in actions:
         who = f"group `{a.name}`" if a.is_group else f"`{a.name}`"
+        if a.client is not None:
+            who = f"`{a.name}` in {a.client.name}"
         risk = ", ".join(f"**{r}**" if r in LOUD else r for r in a.risks)
         rows.append(f"| {a.id} | {a.kind} | {who} | {_cell(a.reason)} | {risk} |")
     return rows
@@ -62,11 +64,17 @@ def _table(actions: Sequence[Action]) -> list[str]:
 
 def _details(action: Action) -> list[str]:
     noun = "group" if action.is_group else "server"
+    symbol, headline = SYMBOL[action.kind], HEADLINE[action.kind]
+    if action.client is not None:
+        symbol, headline = client_headline(action)
+        noun = f"client {action.client.name}: server"
     title = (
-        f"<code>#{action.id} {html.escape(SYMBOL[action.kind])} {noun} {action.name}</code> "
-        f"{html.escape(HEADLINE[action.kind])}: {html.escape(action.reason)}"
+        f"<code>#{action.id} {html.escape(symbol)} {noun} {action.name}</code> "
+        f"{html.escape(headline)}: {html.escape(action.reason)}"
     )
     lines = [f"<details><summary>{title}</summary>", ""]
+    if action.client is not None:
+        lines += [f"In `{action.client.file}` at `{action.client.location}`.", ""]
     if action.depends_on:
         lines += [f"After {', '.join(f'#{d}' for d in action.depends_on)}.", ""]
     lines += [f"- **privilege-widening**: {_inline(w)}" for w in action.widening]

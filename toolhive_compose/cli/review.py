@@ -83,7 +83,7 @@ def export(
     if out is not None:
         not_an_input(out, desired)
     runtime, store = get_runtime(), Store.from_env()
-    observed = observe(runtime, store)
+    observed = with_every_client(observe(runtime, store), desired, store.paths)
     foreign = [c for c in runtime.list_containers() if c.labels.get(LABEL_TOOLHIVE) != "true"]
     home = os.environ.get("HOME") or os.path.expanduser("~")
     taken = snapshot.Snapshot(
@@ -119,11 +119,10 @@ def planning_inputs(
     if observed_file is None:
         from ..runtime import get_runtime
         from ..state import Store
-        from ..workloads.observe import observe
+        from .running import observe_for
 
         desired = load(source, registry)
-        names = [s.name for s in desired.servers]
-        return desired, observe(get_runtime(), Store.from_env(), desired_names=names), None
+        return desired, observe_for(desired, get_runtime(), Store.from_env()), None
     desired, taken = load_for_snapshot(source, registry, observed_file)
     if adopt and not taken.adopt:
         raise PlanFileError(
@@ -159,6 +158,7 @@ def save(
     *,
     registry: str | None,
     adopt: bool,
+    strict: bool,
 ) -> None:
     """``plan -o``: the plan and what it was made from, to ``out`` (mode 0600)."""
     from ..paths import Paths
@@ -188,11 +188,12 @@ def save(
             registry=_registry(registry, local),
             project=source.project,
             adopt=adopt,
+            strict=strict,
         ),
         inputs=tuple(inputs_of(desired, recorded_base=base if taken else None)),
         servers=servers,
         groups=groups,
-        fingerprint=fingerprint(observed, desired.project, names, sorted(groups)),
+        fingerprint=fingerprint(observed, desired.project, names, groups),
     )
     saved.write(out, record)
     typer.echo(
@@ -241,8 +242,7 @@ def apply_saved(
     from ..review.inputs import recheck
     from ..runtime import get_runtime
     from ..state import Store, state_lock
-    from ..workloads.observe import observe
-    from .running import colour, deny_gate, run_plan, widening_gate
+    from .running import colour, deny_gate, observe_for, run_plan, widening_gate
     from .text import render_plan
 
     saved = saved_plan.read(plan_file)
@@ -258,16 +258,16 @@ def apply_saved(
         )
         desired = load(again, _registry_at(opts.registry, saved.base_dir))
         names = sorted(saved.servers)
-        observed = observe(runtime, store, desired_names=names)
+        observed = observe_for(desired, runtime, store)
         replanned: Plan | PlanError
         try:
-            replanned = make_plan(desired, observed, adopt=opts.adopt)
+            replanned = make_plan(desired, observed, adopt=opts.adopt, strict=opts.strict)
         except PlanError as exc:
             replanned = exc
         present = stale.Present(
             inputs=recheck(list(saved.inputs), saved.base_dir),
             desired=desired,
-            fingerprint=fingerprint(observed, saved.project, names, sorted(saved.groups)),
+            fingerprint=fingerprint(observed, saved.project, names, saved.groups),
             plan=replanned,
         )
         stale.check(saved, present)
@@ -323,6 +323,32 @@ def load(source: Source, registry: str | None, taken: Snapshot | None = None) ->
         project=source.project,
         registry=registry,
         machine=taken.machine if taken else None,
+    )
+
+
+def with_every_client(
+    observed: ObservedState, desired: DesiredState, paths: Paths
+) -> ObservedState:
+    """``observed`` with the file of every client this tool knows, whichever a pull request
+    may list; of each file only the entries a plan can compare (the servers of ``desired``,
+    and those on record as written by toolhive-compose): other entries are the user's own,
+    and may carry tokens."""
+    from ..clients.catalog import CLIENTS
+    from ..clients.observe import observe_files
+    from ..clients.records import RecordStore
+
+    records = RecordStore(paths.ours).read()
+    entries = records.entries()
+    names = {s.name for s in desired.servers} | {r.server for r in entries}
+    files = tuple(
+        dataclasses.replace(f, entries={k: v for k, v in f.entries.items() if k in names})
+        for f in observe_files(CLIENTS, {(r.client, r.path) for r in entries})
+    )
+    return dataclasses.replace(
+        observed,
+        client_files=files,
+        client_records=entries,
+        client_registrations=records.registrations(),
     )
 
 

@@ -1,4 +1,5 @@
-"""What every way of carrying out a plan shares: the risk gates, and running it with progress.
+"""What every way of carrying out a plan shares: observing for it, the risk gates, and running
+it with progress.
 
 The gates: ``--deny CLASS`` refuses a plan with any action of that class (the CI policy gate);
 a privilege-widening action needs a second, explicit answer on a terminal, or ``--allow
@@ -20,7 +21,7 @@ from .app import Execution, confirm
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
-    from ..model import DesiredState
+    from ..model import DesiredState, ObservedState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
     from ..runtime import Runtime
@@ -57,6 +58,15 @@ def widening_gate(plan: Plan, *, allow: Collection[str]) -> None:
         hint=f"review the '!' lines above, then run again with --allow {WIDENING}",
         cancelled="apply cancelled: the privilege-widening actions were not granted",
     )
+
+
+def observe_for(desired: DesiredState, runtime: Runtime, store: Store) -> ObservedState:
+    """What exists: workloads and groups, and the MCP client files ``desired``'s plan needs."""
+    from ..clients.observe import with_clients
+    from ..workloads.observe import observe
+
+    observed = observe(runtime, store, desired_names=[s.name for s in desired.servers])
+    return with_clients(observed, desired, store.paths)
 
 
 def run_plan(

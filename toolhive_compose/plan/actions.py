@@ -24,6 +24,9 @@ class ActionKind(StrEnum):
     RECREATE = "recreate"
     CREATE = "create"
     START = "start"
+    CLIENT_REGISTER = "client-register"  # a server's entry written into an MCP client's file
+    CLIENT_UPDATE = "client-update"
+    CLIENT_UNREGISTER = "client-unregister"
     GROUP_DELETE = "group-delete"
 
 
@@ -39,8 +42,15 @@ PHASE = {
     ActionKind.RECREATE: 4,
     ActionKind.CREATE: 5,
     ActionKind.START: 6,
-    ActionKind.GROUP_DELETE: 7,
+    ActionKind.CLIENT_REGISTER: 7,
+    ActionKind.CLIENT_UPDATE: 7,
+    ActionKind.CLIENT_UNREGISTER: 7,
+    ActionKind.GROUP_DELETE: 8,
 }
+CLIENT_KINDS = frozenset(
+    {ActionKind.CLIENT_REGISTER, ActionKind.CLIENT_UPDATE, ActionKind.CLIENT_UNREGISTER}
+)
+KNOWN_AFTER_APPLY = "(known after apply)"
 # Kinds that take a workload's container or proxy down, even briefly.
 DESTRUCTIVE = frozenset(
     {ActionKind.STOP, ActionKind.DELETE, ActionKind.UPGRADE, ActionKind.RECREATE}
@@ -92,6 +102,24 @@ class ImageChange:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ClientTarget:
+    """The MCP client a client action edits: its file and where the entry sits there."""
+
+    name: str  # the client (cursor, vscode, ...)
+    file: str  # its configuration file, absolute
+    location: str  # the entry in the file: ``mcpServers.fetch``, ``mcpServers[name=fetch]``
+    group: str  # the group whose clients list brought it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "file": self.file, "location": self.location,
+                "group": self.group}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ClientTarget:
+        return cls(str(doc["name"]), str(doc["file"]), str(doc["location"]), str(doc["group"]))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
     id: int
@@ -102,9 +130,11 @@ class Action:
     depends_on: tuple[int, ...] = ()
     target: str = ""  # the container id acted on, if any
     image: ImageChange | None = None  # upgrades only
+    client: ClientTarget | None = None  # client actions only
     risks: tuple[str, ...] = ()  # risk classes (:mod:`.risk`), in their fixed order
     widening: tuple[str, ...] = ()  # how a privilege-widening action grants more
-    # Canonical specs (fingerprint.canonical).  Not serialised: they carry secret digests.
+    # Canonical specs (fingerprint.canonical); for a client action, the entry as the plan saw
+    # it and as it will be.  Not serialised: specs carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
     after: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -123,6 +153,8 @@ class Action:
         }
         if self.image is not None:
             doc["image"] = self.image.to_dict()
+        if self.client is not None:
+            doc["client"] = self.client.to_dict()
         doc["risk"] = list(self.risks)
         doc["widening"] = list(self.widening)
         return doc
@@ -130,7 +162,7 @@ class Action:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Action:
         """The action :meth:`to_dict` wrote (without the canonical specs it leaves out)."""
-        image = doc.get("image")
+        image, client = doc.get("image"), doc.get("client")
         return cls(
             id=int(doc["id"]),
             kind=ActionKind(doc["kind"]),
@@ -139,6 +171,7 @@ class Action:
             changes=tuple(FieldChange.from_dict(c) for c in doc["changes"]),
             depends_on=tuple(int(d) for d in doc["depends_on"]),
             image=ImageChange.from_dict(image) if image is not None else None,
+            client=ClientTarget.from_dict(client) if client is not None else None,
             risks=tuple(str(r) for r in doc.get("risk", ())),
             widening=tuple(str(w) for w in doc.get("widening", ())),
         )

@@ -12,6 +12,9 @@ Decisions per server (hashes decide, diffs only explain):
   matches, else its replacement with the reason ``adopted; …``.  Another project's workload
   is never adopted; without ``adopt`` any clash is a :class:`PlanError`.
 
+MCP clients (:mod:`.clients`): entries written into, updated in or removed from the files of
+the clients each group lists, after their server's actions; group files' ``registered_clients``.
+
 Ordering: a dependency graph (group before its members, a workload freeing a port before the
 one taking it, members out of a group before the group is deleted), walked topologically
 with ties broken by phase (see :data:`.actions.PHASE`) then name (:mod:`.order`).  Output is
@@ -27,6 +30,7 @@ from ..errors import PlanError
 from ..fingerprint import canonical, config_hash
 from ..model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
 from .actions import ActionKind, ImageChange, Plan
+from .clients import plan_clients
 from .diff import field_changes
 from .order import HOST_PORT_FIELDS, Draft, link, order
 
@@ -36,8 +40,11 @@ REMOTE_SERVING = frozenset({"running", "starting", "unhealthy", "unauthenticated
 _INTERRUPTED = frozenset({"starting", "stopping", "stopped", "removing", "error"})
 
 
-def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
-    """The ordered actions that take ``observed`` to ``desired`` (``adopt``: see above)."""
+def make_plan(
+    desired: DesiredState, observed: ObservedState, *, adopt: bool = False, strict: bool = False
+) -> Plan:
+    """The ordered actions that take ``observed`` to ``desired`` (``adopt``: see above;
+    ``strict``: a client that is not installed is an error, see :mod:`.clients`)."""
     _check_conflicts(desired, observed, adopt=adopt)
     drafts: list[Draft] = []
     warnings: list[str] = []
@@ -65,6 +72,9 @@ def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = F
     drafts.extend(group_drafts)
     warnings.extend(group_warnings)
     _check_ports(desired, observed, drafts)
+    client_drafts, client_warnings = plan_clients(desired, observed, drafts, strict=strict)
+    drafts.extend(client_drafts)
+    warnings.extend(client_warnings)
     link(drafts, observed)
     return Plan(project=desired.project, actions=order(drafts), warnings=tuple(warnings))
 

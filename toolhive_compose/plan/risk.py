@@ -3,10 +3,12 @@ canonical specs (:func:`toolhive_compose.fingerprint.canonical`).
 
 Every action carries one or more classes:
 
-- ``disruptive``: the server restarts or goes away (stop, delete, recreate, upgrade);
+- ``disruptive``: the server restarts or goes away (stop, delete, recreate, upgrade), or an MCP
+  client loses it (a ``client-unregister`` that removes the entry from the client's file);
 - ``privilege-widening``: the server is granted more than before (:func:`widening` lists how);
 - ``new-server``: a server that does not exist in any form is created;
-- ``benign``: none of the above.
+- ``benign``: none of the above (writing a server's entry into a client's file grants the server
+  nothing: it is the group's ``clients:`` list, shown in the plan, that says which clients).
 
 What a server is granted is read as ToolHive enforces it (toolhive-core
 ``permissions/profile.go``; the egress rules of ``pkg/container/docker/squid.go``):
@@ -63,6 +65,9 @@ KIND_RISKS: dict[ActionKind, frozenset[Risk]] = {
     ActionKind.RECREATE: frozenset({Risk.DISRUPTIVE}),
     ActionKind.CREATE: frozenset(),
     ActionKind.START: frozenset(),
+    ActionKind.CLIENT_REGISTER: frozenset(),
+    ActionKind.CLIENT_UPDATE: frozenset(),
+    ActionKind.CLIENT_UNREGISTER: frozenset(),  # disruptive when it removes the entry (below)
     ActionKind.GROUP_DELETE: frozenset(),
 }
 # Kinds whose after-spec may grant more than the before-spec did.
@@ -77,6 +82,8 @@ def classify(
 ) -> tuple[tuple[Risk, ...], tuple[str, ...]]:
     """The action's classes (in :data:`ORDER`) and, when it widens privileges, how."""
     found = set(KIND_RISKS[kind])
+    if kind is ActionKind.CLIENT_UNREGISTER and before is not None and after is None:
+        found.add(Risk.DISRUPTIVE)  # the client loses the server (not a record-only forget)
     reasons: tuple[str, ...] = ()
     if kind in SPEC_CHANGING and after is not None:
         if before is None:

@@ -2,8 +2,10 @@
 
 Per workload of the project or named like one of the plan's servers: the container id, its
 engine state, the config hash, ToolHive's status, whether its proxy runs, the owner and a
-digest of its run-config spec.  The project's groups and the declared ones, who is in them, and
-containers not made by ToolHive that hold a server's name.  Other workloads are left out: a
+digest of its run-config spec.  The project's groups and the declared ones, who is in them
+and which clients they register, containers not made by ToolHive that hold a server's name,
+and the MCP client files the declared groups list (a digest of each server's entry there)
+with this project's record of what it wrote.  Other workloads are left out: a
 plan can only clash with them (a port), and a clash that appears since makes the plan made at
 apply time fail, which :mod:`.stale` reports.  Pure: data in, data or sentences out.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..model import ObservedState, ObservedWorkload
@@ -21,9 +23,12 @@ Fingerprint = dict[str, Any]
 
 
 def fingerprint(
-    observed: ObservedState, project: str, names: Collection[str], groups: Collection[str]
+    observed: ObservedState,
+    project: str,
+    names: Collection[str],
+    groups: Mapping[str, Mapping[str, Any]],
 ) -> Fingerprint:
-    """``names``: the plan's servers; ``groups``: the groups it declares."""
+    """``names``: the plan's servers; ``groups``: the groups it declares (with ``clients``)."""
     workloads = {
         w.name: _full(w) for w in observed.workloads if w.project == project or w.name in names
     }
@@ -31,11 +36,42 @@ def fingerprint(
     foreign = dict(observed.foreign_containers)
     return {
         "workloads": workloads,
-        "groups": {n: {"project": g.project, "description": g.description}
+        "groups": {n: {"project": g.project, "description": g.description,
+                       "registered_clients": list(g.registered_clients)}
                    for n, g in ours.items()},
         "memberships": {w: g for w, g in observed.memberships if w in workloads or g in ours},
         "foreign_containers": {n: foreign[n] for n in sorted(names) if n in foreign},
+        "clients": _clients(observed, project, names, groups),
     }  # fmt: skip
+
+
+def _clients(
+    observed: ObservedState,
+    project: str,
+    names: Collection[str],
+    groups: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    listed = {c for g in groups.values() for c in g.get("clients") or ()}
+    files = {
+        f.path: {
+            "client": f.client, "installed": f.installed, "exists": f.exists,
+            "problem": f.problem,
+            "entries": {n: _digest(f.entries[n]) for n in sorted(names) if n in f.entries},
+        }
+        for f in observed.client_files
+        if f.current and f.client in listed
+    }  # fmt: skip
+    records = sorted(
+        f"{r.client} {r.path} {r.server} {r.group} {r.digest}"
+        for r in observed.client_records
+        if r.project == project
+    )
+    return {"files": files, "records": records}
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _full(w: ObservedWorkload) -> dict[str, Any]:
@@ -61,6 +97,7 @@ def moved(before: Fingerprint, after: Fingerprint) -> list[str]:
     out += _groups(before.get("groups", {}), after.get("groups", {}))
     out += _memberships(before.get("memberships", {}), after.get("memberships", {}))
     out += _foreign(before.get("foreign_containers", {}), after.get("foreign_containers", {}))
+    out += _client_files(before.get("clients", {}), after.get("clients", {}))
     return out
 
 
@@ -131,4 +168,23 @@ def _foreign(old: dict[str, str], new: dict[str, str]) -> list[str]:
         if old.get(name) != new.get(name):
             what = "appeared" if name in new else "was removed"
             out.append(f"a container named {name} that ToolHive does not manage {what}")
+    return out
+
+
+def _client_files(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    files, now = old.get("files", {}), new.get("files", {})
+    for path in sorted(set(files) | set(now)):
+        before, after = files.get(path), now.get(path)
+        if before == after:
+            continue
+        if before is None or after is None or before["entries"] == after["entries"]:
+            client = (after or before or {}).get("client")
+            out.append(f"the {client} client's file {path} changed")
+            continue
+        for name in sorted(set(before["entries"]) | set(after["entries"])):
+            if before["entries"].get(name) != after["entries"].get(name):
+                out.append(f"the {after['client']} entry {name} in {path} changed")
+    if old.get("records") != new.get("records"):
+        out.append("the record of the client entries this project wrote changed")
     return out

@@ -34,6 +34,7 @@ class Options:
     registry: str | None = None  # --registry as given (a URL, or a path made absolute)
     project: str | None = None  # --project
     adopt: bool = False
+    strict: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)
@@ -50,6 +51,7 @@ class Options:
             registry=str(doc["registry"]) if doc["registry"] is not None else None,
             project=str(doc["project"]) if doc["project"] is not None else None,
             adopt=bool(doc["adopt"]),
+            strict=bool(doc["strict"]),
         )
 
 
@@ -65,7 +67,7 @@ class SavedPlan:
     options: Options
     inputs: tuple[Input, ...]
     servers: dict[str, dict[str, Any]]  # name -> canonical spec as resolved (secrets: digests)
-    groups: dict[str, str]  # declared group -> description
+    groups: dict[str, dict[str, Any]]  # declared group -> {description, clients}
     fingerprint: dict[str, Any]
 
     @property
@@ -83,15 +85,20 @@ class SavedPlan:
             "fingerprint": self.fingerprint,
             "plan": self.plan.to_dict(),
             "execution": [
-                {"id": a.id, "target": a.target, "after": a.after} for a in self.plan.actions
+                {"id": a.id, "target": a.target, "before": a.before, "after": a.after}
+                for a in self.plan.actions
             ],
         }
 
 
-def desired_record(desired: DesiredState) -> tuple[dict[str, Any], dict[str, str]]:
+def desired_record(
+    desired: DesiredState,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """(servers, groups) of a desired state, as a saved plan keeps them."""
     servers = {s.name: canonical(s) for s in desired.servers}
-    return servers, {g.name: g.description for g in desired.groups}
+    groups = {g.name: {"description": g.description, "clients": list(g.clients)}
+              for g in desired.groups}  # fmt: skip
+    return servers, groups
 
 
 def write(path: Path, saved: SavedPlan) -> None:
@@ -123,16 +130,16 @@ def _from_body(doc: dict[str, Any]) -> SavedPlan:
         options=Options.from_dict(doc["options"]),
         inputs=tuple(Input.from_dict(i) for i in doc["inputs"]),
         servers={str(k): dict(v) for k, v in desired["servers"].items()},
-        groups={str(k): str(v) for k, v in desired["groups"].items()},
+        groups={str(k): dict(v) for k, v in desired["groups"].items()},
         fingerprint=dict(doc["fingerprint"]),
     )
 
 
 def _executable(action: Action, execution: dict[str, Any]) -> Action:
-    after = execution["after"]
-    if after is not None and not isinstance(after, dict):
-        raise ValueError(f"the planned spec of action #{action.id} is not an object")
-    return dataclasses.replace(action, target=str(execution["target"]), after=after)
+    before, after = execution["before"], execution["after"]
+    if not all(side is None or isinstance(side, dict) for side in (before, after)):
+        raise ValueError(f"the specs of action #{action.id} are not objects")
+    return dataclasses.replace(action, target=str(execution["target"]), before=before, after=after)
 
 
 def with_known_secrets(plan: Plan, desired: DesiredState) -> Plan:

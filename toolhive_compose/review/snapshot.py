@@ -10,6 +10,10 @@ It carries exactly what planning needs from the machine:
   clash);
 - the groups, each workload's group, and the containers ToolHive does not manage (by name: a
   new server could clash with one);
+- every MCP client file this tool knows (a pull request may list any client), with only the
+  entries a plan compares — the servers of the machine's workloads file and those on record as
+  written by toolhive-compose (other entries are the user's own, and may carry tokens) — and
+  the record of what toolhive-compose wrote;
 - how the machine resolves the workloads file: its project directory and home directory
   (relative paths, ``~``), the keyed digests of what its secret sources hold now (the key stays
   on the machine), and the permission profiles it reads from outside the project directory;
@@ -27,8 +31,11 @@ from typing import Any
 
 from ..errors import PlanFileError
 from ..model import (
+    ClientEntryRecord,
+    ClientRegistration,
     DesiredState,
     MachineView,
+    ObservedClientFile,
     ObservedGroup,
     ObservedState,
     ObservedWorkload,
@@ -129,6 +136,11 @@ def _observed_doc(observed: ObservedState, project: str, adopt: bool) -> dict[st
         "groups": [dataclasses.asdict(g) for g in observed.groups],
         "foreign_containers": dict(observed.foreign_containers),
         "memberships": dict(observed.memberships),
+        "client_files": [
+            {**dataclasses.asdict(f), "entries": dict(f.entries)} for f in observed.client_files
+        ],
+        "client_records": [dataclasses.asdict(r) for r in observed.client_records],
+        "client_registrations": [dataclasses.asdict(r) for r in observed.client_registrations],
     }
 
 
@@ -144,13 +156,44 @@ def _workload_doc(w: ObservedWorkload, full: set[str]) -> dict[str, Any]:
 
 def _observed(doc: dict[str, Any]) -> ObservedState:
     workloads = tuple(sorted((_workload(w) for w in doc["workloads"]), key=lambda w: w.name))
-    groups = tuple(ObservedGroup(**{k: str(v) for k, v in g.items()}) for g in doc["groups"])
+    groups = tuple(
+        ObservedGroup(
+            name=str(g["name"]),
+            project=str(g["project"]),
+            description=str(g["description"]),
+            registered_clients=tuple(map(str, g["registered_clients"])),
+        )
+        for g in doc["groups"]
+    )
     return ObservedState(
         workloads=workloads,
         groups=tuple(sorted(groups, key=lambda g: g.name)),
         foreign_containers=_pairs(doc["foreign_containers"]),
         memberships=_pairs(doc["memberships"]),
+        client_files=tuple(_client_file(f) for f in doc["client_files"]),
+        client_records=tuple(ClientEntryRecord(**_strings(r)) for r in doc["client_records"]),
+        client_registrations=tuple(
+            ClientRegistration(**_strings(r)) for r in doc["client_registrations"]
+        ),
     )
+
+
+def _client_file(doc: dict[str, Any]) -> ObservedClientFile:
+    if not isinstance(doc["entries"], dict):
+        raise ValueError("a client file's entries are not an object")
+    return ObservedClientFile(
+        client=str(doc["client"]),
+        path=str(doc["path"]),
+        installed=bool(doc["installed"]),
+        current=bool(doc["current"]),
+        exists=bool(doc["exists"]),
+        problem=str(doc["problem"]),
+        entries=doc["entries"],
+    )
+
+
+def _strings(doc: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in doc.items()}
 
 
 def _workload(doc: dict[str, Any]) -> ObservedWorkload:

@@ -61,7 +61,11 @@ def _pairs(items: Iterable[tuple[str, Any]]) -> Pairs:
 
 def _groups(groups: Mapping[str, Any]) -> tuple[GroupSpec, ...]:
     return tuple(
-        GroupSpec(name=name, description=str((body or {}).get("description", "")))
+        GroupSpec(
+            name=name,
+            description=str((body or {}).get("description", "")),
+            clients=tuple(str(c) for c in (body or {}).get("clients") or ()),
+        )
         for name, body in sorted(groups.items())
     )
 
