@@ -7,7 +7,7 @@ the implicit run of a package's ``__init__`` when one of its submodules is impor
 
 The stages, lowest first (a stage may import the ones its row names, and itself)::
 
-    base        errors, model, paths, fingerprint, secrets, ports, clients.catalog
+    base        errors, model, paths, fingerprint, secrets, ports, tools, clients.catalog
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
     clients     + state (MCP client files: read, edit, our records of them)
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
-BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports")
+BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "tools")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "clients", "spec", "targets",
                   "workloads", "apply", "upgrade", "review", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
@@ -74,12 +74,13 @@ PURE_MODULES = (
     f"{PACKAGE}.errors",
     f"{PACKAGE}.model",
     f"{PACKAGE}.fingerprint",
+    f"{PACKAGE}.tools",
     f"{PACKAGE}.clients.catalog",
 )
 # ... and, outside the package, data modules only: no os, io, socket, subprocess, time, random.
 PURE_EXTERNAL = frozenset(
-    {"__future__", "collections", "dataclasses", "enum", "functools", "hashlib", "heapq",
-     "itertools", "json", "re", "sys", "typing", "deepdiff"}
+    {"__future__", "collections", "dataclasses", "difflib", "enum", "functools", "hashlib",
+     "heapq", "itertools", "json", "re", "sys", "typing", "deepdiff"}
 )  # fmt: skip
 # The Kubernetes render: pure as the planner, with the data modules it needs besides.
 RENDER = f"{PACKAGE}.targets.kubernetes.objects"

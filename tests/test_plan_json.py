@@ -75,7 +75,14 @@ def representative() -> tuple[DesiredState, ObservedState]:
         port=18081,
     )
     search = ServerSpec(name="search", image="ghcr.io/example/search:1.1", port=18082)
-    tools = ServerSpec(name="tools", image="ghcr.io/example/tools:3", port=18083, group="dev")
+    tools = ServerSpec(
+        name="tools",
+        image="ghcr.io/example/tools:3",
+        port=18083,
+        group="dev",
+        tools=("list", "read"),
+        tools_override=(("read_file", "read", ""),),
+    )
     paused = ServerSpec(name="paused", image="ghcr.io/example/paused:1", state="stopped")
     worker = ServerSpec(name="worker", image="ghcr.io/example/worker:1", port=18085)
     old = ServerSpec(name="old", image="ghcr.io/example/old:1", port=18080, group="legacy")

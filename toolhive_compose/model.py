@@ -82,6 +82,11 @@ class ServerSpec:
     # Where a ``server:`` entry came from (run config only; never in the config hash).
     registry_server_name: str = ""  # the registry entry's full name
     registry_url: str = ""  # the registry's URL or absolute path
+    # The tool surface (ToolHive's tools_filter / tools_override); never in the config hash:
+    # a change rewrites the run config and the proxy follows, the container stays.
+    tools: tuple[str, ...] = ()  # client-visible names allowed; () = all; sorted, unique
+    tools_override: tuple[tuple[str, str, str], ...] = ()  # (server's name, name, description)
+    tool_pins: Pairs | None = None  # client-visible name -> digest; None = not pinned
 
     @property
     def remote(self) -> bool:

@@ -179,6 +179,8 @@ def _dispatch(
         lifecycle.move_group(name, after["group"])
     elif kind is ActionKind.ADOPT:
         lifecycle.adopt(name, after, project=project)
+    elif kind is ActionKind.RECONFIGURE:
+        lifecycle.reconfigure(name, after)
     else:  # pragma: no cover - every kind is handled above
         raise AssertionError(f"unhandled action kind {kind}")
 

@@ -20,6 +20,7 @@ class ActionKind(StrEnum):
     DELETE = "delete"
     MOVE_GROUP = "move-group"
     ADOPT = "adopt"  # an unmanaged workload taken under the project (run config only)
+    RECONFIGURE = "reconfigure"  # tool filter, overrides or pins: the proxy follows, no restart
     UPGRADE = "upgrade"
     RECREATE = "recreate"
     CREATE = "create"
@@ -38,6 +39,7 @@ PHASE = {
     ActionKind.DELETE: 2,
     ActionKind.MOVE_GROUP: 3,
     ActionKind.ADOPT: 3,
+    ActionKind.RECONFIGURE: 3,
     ActionKind.UPGRADE: 4,
     ActionKind.RECREATE: 4,
     ActionKind.CREATE: 5,

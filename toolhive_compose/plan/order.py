@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PlanError
+from ..fingerprint import TOOL_FIELDS
 from ..model import ObservedState
 from .actions import PHASE, Action, ActionKind, ClientTarget, FieldChange, ImageChange
 from .diff import field_changes
@@ -118,6 +119,8 @@ def _action(d: Draft, ids: dict[Key, int]) -> Action:
         changes = () if d.kind in _NO_CHANGES else field_changes(d.before, d.after)
     if d.kind is ActionKind.MOVE_GROUP:
         changes = tuple(c for c in changes if c.path == "group")
+    elif d.kind is ActionKind.RECONFIGURE:
+        changes = tuple(c for c in changes if c.path.split(".", 1)[0] in TOOL_FIELDS)
     risks, widening = classify(d.kind, d.before, d.after)
     return Action(
         id=ids[d.key],

@@ -61,6 +61,7 @@ KIND_RISKS: dict[ActionKind, frozenset[Risk]] = {
     ActionKind.DELETE: frozenset({Risk.DISRUPTIVE}),
     ActionKind.MOVE_GROUP: frozenset(),
     ActionKind.ADOPT: frozenset(),
+    ActionKind.RECONFIGURE: frozenset(),  # the proxy follows a new tool filter: no restart
     ActionKind.UPGRADE: frozenset({Risk.DISRUPTIVE}),
     ActionKind.RECREATE: frozenset({Risk.DISRUPTIVE}),
     ActionKind.CREATE: frozenset(),
@@ -72,8 +73,11 @@ KIND_RISKS: dict[ActionKind, frozenset[Risk]] = {
 }
 # Kinds whose after-spec may grant more than the before-spec did.
 SPEC_CHANGING = frozenset(
-    {ActionKind.CREATE, ActionKind.RECREATE, ActionKind.UPGRADE, ActionKind.ADOPT}
-)
+    {
+        ActionKind.CREATE, ActionKind.RECREATE, ActionKind.UPGRADE, ActionKind.ADOPT,
+        ActionKind.RECONFIGURE,
+    }
+)  # fmt: skip
 ORDER = tuple(Risk(r) for r in RISK_CLASSES)
 
 

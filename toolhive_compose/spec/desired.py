@@ -101,6 +101,8 @@ class _Builder:
             permission_profile=profile,
             permission_profile_json=profile_json,
             state=str(raw.get("state", "running")),
+            tools=tuple(sorted(set(raw.get("tools") or ()))),
+            tools_override=_overrides(raw.get("tools_override") or {}),
         )
 
     def _secrets(self, name: str, raw: Mapping[str, Any]) -> tuple[SecretRef, ...]:
@@ -150,6 +152,14 @@ class _Builder:
 def _port(value: Any) -> int | None:
     """JSON Schema integers include 8080.0; the spec holds ints."""
     return None if value is None else int(value)
+
+
+def _overrides(raw: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """``{actual: {name, description}}`` → sorted (actual, name, description) triples."""
+    return tuple(
+        (actual, str(body.get("name") or ""), str(body.get("description") or ""))
+        for actual, body in sorted(raw.items())
+    )
 
 
 def _proxy_mode(raw: Mapping[str, Any]) -> str:
