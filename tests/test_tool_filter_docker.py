@@ -95,8 +95,8 @@ def test_filter_and_overrides_on_every_transport_then_a_reconfigure(
         assert kinds == {("reconfigure", n) for n in mine}, plan.stdout
         risks = {tuple(a["risk"]) for a in json.loads(plan.stdout)["actions"]}
         assert risks == {("privilege-widening",)}  # the filter admits whoami
-        refused = thv("apply", "-f", str(file), "--yes")  # off a terminal: --allow needed
-        assert refused.returncode == 1 and "--allow privilege-widening" in refused.stderr
+        asked = thv("apply", "-f", str(file), "--yes")  # off a terminal: --allow needed
+        assert asked.returncode == 1 and "--allow privilege-widening" in asked.stderr
         again = thv("apply", "-f", str(file), "--yes", "--allow", "privilege-widening")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "4 action(s) done" in again.stdout
