@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.chaos_cases import Context, Row, timed
+from tests.support.busybox_mcp import MCP_SH
 from tests.support.private_engine import (
     PrivateEngine,
     private_engine_available,
@@ -37,25 +38,7 @@ from toolhive_compose.runtime.endpoint import answers
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = 10.0  # seconds from the engine being back to every workload answering
 GIVE_UP = 120.0
-# A stdio MCP server in busybox sh: initialize and tools/list, ids echoed; SIGTERM ends it.
-_INIT = (
-    '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18",'
-    '"capabilities":{"tools":{}},"serverInfo":{"name":"bb","version":"1"}}}'
-)
-_TOOLS = '{"jsonrpc":"2.0","id":%s,"result":{"tools":[]}}'
-_ID = """sed -n -e 's/.*"id": *\\([0-9][0-9]*\\).*/\\1/p' | head -n 1"""
-SERVER = "\n".join(
-    [
-        "trap 'exit 0' TERM",
-        "while IFS= read -r line; do",
-        f"  id=$(printf '%s' \"$line\" | {_ID})",
-        '  case "$line" in',
-        f"    *'\"initialize\"'*) printf '{_INIT}\\n' \"$id\" ;;",
-        f"    *'\"tools/list\"'*) printf '{_TOOLS}\\n' \"$id\" ;;",
-        "  esac",
-        "done",
-    ]
-)
+SERVER = "trap 'exit 0' TERM\n" + MCP_SH  # SIGTERM ends it: a graceful engine stop is quick
 RESTART = "engine restarted (SIGTERM, start): every workload answers MCP again, no command run"
 CRASH = "engine crashed (SIGKILL, start): every workload answers MCP again, no command run"
 
