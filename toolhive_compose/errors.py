@@ -14,7 +14,8 @@ Hierarchy::
     ├── LockHeld                  another apply holds the state lock
     ├── PlanError                 the desired state cannot be reached (name clash, port clash)
     ├── NotFound                  a named workload or group does not exist
-    └── ApplyFailed               some actions failed (the summary was already printed)
+    ├── ApplyFailed               some actions failed (the summary was already printed)
+    └── Cancelled                 the work was cancelled (timed out, or interrupted)
 
 Exit codes: 0 success, 1 any error, 2 only for ``plan --detailed-exitcode`` with changes.
 """
@@ -101,3 +102,8 @@ class NotFound(ThvError):
 
 class ApplyFailed(ThvError):
     """At least one action failed; the details were reported as events."""
+
+
+class Cancelled(ThvError):
+    """The work was cancelled (its timeout passed, or Ctrl-C): it stopped before its next
+    engine call or state write (:mod:`toolhive_compose.cancel`)."""
