@@ -94,9 +94,10 @@ def test_toolhive_start_would_keep_our_containers(
         assert "MCP_HOST" not in http["env_vars"]  # ToolHive adds it when it makes the container
         assert http["permission_profile"]["read"] == [f"{data}:/data"]
         stdio = store.runconfigs.read(f"{test_project}-stdio") or {}
-        assert stdio["cmd_args"] == docker_client.images.get(ensure_busybox_image()).attrs[
-            "Config"
-        ]["Cmd"]
+        assert (
+            stdio["cmd_args"]
+            == docker_client.images.get(ensure_busybox_image()).attrs["Config"]["Cmd"]
+        )
         assert stdio["permission_profile"]["write"] == [f"{data}:/scratch"]
         closed = docker_client.api.inspect_container(f"{test_project}-closed")
         assert closed["HostConfig"]["NetworkMode"] == "none"

@@ -12,7 +12,9 @@ image), but it manages those ToolHive made, with their sidecars, as ToolHive doe
 
 - they are never listed as workloads (the auxiliary label hides them everywhere);
 - stop: after the MCP container, ``-egress``, ``-ingress``, ``-dns`` (ToolHive's order);
-- start: ``-dns``, ``-egress``, ``-ingress``, then the MCP container.  ToolHive's start
+- start: ``-dns``, ``-egress``, the MCP container, ``-ingress`` — the order ToolHive makes
+  them in, so that the engine gives each container the address it had on the internal
+  network (the ingress's configuration names the server's address).  ToolHive's start
   re-creates the egress and ingress sidecars (new squid configs, a new ingress port); we start
   the existing ones, keeping the ingress port, which the proxy reads from the ingress
   container's port binding (:mod:`toolhive_compose.proxy.main`);
@@ -37,7 +39,8 @@ from ..runtime import Container, Runtime
 AUXILIARY_LABEL = "toolhive-auxiliary-workload"
 EXTERNAL_NETWORK = "toolhive-external"
 STOP_ORDER = ("egress", "ingress", "dns")  # ToolHive's StopWorkload / removeProxyContainers
-START_ORDER = ("dns", "egress", "ingress")  # the order DeployWorkload makes them
+BEFORE_SERVER = ("dns", "egress")  # DeployWorkload makes these, then the server,
+AFTER_SERVER = ("ingress",)  # then this
 STOP_TIMEOUT = 10
 
 
@@ -76,8 +79,8 @@ def ingress(runtime: Runtime, name: str) -> Container | None:
     return found[0] if found else None
 
 
-def start_sidecars(runtime: Runtime, name: str) -> None:
-    for sidecar in sidecars(runtime, name, START_ORDER):
+def start_sidecars(runtime: Runtime, name: str, which: tuple[str, ...]) -> None:
+    for sidecar in sidecars(runtime, name, which):
         if sidecar.state != "running":
             runtime.start(sidecar.id)
 

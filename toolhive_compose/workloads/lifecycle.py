@@ -127,9 +127,13 @@ class Lifecycle:
         try:
             if container_id:
                 rc = self.store.runconfigs.read(name)
-                if isolation.has_isolation(rc):
-                    isolation.start_sidecars(self.runtime, isolation.container_name(name, rc))
+                isolated = isolation.has_isolation(rc)
+                cname = isolation.container_name(name, rc)
+                if isolated:
+                    isolation.start_sidecars(self.runtime, cname, isolation.BEFORE_SERVER)
                 start_container(self.runtime, container_id)
+                if isolated:
+                    isolation.start_sidecars(self.runtime, cname, isolation.AFTER_SERVER)
         except Exception as exc:
             self.store.statuses.set_status(name, "error", str(exc))
             raise
