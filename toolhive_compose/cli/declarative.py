@@ -7,12 +7,16 @@ plan confirmed once, then carried out exactly (:mod:`toolhive_compose.apply`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,9 +24,13 @@ from .app import Adopt, EnvFiles, Execution, Files, RegistryOpt, Source, app, co
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
+    from ..apply.parallel import Interrupt
     from ..model import DesiredState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
+    from ..runtime import PullProgress
+
+EXIT_INTERRUPTED = 130
 
 
 class PlanFormat(StrEnum):
@@ -179,6 +187,7 @@ def _reconcile(
     launcher: Launcher | None = None,
 ) -> None:
     from ..apply.executor import apply_plan
+    from ..apply.parallel import Interrupt
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store, state_lock
@@ -201,17 +210,46 @@ def _reconcile(
             cancelled="apply cancelled",
         )
         progress = Progress(_colour())
-        result = apply_plan(
-            the_plan,
-            desired,
-            Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
-            parallelism=execution.parallelism,
-            timeout=execution.timeout,
-            on_event=progress,
-        )
+        interrupt = Interrupt()
+        with interruptible(interrupt):
+            result = apply_plan(
+                the_plan,
+                desired,
+                Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
+                parallelism=execution.parallelism,
+                timeout=execution.timeout,
+                on_event=progress,
+                interrupt=interrupt,
+                on_pull=PullDisplay(),
+            )
         typer.echo(render_result(result))
+        if result.interrupted:
+            raise typer.Exit(EXIT_INTERRUPTED)
         if not result.ok:
             raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def interruptible(interrupt: Interrupt) -> Iterator[None]:
+    """Ctrl-C (SIGINT, or SIGTERM) during an apply: the first stops new actions and gives the
+    running ones ``interrupt.grace`` seconds, the second stops waiting.  Either way the apply
+    then ends with its summary (exit 130), and the state is the next apply's to converge."""
+    running = f"waiting up to {interrupt.grace:g}s for the running actions"
+
+    def handler(signum: int, frame: Any) -> None:
+        interrupt.request()
+        if interrupt.count == 1:
+            note = f"\nInterrupted: no new action will start; {running} (Ctrl-C again to stop)\n"
+        else:
+            note = "\nInterrupted again: not waiting any longer.\n"
+        os.write(2, note.encode())  # not sys.stderr: the main thread may be inside a write
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Progress:
@@ -227,6 +265,39 @@ class Progress:
         if self.tty and event.state == "started":
             return
         typer.echo(render_event(event, colour=self.colour))
+
+
+class PullDisplay:
+    """Image pulls as they go: on a terminal one line updated in place (bytes so far, at most
+    five times a second), off a terminal one line when a pull begins."""
+
+    INTERVAL = 0.2
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.seen: set[str] = set()
+        self.shown = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, progress: PullProgress) -> None:
+        from .text import render_pull
+
+        with self.lock:
+            first = progress.image not in self.seen
+            self.seen.add(progress.image)
+            if not self.tty:
+                if first:
+                    sys.stdout.write(render_pull(progress, tty=False) + "\n")
+                    sys.stdout.flush()
+                return
+            final = progress.status.startswith("Status:")
+            now = time.monotonic()
+            if not (first or final or now - self.shown >= self.INTERVAL):
+                return
+            self.shown = now
+            line = f"pulled {progress.image}" if final else render_pull(progress, tty=True)
+            sys.stdout.write("\r\x1b[K" + line + ("\n" if final else ""))
+            sys.stdout.flush()
 
 
 def _colour() -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import EngineError
+from ..errors import Cancelled, EngineError
 from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
@@ -104,7 +104,7 @@ class Lifecycle:
             if spec.state == "running":
                 start_container(self.runtime, container_id)
         except Exception as exc:
-            self.store.statuses.set_status(spec.name, "error", str(exc))
+            self._record_error(spec.name, exc)
             raise
         if spec.state == "running":
             self._finish_start(spec.name)
@@ -135,7 +135,7 @@ class Lifecycle:
                 if isolated:
                     isolation.start_sidecars(self.runtime, cname, isolation.AFTER_SERVER)
         except Exception as exc:
-            self.store.statuses.set_status(name, "error", str(exc))
+            self._record_error(name, exc)
             raise
         self._finish_start(name)
 
@@ -239,6 +239,12 @@ class Lifecycle:
                     f"server {name} did not answer MCP initialize within {timeout:g}s",
                     hint=f"thv logs {name}",
                 ) from None
+
+    def _record_error(self, name: str, exc: BaseException) -> None:
+        """Status ``error`` with the reason; a cancelled action records nothing (it is
+        fenced: the next apply converges from the status it left)."""
+        if not isinstance(exc, Cancelled):
+            self.store.statuses.set_status(name, "error", str(exc))
 
     def _proxy_failed(self, name: str, exc: BaseException) -> NoReturn:
         """The proxy could not start: say why (its log's last line when it exited)."""
