@@ -160,6 +160,7 @@ def test_timeout_cancels_the_item_and_moves_on() -> None:
 
 def test_a_timed_out_item_keeps_its_slot_until_it_has_stopped() -> None:
     """With parallelism 1, nothing else runs while a timed-out item is still running."""
+
     def work(key: str) -> None:
         if key == "slow":
             time.sleep(0.6)  # ignores the cancellation (no engine call, no write)

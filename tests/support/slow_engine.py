@@ -9,7 +9,8 @@ flight, exactly the situation the next apply must cope with).  Every other byte,
 attach streams included, is relayed as it comes.
 
 ``on_request`` sees each matching request as it arrives (method, path), so a test can act at
-that exact moment (kill the client, say).  The relay runs its own event loop in a daemon thread.
+that exact moment (kill the client, open a gate); when it returns a number, that request is
+held that many seconds instead.  The relay runs its own event loop in a daemon thread.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ HEAD_LIMIT = 1 << 16
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """Hold back requests whose ``METHOD path`` matches ``pattern`` (a regex) for ``delay`` s."""
+    """Hold back requests whose ``METHOD path`` matches ``pattern`` (a regex) for ``delay``
+    seconds, or — with a ``gate`` — until the gate is opened (at most ``delay`` seconds)."""
 
     pattern: str
     delay: float
+    gate: threading.Event | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return re.search(self.pattern, f"{method} {path}") is not None
@@ -44,7 +47,7 @@ class SlowEngine:
         self,
         upstream: str = "/var/run/docker.sock",
         rules: tuple[Rule, ...] = (),
-        on_request: Callable[[str, str], None] | None = None,
+        on_request: Callable[[str, str], float | None] | None = None,
     ) -> None:
         self.upstream = upstream
         self.rules = list(rules)
@@ -118,7 +121,8 @@ class SlowEngine:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         method, path = _request_line(head)
-        delay = next((r.delay for r in self.rules if r.matches(method, path)), 0.0)
+        rule = next((r for r in self.rules if r.matches(method, path)), None)
+        delay = rule.delay if rule is not None else 0.0
         body = b""
         length = _content_length(head)
         if delay and length:  # the whole request is taken before the client may die
@@ -128,9 +132,13 @@ class SlowEngine:
             task = asyncio.current_task()
             if task is not None:
                 self._held.add(task)
-            if self.on_request is not None:
-                self.on_request(method, path)
-            await asyncio.sleep(delay)
+            override = self.on_request(method, path) if self.on_request is not None else None
+            if override is not None:
+                await asyncio.sleep(override)
+            elif rule is not None and rule.gate is not None:
+                await self._loop.run_in_executor(None, rule.gate.wait, delay)
+            else:
+                await asyncio.sleep(delay)
         up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
         if not delay:
             up_writer.write(head)
@@ -191,7 +199,7 @@ def _content_length(head: bytes) -> int:
 
 @contextlib.contextmanager
 def slow_engine(
-    *rules: Rule, on_request: Callable[[str, str], None] | None = None
+    *rules: Rule, on_request: Callable[[str, str], float | None] | None = None
 ) -> Iterator[SlowEngine]:
     """A started relay in front of the shared engine; closed afterwards."""
     engine = SlowEngine(rules=rules, on_request=on_request).start()
