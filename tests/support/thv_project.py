@@ -62,11 +62,13 @@ class ThvProject:
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
 
-    def thv(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    def thv(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "toolhive_compose", *args, "-f", str(self.file)],
             capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-            stdin=subprocess.DEVNULL, env=self.env(**env), check=False,
+            stdin=subprocess.DEVNULL, env=self.env(**(env or {})), check=False,
         )  # fmt: skip
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
@@ -79,7 +81,7 @@ class ThvProject:
             )  # fmt: skip
 
     def apply(self, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.thv("apply", "--yes", **env)
+        return self.thv("apply", "--yes", env=env)
 
     # -- what exists ---------------------------------------------------------------------
     def containers(self) -> list[Any]:
