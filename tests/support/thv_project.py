@@ -41,6 +41,7 @@ class ThvProject:
         self.count = servers
         self.paths = Paths.from_env()
         self.log = directory / "thv.log"
+        self.extra_env: dict[str, str] = {}  # for every thv run (DOCKER_HOST of another engine)
 
     def servers(self) -> list[str]:
         return [f"{self.name}-s{i}" for i in range(self.count)]
@@ -60,7 +61,7 @@ class ThvProject:
 
     # -- running thv ---------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env, **extra}
 
     def thv(
         self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
@@ -135,14 +136,9 @@ class ThvProject:
         return found
 
     def _orphan_proxies(self) -> list[str]:
-        """Proxy processes (``thv start NAME --foreground``) of a project workload other than
-        the one its status file records, or of a workload that is gone."""
+        """Proxy processes (``thv start NAME --foreground``) of a workload named like the
+        project's other than the one its status file records (or with no status file)."""
         found = []
-        recorded = {}
-        for name in self.servers():
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                doc = json.loads((self.paths.statuses / f"{name}.json").read_text())
-                recorded[name] = int(doc.get("process_id") or 0)
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -151,6 +147,12 @@ class ThvProject:
             name = found_name.group(1) if found_name else ""
             if not name.startswith(f"{self.name}-") or not is_proxy_for(pid, name):
                 continue
-            if recorded.get(name) != pid and pid_alive(pid):
+            if self._recorded_pid(name) != pid and pid_alive(pid):
                 found.append(f"proxy {pid} of {name} is not the one recorded")
         return found
+
+    def _recorded_pid(self, name: str) -> int:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            doc = json.loads((self.paths.statuses / f"{name}.json").read_text())
+            return int(doc.get("process_id") or 0)
+        return 0

@@ -11,12 +11,15 @@ or ``dead`` when the engine could not finish).  The next apply meets them here:
   with the wanted config hash (the killed apply's own create of the same spec) → adopt it;
   by anything else → an error naming it;
 - a start of a container being removed or dead → :class:`ContainerGone` (the caller makes a
-  new one); a remove of one being removed → waited out (:meth:`DockerRuntime.remove`).
+  new one); a remove of one being removed → waited out (:meth:`DockerRuntime.remove`);
+- a start the engine refuses because its container runtime still has a task for the
+  container (``task … already exists``: the engine was killed while it started it, and
+  lost track of it) → the container is removed, :class:`ContainerGone`.
 """
 
 from __future__ import annotations
 
-from ..errors import EngineError
+from ..errors import EngineError, EngineUnavailable
 from ..model import LABEL_CONFIG_HASH, LABEL_PROJECT
 from ..runtime import Conflict, ContainerParams, NameInUse, Runtime
 from ..runtime.engine_sync import NotFound
@@ -85,4 +88,11 @@ def start_container(runtime: Runtime, container_id: str) -> None:
         runtime.remove(container_id)  # waits out a removal under way; removes a dead one
         raise ContainerGone(
             f"container {container_id[:12]} was being removed (state {state or 'gone'})"
+        ) from None
+    except EngineError as exc:
+        if "already exists" not in exc.message or isinstance(exc, EngineUnavailable):
+            raise
+        runtime.remove(container_id)
+        raise ContainerGone(
+            f"the engine lost track of container {container_id[:12]} (a crash?); it was removed"
         ) from None

@@ -24,7 +24,7 @@ from ..state.runconfig import HTTP_TRANSPORTS, build_runconfig, effective_proxy_
 from ..state.store import GROUP_EXTENSION_KEY
 from . import isolation
 from .containers import container_params
-from .inflight import create_container, start_container
+from .inflight import ContainerGone, create_container, start_container
 from .queries import workload_url
 
 if TYPE_CHECKING:
@@ -102,7 +102,10 @@ class Lifecycle:
         try:
             container_id = create_container(self.runtime, params)
             if spec.state == "running":
-                start_container(self.runtime, container_id)
+                try:
+                    start_container(self.runtime, container_id)
+                except ContainerGone:  # removed under us, or lost by a crashed engine: again
+                    start_container(self.runtime, create_container(self.runtime, params))
         except Exception as exc:
             self._record_error(spec.name, exc)
             raise
@@ -233,6 +236,8 @@ class Lifecycle:
         except Unauthorized as exc:
             self.store.statuses.set_status(name, "unauthenticated", str(exc))
         except NotReady as exc:
+            if not remote:  # an engine that died meanwhile is the reason to report
+                self.runtime.list_containers(names=[name])
             self.store.statuses.set_status(name, "unhealthy", f"no MCP answer: {exc}")
             if not remote:
                 raise EngineError(
