@@ -17,7 +17,7 @@ from toolhive_compose.runtime import Conflict, ContainerParams, NameInUse, PullP
 from toolhive_compose.runtime.pulls import pull_with_progress
 from toolhive_compose.workloads.inflight import ContainerGone, create_container, start_container
 
-EVENTS = [
+EVENTS: list[dict[str, Any]] = [
     {"status": "Pulling from thc/echo", "id": "1.0.0"},
     {"status": "Pulling fs layer", "id": "a"},
     {"status": "Pulling fs layer", "id": "b"},
