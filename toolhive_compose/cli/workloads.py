@@ -140,28 +140,31 @@ def start(
 app.command("restart", help="Alias of start.")(start)
 
 
-@app.command()
-def stop(
-    names: Names = None,
-    all_: All = False,
-    group: Group = None,
-    parallelism: Parallel = BATCH_PARALLELISM,
-) -> None:
-    """Stop workloads: the proxy first, then the container; state is kept."""
-    operation = lambda api, n: api.lifecycle.stop(n)  # noqa: E731
-    _batch("stop", names, all_, group, operation, parallelism=parallelism)
+def _batch_command(verb: str, doc: str, operation: Callable[[Connection, str], object]) -> None:
+    """Register ``thv VERB [NAME…] [-a] [-g G] [--parallelism N]`` running ``operation``."""
+
+    def command(
+        names: Names = None,
+        all_: All = False,
+        group: Group = None,
+        parallelism: Parallel = BATCH_PARALLELISM,
+    ) -> None:
+        _batch(verb, names, all_, group, operation, parallelism=parallelism)
+
+    command.__doc__ = doc
+    app.command(verb)(command)
 
 
-@app.command()
-def rm(
-    names: Names = None,
-    all_: All = False,
-    group: Group = None,
-    parallelism: Parallel = BATCH_PARALLELISM,
-) -> None:
-    """Delete workloads: container, proxy, run config and status."""
-    operation = lambda api, n: api.lifecycle.delete(n)  # noqa: E731
-    _batch("rm", names, all_, group, operation, parallelism=parallelism)
+_batch_command(
+    "stop",
+    "Stop workloads: the proxy first, then the container; state is kept.",
+    lambda api, n: api.lifecycle.stop(n),
+)
+_batch_command(
+    "rm",
+    "Delete workloads: container, proxy, run config and status.",
+    lambda api, n: api.lifecycle.delete(n),
+)
 
 
 # -- helpers -------------------------------------------------------------------------------
