@@ -94,9 +94,6 @@ class FakeRuntime:
             "Config": {"Image": found.image, "Labels": dict(found.labels)},
         }
 
-    def list_networks(self, *, names: Sequence[str] = ()) -> list[str]:
-        return sorted(n for n in self.networks if not names or n in names)
-
     def remove_network(self, name: str) -> None:
         self.calls.append(("remove_network", name))
         self.networks.discard(name)

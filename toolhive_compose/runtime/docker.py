@@ -72,19 +72,6 @@ class DockerRuntime:
         info = self._get(path, what, "inspect_container", container_id)
         return info if isinstance(info, dict) else None
 
-    def list_networks(self, *, names: Sequence[str] = ()) -> list[str]:
-        filters = {"name": [f"^{n}$" for n in names]} if names else {}
-        if self.lean:
-            params = {"filters": engine_sync.compact_json(filters)}
-            found = engine_sync.get_json(self.endpoint, "/networks", params)
-        else:
-            with self._errors("list networks"):
-                found = self.client.api.networks(filters=filters)
-        wanted = set(names)
-        return sorted(
-            str(n.get("Name")) for n in found or [] if not wanted or n.get("Name") in wanted
-        )
-
     def _get(self, path: str, what: str, sdk_call: str, *args: str) -> Any:
         """GET ``path`` (lean) or the SDK's ``sdk_call``; None when the engine says 404."""
         with contextlib.suppress(engine_sync.NotFound):

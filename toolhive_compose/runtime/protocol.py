@@ -125,9 +125,6 @@ class Runtime(Protocol):
         """Remove a network; one that is already gone is not an error."""
         ...
 
-    def list_networks(self, *, names: Sequence[str] = ()) -> list[str]:
-        """Names of the networks named exactly one of ``names``."""
-        ...
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None

@@ -21,9 +21,10 @@ image), but it manages those ToolHive made, with their sidecars, as ToolHive doe
 - delete (``rm``, ``down``, a recreate): the sidecars go after the MCP container, then the
   internal network, then ``toolhive-external`` once no ToolHive container is left at all.
 
-Whether to look for sidecars: a run config with ``isolate_network`` true, or container labels
-saying ``toolhive-network-isolation=true`` (absent counts as true, ToolHive's
-``HasNetworkIsolation``, so workloads older than the label are cleaned up too).
+Whether to look for sidecars: a run config with ``isolate_network`` true, or whose container
+labels say ``toolhive-network-isolation=true``.  (ToolHive's ``HasNetworkIsolation`` reads an
+absent label on the container as true, for workloads older than the label; those predate the
+sidecars too, and their run configs say nothing of isolation.)
 """
 
 from __future__ import annotations
@@ -53,14 +54,12 @@ def container_name(name: str, rc: Mapping[str, Any] | None) -> str:
     return str((rc or {}).get("container_name") or name)
 
 
-def has_isolation(rc: Mapping[str, Any] | None, labels: Mapping[str, str] | None = None) -> bool:
+def has_isolation(rc: Mapping[str, Any] | None) -> bool:
     """Whether the workload may have sidecars (see the module's docstring)."""
     if rc and rc.get("isolate_network"):
         return True
-    if labels is not None:
-        return str(labels.get(LABEL_NETWORK_ISOLATION, "true")).lower() == "true"
-    rc_labels = (rc or {}).get("container_labels") or {}
-    return str(rc_labels.get(LABEL_NETWORK_ISOLATION, "false")).lower() == "true"
+    labels = (rc or {}).get("container_labels") or {}
+    return str(labels.get(LABEL_NETWORK_ISOLATION, "false")).lower() == "true"
 
 
 def sidecars(runtime: Runtime, name: str, order: tuple[str, ...] = STOP_ORDER) -> list[Container]:
