@@ -17,6 +17,7 @@ from ..errors import Cancelled, EngineError
 from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
+from ..proxy.processes.procfs import pid_alive
 from ..runtime import Runtime
 from ..secrets import resolve_secret_value
 from ..state import Store, group_document
@@ -158,6 +159,7 @@ class Lifecycle:
         self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
+        (self.store.paths.surfaces / f"{name}.json").unlink(missing_ok=True)
 
     def _take_down(self, name: str, container_id: str) -> None:
         """Remove the container while its proxy stops: SIGTERM first, then the engine call,
@@ -183,6 +185,36 @@ class Lifecycle:
             raise EngineError(f"workload {name} has no run config to move")
         rc["group"] = group
         self.store.runconfigs.write(name, rc)
+
+    def reconfigure(self, name: str, canon: dict[str, Any]) -> None:
+        """Rewrite the run config's tool settings (ToolHive's ``tools_filter`` and
+        ``tools_override``, our pins) and make a serving proxy follow them without touching
+        the container: ours re-reads them on the next ``tools/*`` message, which one MCP round
+        trip through it provokes and its report confirms; any other (ToolHive's) is restarted."""
+        from ..state.runconfig import tool_config, with_tool_settings
+
+        rc = self.store.runconfigs.read(name)
+        if rc is None:
+            raise EngineError(f"workload {name} has no run config to reconfigure")
+        rc = with_tool_settings(rc, canon)
+        self.store.runconfigs.write(name, rc)
+        status = self.store.statuses.get(name)
+        if status is None or status.status != "running" or not pid_alive(status.process_id):
+            return  # no proxy: the next one reads the new settings
+        if not self._proxy_follows(name, rc, status.process_id, tool_config(rc).digest()):
+            self._finish_start(name)
+
+    def _proxy_follows(self, name: str, rc: dict[str, Any], pid: int, digest: str) -> bool:
+        from ..proxy.processes.readiness import NotReady, wait_ready
+        from ..proxy.transports.toolsurface import read_report
+
+        url, sse = _mcp_endpoint(name, rc)
+        try:
+            wait_ready(url, sse=sse, timeout=min(self.ready_timeout, REMOTE_READY_TIMEOUT) or 5)
+        except NotReady:
+            return False
+        report = read_report(self.store, name)
+        return report.get("pid") == pid and report.get("tool_config") == digest
 
     def adopt(self, name: str, canon: dict[str, Any], *, project: str) -> None:
         """Take an unmanaged workload under ``project`` without touching its container or

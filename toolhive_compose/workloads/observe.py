@@ -92,11 +92,13 @@ def _groups(store: Store) -> tuple[ObservedGroup, ...]:
         doc = store.groups.read(name) or {}
         ext = doc.get(GROUP_EXTENSION_KEY)
         ext = ext if isinstance(ext, dict) else {}
+        clients = doc.get("registered_clients")
         groups.append(
             ObservedGroup(
                 name=str(doc.get("name") or name),
                 project=str(ext.get("project") or ""),
                 description=str(ext.get("description") or ""),
+                registered_clients=tuple(map(str, clients if isinstance(clients, list) else [])),
             )
         )
     return tuple(groups)
