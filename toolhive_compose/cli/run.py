@@ -108,7 +108,7 @@ def _ensure_image(image: str) -> None:
         return
     from ..runtime import get_runtime
     from ..runtime.pulls import PULL_TIMEOUT
-    from .declarative import PullDisplay
+    from .running import PullDisplay
 
     runtime = get_runtime()
     if not runtime.image_present(image):
