@@ -43,7 +43,9 @@ RESTART = "engine restarted (SIGTERM, start): every workload answers MCP again, 
 CRASH = "engine crashed (SIGKILL, start): every workload answers MCP again, no command run"
 
 
-def run(ctx: Context, trials: int = 2) -> list[Row]:
+def run(ctx: Context, trials: int | None = None) -> list[Row]:
+    """``trials`` of each outage (default: ``ctx.trials``, at most 3)."""
+    trials = trials or min(ctx.trials, 3)
     why = private_engine_available() if ctx.private_engine else "private engines disabled"
     if why:
         return [Row(RESTART, detail=f"not run: {why}"), Row(CRASH, detail=f"not run: {why}")]

@@ -1,7 +1,9 @@
 """The detached proxy process: ``thv start <name> --foreground``.
 
 Reads the workload's run config, finds its container, attaches (stdio) or targets its
-published port (sse / streamable-http) or the remote URL, binds ``127.0.0.1:<port>``, and
+published port (sse / streamable-http; for a ToolHive workload with network isolation, the
+port its ``<container>-ingress`` sidecar publishes on 127.0.0.1, as ToolHive's proxy does)
+or the remote URL, binds ``127.0.0.1:<port>``, and
 only then records ``running`` with its own PID in the status file (ToolHive's semantics: a
 running workload carries the live proxy PID).  From then on it supervises its container
 (:mod:`.supervisor`): it rides out engine restarts, restarts a container that stopped when
@@ -23,7 +25,7 @@ from ..errors import StateError
 from ..runtime.endpoint import engine_host
 from ..state.store import Store
 from . import engine_async
-from .engine_async import ContainerState, EngineFailure, find_container
+from .engine_async import ContainerState, EngineFailure, find_container, published_port
 from .http.guard import guarded
 from .http.outage import Gate
 from .http.server import log, serve_connection
@@ -118,9 +120,10 @@ class Proxy:
             self._tasks.append(asyncio.ensure_future(app.janitor()))
             handle, target = app.handle, link
         else:
-            upstream = Upstream.from_url(
-                f"http://{rc.get('target_host') or '127.0.0.1'}:{int(rc['target_port'])}"
-            )
+            port = int(rc["target_port"])
+            if rc.get("isolate_network"):  # ToolHive's ingress sidecar stands in front of it
+                port = await self._ingress_port()
+            upstream = Upstream.from_url(f"http://{rc.get('target_host') or '127.0.0.1'}:{port}")
             gate = Gate()
             proxy = ReverseProxy(upstream, self.guard, gate)
             handle, target = proxy.handle, HttpLink(upstream, gate)
@@ -151,6 +154,19 @@ class Proxy:
                     return state
             if asyncio.get_running_loop().time() > deadline or self.stop.is_set():
                 raise EngineFailure(f"the container of {self.name} is {found.get('State')}")
+            await asyncio.sleep(0.2)
+
+    async def _ingress_port(self) -> int:
+        """The host port of the running ``<container>-ingress`` sidecar (it is not in the
+        run config: ToolHive picks it at random each time it makes the sidecar)."""
+        name = f"{self.rc.get('container_name') or self.name}-ingress"
+        deadline = asyncio.get_running_loop().time() + CONTAINER_WAIT
+        while True:
+            port = await published_port(self.host, name)
+            if port:
+                return port
+            if asyncio.get_running_loop().time() > deadline or self.stop.is_set():
+                raise EngineFailure(f"the ingress sidecar {name} is not running")
             await asyncio.sleep(0.2)
 
 
