@@ -203,7 +203,7 @@ def test_the_guard_follows_a_rewritten_run_config() -> None:
     assert refused.forward == [] and refused.answers[0]["error"]["message"] == "tool not found"
     assert guard.response(page) == listed  # the same list again: screened as last time
     store.runconfigs.write("g", {"name": "g"})
-    guard._looked -= 1  # noqa: SLF001  (calls look again once half a second has passed)
+    guard._looked -= 1
     assert guard.requests([call]).forward == [call]
 
 

@@ -131,6 +131,7 @@ class DesiredState:
     groups: tuple[GroupSpec, ...] = ()  # declared groups, sorted by name
     labels: Pairs = ()  # the file's top-level labels (already merged into every server's)
     files: tuple[str, ...] = ()  # the files it was loaded from
+    env_files: tuple[str, ...] = ()  # the env files read for its variables (absolute)
     lock: Lock | None = None  # workloads.lock, once read (workloads/lockfile.py)
     # Values of the ``env:`` secrets as the loader read them (shell, then env files), so the
     # container gets exactly what the plan's digest was made from.  Never printed or compared.
@@ -141,6 +142,27 @@ class DesiredState:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineView:
+    """What differs between the machine a plan is for and the one making it (``thv plan
+    --observed``): where that machine's relative paths start, its home directory, the keyed
+    digests of what its secret sources hold now (``env:VAR`` / ``file:/path`` → digest; never
+    a value), and the permission profiles it reads from outside the project directory
+    (absolute path → canonical JSON)."""
+
+    base_dir: str
+    home: str
+    secret_digests: Pairs = ()
+    profiles: Pairs = ()
+
+    def secret_digest(self, source: str, ref: str) -> str:
+        """The machine's digest of a secret source, "" when it holds none."""
+        return dict(self.secret_digests).get(f"{source}:{ref}", "")
+
+    def profile(self, path: str) -> str | None:
+        return dict(self.profiles).get(path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +181,7 @@ class ObservedWorkload:
     spec: dict[str, Any] | None = None  # canonical spec rebuilt from the run config
     status: str = ""  # ToolHive status file value, "" = no file
     proxy_alive: bool = True  # the status file's proxy PID is a live process
+    proxy_pid: int = 0  # the status file's PID (0: none recorded)
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
     server_tools: tuple[str, ...] | None = None  # tool names the server offered its proxy

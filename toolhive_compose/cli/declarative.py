@@ -1,13 +1,14 @@
 """The declarative commands: ``plan``, ``apply``, ``down``, ``validate``, ``config``, ``schema``.
 
-Options in, calls out, text rendered (:mod:`.text`); no logic of their own.  A file is loaded
-(:mod:`toolhive_compose.spec`), observed and planned (:mod:`toolhive_compose.plan`), and the
-plan confirmed once, then carried out exactly (:mod:`toolhive_compose.apply`).
+Options in, calls out, text rendered (:mod:`.text`, :mod:`.markdown`); no logic of their own.
+A file is loaded (:mod:`toolhive_compose.spec`), observed and planned
+(:mod:`toolhive_compose.plan`), and the plan confirmed once, then carried out exactly
+(:mod:`toolhive_compose.apply`).  Saved plans and plans against an exported observed state are
+:mod:`.review`; the risk gates and the run itself :mod:`.running`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -18,9 +19,12 @@ import typer
 
 from .app import (
     Adopt,
+    Allow,
+    Deny,
     EnvFiles,
     Execution,
     Files,
+    PlanFormat,
     RegistryOpt,
     Source,
     Strict,
@@ -30,14 +34,11 @@ from .app import (
 )
 
 if TYPE_CHECKING:
-    from ..apply.executor import Event
     from ..apply.lockcheck import LockPolicy
     from ..model import DesiredState, ObservedState
-    from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
     from ..runtime import Runtime
     from ..state import Store
-
 
 UpdateLock = Annotated[
     bool,
@@ -46,11 +47,13 @@ UpdateLock = Annotated[
         help="Run the images the tags name now, not workloads.lock's (and record them).",
     ),
 ]
-
-
-class PlanFormat(StrEnum):
-    text = "text"
-    json = "json"
+AcceptToolChanges = Annotated[
+    bool,
+    typer.Option(
+        "--accept-tool-changes",
+        help="Record tools that differ from workloads.lock instead of failing on them.",
+    ),
+]
 
 
 class ConfigFormat(StrEnum):
@@ -63,7 +66,9 @@ class ConfigFormat(StrEnum):
 @option_groups
 def plan(
     source: Source,
-    output: Annotated[PlanFormat, typer.Option("--format", help="text or json.")] = PlanFormat.text,
+    output: Annotated[
+        PlanFormat, typer.Option("--format", help="text, json or markdown.")
+    ] = PlanFormat.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")
     ] = False,
@@ -74,32 +79,60 @@ def plan(
     ] = False,
     adopt: Adopt = False,
     strict: Strict = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Also save the plan to FILE, for thv apply FILE."),
+    ] = None,
+    observed: Annotated[
+        Path | None,
+        typer.Option(
+            "--observed", help="Plan against an exported observed state (no engine needed)."
+        ),
+    ] = None,
+    deny: Deny = None,
     update_lock: UpdateLock = False,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
-    desired = _load(source.files, source.env_file, source.project, registry)
-    the_plan = _make_plan(desired, adopt=adopt, strict=strict, update_lock=update_lock)
+    from ..plan.planner import make_plan
+    from .locks import locked, noted
+    from .review import planning_inputs, render, save
+    from .running import deny_gate
+
+    if observed is not None and check_upgrades:
+        raise typer.BadParameter(
+            "--check-upgrades asks this machine's engine; it cannot go with --observed",
+            param_hint="--check-upgrades",
+        )
+    if observed is not None and out is not None and out.resolve() == observed.resolve():
+        raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
+    if update_lock and (out is not None or observed is not None):
+        raise typer.BadParameter(
+            "--update-lock resolves tags on this machine's engine: apply it directly",
+            param_hint="--update-lock",
+        )
+    planned = planning_inputs(source, registry, observed, adopt=adopt)
+    desired, notes = locked(planned[0], None if observed else _engine(), update_lock)
+    planned = (desired, *planned[1:])
+    the_plan = noted(make_plan(desired, planned[1], adopt=adopt, strict=strict), notes)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import plan_upgrades
 
-        the_plan, upgrades = plan_upgrades(the_plan, desired)
-    if output is PlanFormat.json:
-        if upgrades is None:
-            sys.stdout.write(the_plan.to_json() + "\n")
-        else:
-            import json
+        the_plan, upgrades = plan_upgrades(the_plan, planned[0])
+    if output is PlanFormat.json and upgrades is not None:
+        import json
 
-            doc = {**the_plan.to_dict(), "upgrades": [u.to_dict() for u in upgrades]}
-            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        doc = {**the_plan.to_dict(), "upgrades": [u.to_dict() for u in upgrades]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        from .text import render_plan
+        render(the_plan, output)
+    if upgrades is not None and output is PlanFormat.text:
+        from .tables import render_pinned
 
-        sys.stdout.write(render_plan(the_plan, colour=_colour()))
-        if upgrades is not None:
-            from .tables import render_pinned
-
-            sys.stdout.write(render_pinned(upgrades))
+        sys.stdout.write(render_pinned(upgrades))
+    if out is not None:
+        save(out, the_plan, planned, source, registry=registry, adopt=adopt, strict=strict)
+    deny_gate(the_plan, deny or ())
     if detailed_exitcode and the_plan.has_changes:
         raise typer.Exit(2)
 
@@ -109,30 +142,45 @@ def plan(
 def apply(
     source: Source,
     execution: Execution,
+    plan_file: Annotated[
+        Path | None,
+        typer.Argument(help="A saved plan (thv plan -o FILE): carry out exactly it."),
+    ] = None,
     registry: RegistryOpt = None,
     adopt: Adopt = False,
     strict: Strict = False,
+    allow: Allow = None,
+    deny: Deny = None,
     update_lock: UpdateLock = False,
-    accept_tool_changes: Annotated[
-        bool,
-        typer.Option(
-            "--accept-tool-changes",
-            help="Record tools that differ from workloads.lock instead of failing on them.",
-        ),
-    ] = False,
+    accept_tool_changes: AcceptToolChanges = False,
 ) -> None:
-    """Plan, confirm, then carry out exactly that plan."""
+    """Plan, confirm, then carry out exactly that plan (or exactly a saved plan)."""
     from ..apply.lockcheck import LockPolicy
     from ..paths import Paths
     from ..proxy.processes.control import Launcher
 
+    if plan_file is not None and (registry or adopt or strict or update_lock):
+        flag = (
+            "--registry" if registry else "--adopt" if adopt else "--strict" if strict
+            else "--update-lock"
+        )  # fmt: skip
+        raise typer.BadParameter(f"a saved plan keeps its own {flag}", param_hint=flag)
+    policy = LockPolicy(accept_tool_changes=accept_tool_changes, update_images=update_lock)
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
     launcher = Launcher(Paths.from_env())
+    gates = {"allow": [str(a) for a in allow or ()], "deny": [str(d) for d in deny or ()]}
     try:
+        if plan_file is not None:
+            from .review import apply_saved
+
+            apply_saved(plan_file, source, execution, launcher=launcher, lock=policy, **gates)
+            return
         desired = _load(source.files, source.env_file, source.project, registry)
-        policy = LockPolicy(accept_tool_changes=accept_tool_changes, update_images=update_lock)
-        _reconcile(desired, execution, adopt=adopt, strict=strict, launcher=launcher, lock=policy)
+        _reconcile(
+            desired, execution, adopt=adopt, strict=strict, launcher=launcher, lock=policy,
+            **gates,
+        )  # fmt: skip
     finally:
         launcher.close()
 
@@ -149,13 +197,28 @@ def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> 
 
 @app.command()
 @option_groups
-def validate(source: Source, registry: RegistryOpt = None) -> None:
+def validate(
+    source: Source,
+    registry: RegistryOpt = None,
+    observed: Annotated[
+        Path | None,
+        typer.Option(
+            "--observed",
+            help="Check it for the machine of an exported observed state (its secrets are "
+            "not read here).",
+        ),
+    ] = None,
+) -> None:
     """Check the workloads file (and workloads.lock beside it); report every problem at once."""
-    from ..workloads.pins import attach_lock
+    if observed is not None:
+        from .review import load_for_snapshot
 
-    desired = _load(source.files, source.env_file, source.project, registry)
-    desired, notes = attach_lock(desired, None)
-    for note in notes:
+        desired, _ = load_for_snapshot(source, registry, observed)
+    else:
+        desired = _load(source.files, source.env_file, source.project, registry)
+    from .locks import locked
+
+    for note in locked(desired, None, False)[1]:
         typer.echo(f"warning: {note}", err=True)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
@@ -203,46 +266,6 @@ def _load(
     return load(files or [], env_files=env_files or [], project=project, registry=registry)
 
 
-def _make_plan(
-    desired: DesiredState, *, adopt: bool = False, strict: bool = False, update_lock: bool = False
-) -> Plan:
-    from ..plan.planner import make_plan
-    from ..runtime import get_runtime
-    from ..state import Store
-
-    runtime = get_runtime()
-    desired, notes = _locked(desired, runtime, update_lock)
-    observed = _observe(desired, runtime, Store.from_env())
-    return _noted(make_plan(desired, observed, adopt=adopt, strict=strict), notes)
-
-
-def _locked(
-    desired: DesiredState, runtime: Runtime, update: bool
-) -> tuple[DesiredState, list[str]]:
-    """``desired`` with workloads.lock's pins, and what the plan should say about the lock."""
-    from ..workloads.pins import attach_lock
-
-    desired, notes = attach_lock(desired, runtime, update_images=update)
-    if update and desired.lock is not None and not desired.lock.exists:
-        notes.append(f"--update-lock: there is no {desired.lock.path} to update")
-    return desired, notes
-
-
-def _noted(plan: Plan, notes: list[str]) -> Plan:
-    import dataclasses
-
-    return dataclasses.replace(plan, warnings=(*notes, *plan.warnings)) if notes else plan
-
-
-def _observe(desired: DesiredState, runtime: Runtime, store: Store) -> ObservedState:
-    """What exists: workloads and groups, and the MCP client files the plan needs."""
-    from ..clients.observe import with_clients
-    from ..workloads.observe import observe
-
-    observed = observe(runtime, store, desired_names=[s.name for s in desired.servers])
-    return with_clients(observed, desired, store.paths)
-
-
 def _reconcile(
     desired: DesiredState,
     execution: Execution,
@@ -250,26 +273,32 @@ def _reconcile(
     adopt: bool = False,
     strict: bool = False,
     launcher: Launcher | None = None,
+    allow: Sequence[str] = (),
+    deny: Sequence[str] = (),
     lock: LockPolicy | None = None,
 ) -> None:
     """Plan under the state lock, confirm, apply; ``lock``: workloads.lock is in force."""
-    from ..apply.executor import apply_plan
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store, state_lock
-    from ..workloads.lifecycle import Lifecycle
-    from .text import render_plan, render_result
+    from .locks import locked, noted
+    from .running import colour, deny_gate, observe_for, run_plan, widening_gate
+    from .text import render_plan
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours):
         notes: list[str] = []
         if lock is not None:
-            desired, notes = _locked(desired, runtime, lock.update_images)
-        observed = _observe(desired, runtime, store)
-        the_plan = _noted(make_plan(desired, observed, adopt=adopt, strict=strict), notes)
-        typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
+            desired, notes = locked(desired, runtime, lock.update_images)
+        observed = observe_for(desired, runtime, store)
+        if _sweep_orphans(store, observed):  # a PID cleared: observe what is now true
+            observed = observe_for(desired, runtime, store)
+        _note_strays(observed, desired.project)
+        the_plan = noted(make_plan(desired, observed, adopt=adopt, strict=strict), notes)
+        typer.echo(render_plan(the_plan, colour=colour()), nl=False)
         if not the_plan.has_changes:
             return
+        deny_gate(the_plan, deny)
         confirm(
             "\nDo you want to perform these actions? Only 'yes' will be accepted: ",
             yes=execution.yes,
@@ -277,35 +306,33 @@ def _reconcile(
             hint="review the plan above, then run again with --yes",
             cancelled="apply cancelled",
         )
-        progress = Progress(_colour())
-        result = apply_plan(
-            the_plan,
-            desired,
-            Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
-            parallelism=execution.parallelism,
-            timeout=execution.timeout,
-            on_event=progress,
-            lock_policy=lock,
-        )
-        typer.echo(render_result(result))
-        if not result.ok:
-            raise typer.Exit(1)
+        widening_gate(the_plan, allow=allow)
+        run_plan(the_plan, desired, execution, runtime, store, launcher, lock_policy=lock)
 
 
-class Progress:
-    """Apply events as lines: every event off a TTY, finished actions only on a TTY."""
+def _engine() -> Runtime:
+    from ..runtime import get_runtime
 
-    def __init__(self, colour: bool) -> None:
-        self.colour = colour
-        self.tty = sys.stdout.isatty()
-
-    def __call__(self, event: Event) -> None:
-        from .text import render_event
-
-        if self.tty and event.state == "started":
-            return
-        typer.echo(render_event(event, colour=self.colour))
+    return get_runtime()
 
 
-def _colour() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+def _sweep_orphans(store: Store, observed: ObservedState) -> bool:
+    """Orphan proxies stopped, foreign PIDs cleared (:mod:`toolhive_compose.workloads.orphans`);
+    whether a status file changed."""
+    from ..workloads.orphans import sweep
+
+    recorded = [(w.name, w.proxy_pid) for w in observed.workloads if w.proxy_pid]
+    done = sweep(store, recorded)
+    for orphan in done:
+        typer.echo(f"note: {orphan.describe()}: {orphan.outcome()}", err=True)
+    return any(o.kind == "pid" for o in done)
+
+
+def _note_strays(observed: ObservedState, project: str) -> None:
+    """The project's containers without a run config here: reported, never removed."""
+    from ..workloads.orphans import Orphan
+
+    for w in observed.workloads:
+        if w.project == project and w.container_id and w.spec is None and not w.remote:
+            orphan = Orphan("container", w.name, container_id=w.container_id)
+            typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)

@@ -20,6 +20,7 @@ from ..plan.actions import (
 
 if TYPE_CHECKING:
     from ..apply.executor import ApplyResult, Event
+    from ..runtime import PullProgress
 
 SYMBOL = {
     ActionKind.CREATE: "+", ActionKind.GROUP_CREATE: "+",
@@ -60,6 +61,7 @@ PAST = {
     ActionKind.CLIENT_UNREGISTER: "removed",
 }  # fmt: skip
 COLOUR = {"+": "32", "-": "31", "~": "33", "-/+": "35"}
+WIDENING = "privilege-widening"
 
 
 class Style:
@@ -80,6 +82,7 @@ def render_plan(plan: Plan, *, colour: bool = False) -> str:
         lines.extend(_action_block(action, style))
         lines.append("")
     lines.extend(_warnings(plan, style))
+    lines.extend(_widening_note(plan, style))
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
 
@@ -88,12 +91,13 @@ def _action_block(action: Action, style: Style) -> list[str]:
     symbol = SYMBOL[action.kind]
     noun = "group" if action.is_group else "server"
     deps = f" (after #{', #'.join(map(str, action.depends_on))})" if action.depends_on else ""
-    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}"
+    risk = f" [{', '.join(action.risks)}]" if action.risks else ""
+    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}{risk}"
     title = f"{noun} {action.name!r}"
     if action.client is not None:
-        symbol, headline = _client_headline(action)
+        symbol, headline = client_headline(action)
         head = f"  # client {action.client.name}: server {action.name} {headline}: "
-        head += f"{action.reason}{deps}"
+        head += f"{action.reason}{deps}{risk}"
         title = f"client {action.client.name} {action.name!r} in {action.client.file}"
     lines = [style(head, "1"), f"{style(symbol.rjust(3), COLOUR[symbol])} {title}"]
     width = max((len(c.path) for c in action.changes), default=0)
@@ -105,6 +109,7 @@ def _action_block(action: Action, style: Style) -> list[str]:
         lines.append(
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
+    lines.extend("      " + style(f"! {WIDENING}: {w}", "31") for w in action.widening)
     if action.lock:
         lines.append("      " + style(LOCK_LINES[action.lock], "36"))
     return lines
@@ -116,7 +121,17 @@ LOCK_LINES = {
 }
 
 
-def _client_headline(action: Action) -> tuple[str, str]:
+def _widening_note(plan: Plan, style: Style) -> list[str]:
+    """Before the footer: the actions that widen privileges, and what apply asks of them."""
+    widening = plan.carrying(WIDENING)
+    if not widening:
+        return []
+    names = ", ".join(f"{a.kind} {a.name}" for a in widening)
+    note = f"Privilege-widening: {names} (thv apply asks again before these)."
+    return [style(note, "31"), ""]
+
+
+def client_headline(action: Action) -> tuple[str, str]:
     """A client action that writes nothing only changes what is on record."""
     if action.kind is ActionKind.CLIENT_UNREGISTER and action.after is None and action.before:
         return SYMBOL[action.kind], HEADLINE[action.kind]
@@ -160,28 +175,33 @@ def _warnings(plan: Plan, style: Style) -> list[str]:
     return [style(f"Warning: {w}", "33") for w in plan.warnings] + ([""] if plan.warnings else [])
 
 
+# The counts of a plan's summary, in order; the first three are always shown.
+COUNT_LABELS = (
+    ("create", "to create"),
+    ("recreate", "to recreate"),
+    ("delete", "to delete"),
+    ("upgrade", "to upgrade"),
+    ("start", "to start"),
+    ("stop", "to stop"),
+    ("move-group", "to move"),
+    ("adopt", "to adopt"),
+    ("reconfigure", "to reconfigure"),
+    ("group-create", "group(s) to create"),
+    ("group-update", "group(s) to update"),
+    ("group-delete", "group(s) to delete"),
+    ("client-register", "client entr(ies) to register"),
+    ("client-update", "client entr(ies) to update"),
+    ("client-unregister", "client entr(ies) to remove"),
+)
+
+
 def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     parts = [
-        f"{counts['create']} to create",
-        f"{counts['recreate']} to recreate",
-        f"{counts['delete']} to delete",
+        f"{counts[kind]} {label}"
+        for index, (kind, label) in enumerate(COUNT_LABELS)
+        if index < 3 or counts[kind]
     ]
-    extra = [
-        ("upgrade", "to upgrade"),
-        ("start", "to start"),
-        ("stop", "to stop"),
-        ("move-group", "to move"),
-        ("adopt", "to adopt"),
-        ("reconfigure", "to reconfigure"),
-        ("group-create", "group(s) to create"),
-        ("group-update", "group(s) to update"),
-        ("group-delete", "group(s) to delete"),
-        ("client-register", "client entr(ies) to register"),
-        ("client-update", "client entr(ies) to update"),
-        ("client-unregister", "client entr(ies) to remove"),
-    ]
-    parts += [f"{counts[k]} {label}" for k, label in extra if counts[k]]
     return "Plan: " + ", ".join(parts) + "."
 
 
@@ -197,13 +217,18 @@ def render_event(event: Event, *, colour: bool = False) -> str:
     if event.state == "done":
         note = f": {event.message}" if event.message else ""
         past = PAST[action.kind]
-        if action.client is not None and _client_headline(action)[0] == "~":
+        if action.client is not None and client_headline(action)[0] == "~":
             past = "taken on record" if action.kind is ActionKind.CLIENT_REGISTER else "forgotten"
         return f"{who}: {style(past, '32')} ({event.seconds:.1f}s){note}"
     if event.state == "skipped":
         return (
             f"{who}: {style(str(action.kind) + ' skipped', '33')} (an action it depends on failed)"
         )
+    if event.state == "not started":
+        return f"{who}: {style(str(action.kind) + ' not started', '33')} (interrupted)"
+    if event.state == "interrupted":
+        cut = style(f"{action.kind} interrupted", "33")
+        return f"{who}: {cut} (stopped before it finished)"
     return f"{who}: {style(str(action.kind) + ' failed', '31')}: {event.message}"
 
 
@@ -212,7 +237,26 @@ def render_result(result: ApplyResult) -> str:
     done = result.count("done")
     if result.ok:
         return f"Apply complete: {done} action(s) done."
-    return (
-        f"Apply failed: {failed} action(s) failed, {skipped} skipped, {done} done. "
-        "Run thv plan to see what is left; thv apply converges from here."
-    )
+    converge = "Run thv plan to see what is left; thv apply converges from here."
+    if not result.interrupted:
+        counts = f"{failed} action(s) failed, {skipped} skipped, {done} done"
+        return f"Apply failed: {counts}. {converge}"
+    cut, unstarted = result.count("interrupted"), result.count("not started")
+    lines = [
+        f"Apply interrupted: {done} action(s) done, {cut} interrupted, {unstarted} not started, "
+        f"{failed} failed, {skipped} skipped.",
+        "Not done:",
+    ]
+    for event in result.events:
+        if event.state != "done":
+            noun = "group " if event.action.is_group else ""
+            lines.append(f"  {event.action.kind} {noun}{event.action.name}: {event.state}")
+    return "\n".join([*lines, converge])
+
+
+def render_pull(progress: PullProgress, *, tty: bool) -> str:
+    """One line for a pull's progress: bytes so far on a terminal, the step otherwise."""
+    if tty and progress.total:
+        mb = 1024 * 1024
+        return f"pulling {progress.image}: {progress.done / mb:.1f}/{progress.total / mb:.1f} MB"
+    return f"pulling {progress.image}: {progress.status.lower() or 'started'}"

@@ -8,7 +8,16 @@ proxy's asyncio client.
 
 from __future__ import annotations
 
-from .protocol import Container, ContainerParams, ImageInfo, Runtime
+from .protocol import (
+    Conflict,
+    Container,
+    ContainerParams,
+    ImageInfo,
+    Mount,
+    NameInUse,
+    PullProgress,
+    Runtime,
+)
 
 
 def get_runtime() -> Runtime:
@@ -18,4 +27,14 @@ def get_runtime() -> Runtime:
     return DockerRuntime.from_env()
 
 
-__all__ = ["Container", "ContainerParams", "ImageInfo", "Runtime", "get_runtime"]
+__all__ = [
+    "Conflict",
+    "Container",
+    "ContainerParams",
+    "ImageInfo",
+    "Mount",
+    "NameInUse",
+    "PullProgress",
+    "Runtime",
+    "get_runtime",
+]

@@ -28,7 +28,7 @@ from ..proxy.engine_async import STDERR, Demuxer, EngineFailure, attach
 from ..proxy.processes.readiness import MAX_PAGES, NotReady, wait_ready
 from ..proxy.transports.bridge import LineSplitter
 from ..runtime import Runtime
-from ..state.runconfig import HTTP_TRANSPORTS
+from ..state.runconfig import HTTP_TRANSPORTS, build_runconfig
 from ..tools import Nameless, Override, ToolConfig, ToolView, screen
 from .containers import container_params
 
@@ -72,10 +72,10 @@ def _in_container(
 ) -> list[dict[str, Any]] | None:
     http = spec.transport in HTTP_TRANSPORTS
     labels = {LABEL_PROBE: spec.name, **({LABEL_PROJECT: project} if project else {})}
-    runnable = replace(spec, image=spec.image_ref or spec.image)
-    params = container_params(
-        runnable, target_port=target_port, labels=labels, secret_env=secret_env
+    rc = build_runconfig(
+        spec, port=0, target_port=target_port, project=project, canon={}, config_hash=""
     )
+    params = replace(container_params(rc, secret_env), labels=labels)
     if params.network_mode == "host":
         return None
     host_port = PortAllocator(set).allocate() if http else 0
