@@ -235,7 +235,7 @@ def apply_saved(
 ) -> None:
     """Re-observe, refuse when anything moved, then carry out exactly the saved actions
     (``lock``: how workloads.lock, one of the plan's inputs, is kept)."""
-    from ..errors import PlanError
+    from ..errors import PlanError, SpecError
     from ..paths import Paths
     from ..plan.planner import make_plan
     from ..review import saved as saved_plan
@@ -261,7 +261,10 @@ def apply_saved(
             project=opts.project,
         )
         desired = load(again, _registry_at(opts.registry, saved.base_dir))
-        desired = locked(desired, runtime, False)[0]
+        try:  # the lock is one of the plan's inputs: a lock that changed is said stale first
+            desired, damaged = locked(desired, runtime, False)[0], None
+        except SpecError as exc:
+            damaged = exc
         names = sorted(saved.servers)
         observed = observe_for(desired, runtime, store)
         replanned: Plan | PlanError
@@ -276,6 +279,8 @@ def apply_saved(
             plan=replanned,
         )
         stale.check(saved, present)
+        if damaged is not None:
+            raise damaged
         plan = saved_plan.with_known_secrets(saved.plan, desired)
         typer.echo(f"{provenance(saved, plan_file)} Nothing has moved since.\n")
         typer.echo(render_plan(plan, colour=colour()), nl=False)
