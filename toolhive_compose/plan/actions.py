@@ -181,6 +181,7 @@ class Action:
             client=ClientTarget.from_dict(client) if client is not None else None,
             risks=tuple(str(r) for r in doc.get("risk", ())),
             widening=tuple(str(w) for w in doc.get("widening", ())),
+            lock=str(doc.get("lock", "")),
         )
 
 
