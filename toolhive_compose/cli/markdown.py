@@ -9,13 +9,11 @@ as a ``diff`` block, and the warnings.  Sensitive values are masked as in the te
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from ..plan.actions import SENSITIVE, Action, ActionKind, FieldChange, Plan
-from .text import COUNT_LABELS, HEADLINE, SYMBOL, client_headline
+from ..plan.actions import Action, ActionKind, FieldChange, Plan
+from .text import COUNT_LABELS, HEADLINE, SYMBOL, client_headline, field_value
 
 LOUD = frozenset({"disruptive", "privilege-widening"})  # shown in bold
 
@@ -100,14 +98,10 @@ def _diff(action: Action) -> list[str]:
 def _change_lines(change: FieldChange) -> list[str]:
     lines = []
     if change.before is not None:
-        lines.append(f"- {change.path} = {_value(change.before)}")
+        lines.append(f"- {change.path} = {field_value(change.before)}")
     if change.after is not None:
-        lines.append(f"+ {change.path} = {_value(change.after)}")
+        lines.append(f"+ {change.path} = {field_value(change.after)}")
     return lines
-
-
-def _value(value: Any) -> str:
-    return SENSITIVE if value == SENSITIVE else json.dumps(value, ensure_ascii=False)
 
 
 def _fenced(lines: list[str], language: str) -> list[str]:
