@@ -151,3 +151,13 @@ def test_export_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None
     assert result.err.startswith("error: --strict: 3 fields cannot mean the same on Kubernetes:")
     result = thv(capsys, "export", "fetch", "--format", "yaml")
     assert result.code == 1 and "'yaml' is not one of" in result.err
+
+
+def test_export_to_a_directory_is_refused_in_one_sentence(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for format_ in ("json", "k8s"):
+        result = thv(capsys, "export", "github", str(tmp_path), "--format", format_)
+        assert (result.code, result.out) == (1, "")
+        assert result.err.splitlines()[0] == f"error: cannot write {tmp_path}: it is a directory"
+    assert list(tmp_path.iterdir()) == []

@@ -229,10 +229,37 @@ def test_files_that_are_not_a_usable_plan(project: Path, engine: FakeRuntime, ca
     assert "bad.json is not a saved plan" in refused(thv(capsys, "apply", "bad.json"))
     assert "nope.json: file not found" in refused(thv(capsys, "apply", "nope.json"))
     ok(thv(capsys, "state", "export", "-o", "observed.json"))
-    assert "observed.json is not a saved plan (it is a observed-state file)" in refused(
+    assert "observed.json is not a saved plan (it is an observed-state file)" in refused(
         thv(capsys, "apply", "observed.json")
     )
+    assert "plan.json is not an observed-state file (it is a saved plan)" in refused(
+        thv(capsys, "plan", "--observed", "plan.json")
+    )
     assert not engine.calls
+
+
+def test_a_workloads_file_given_as_the_plan_is_named_so(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """``thv apply workloads.yaml`` (``-f`` forgotten) says what the file is and how to pass
+    it, rather than calling it a truncated plan."""
+    for command in (("apply", "workloads.yaml"), ("show", "workloads.yaml")):
+        line = refused(thv(capsys, *command), "hint: a workloads file is given with -f")
+        assert line == "error: workloads.yaml is a workloads file, not a saved plan"
+    line = refused(thv(capsys, "plan", "--observed", "workloads.yaml"), "thv plan -f")
+    assert line == "error: workloads.yaml is a workloads file, not an observed-state file"
+    assert not engine.calls
+
+
+def test_output_to_a_directory_is_refused_in_one_sentence(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    (project / "out").mkdir()
+    for where in (".", "out"):
+        for command in (("plan", "-o", where), ("state", "export", "-o", where)):
+            line = refused(thv(capsys, *command))
+            assert line == f"error: cannot write {where}: it is a directory", line
+    assert list((project / "out").iterdir()) == []
 
 
 def _body(doc: dict[str, Any]) -> dict[str, Any]:

@@ -96,6 +96,8 @@ def export(
     from ..state.runconfig import encode
 
     _check_namespace(namespace)
+    if path is not None and path.is_dir():
+        raise ThvError(f"cannot write {path}: it is a directory", hint="PATH is a file name")
     store = Store.from_env()
     rc = store.runconfigs.read(name)
     if rc is None:

@@ -21,6 +21,8 @@ PLAN_KIND = "toolhive-compose plan"
 SNAPSHOT_KIND = "toolhive-compose observed state"
 WHAT = {PLAN_KIND: "saved plan", SNAPSHOT_KIND: "observed-state file"}
 MAKE = {PLAN_KIND: "thv plan -o FILE", SNAPSHOT_KIND: "thv state export -o FILE"}
+A = {PLAN_KIND: "a saved plan", SNAPSHOT_KIND: "an observed-state file"}
+WORKLOADS_SUFFIXES = (".yaml", ".yml")
 MAX_BYTES = 64 << 20
 
 
@@ -62,6 +64,8 @@ def render(kind: str, version: str, body: dict[str, Any]) -> bytes:
 def write(path: Path, kind: str, version: str, body: dict[str, Any]) -> None:
     """Write the document atomically, mode 0600 (it names this machine's paths and digests)."""
     data = render(kind, version, body)
+    if path.is_dir():
+        raise PlanFileError(f"cannot write {path}: it is a directory", hint="-o takes a file name")
     try:
         atomic_write(path, data, mode=0o600)
     except OSError as exc:
@@ -77,11 +81,11 @@ def read(path: Path, kind: str, version: str) -> dict[str, Any]:
     except OSError as exc:
         reason = "file not found" if isinstance(exc, FileNotFoundError) else exc.strerror
         raise PlanFileError(f"cannot read the {what} {path}: {reason or exc}") from None
-    doc = _json(data, path, what)
+    doc = _json(data, path, kind)
     found = doc.get("kind")
     if found != kind:
-        other = f" (it is a {WHAT[found]})" if found in WHAT else ""
-        raise PlanFileError(f"{path} is not a {what}{other}", hint=f"make one with {MAKE[kind]}")
+        other = f" (it is {A[found]})" if found in A else ""
+        raise PlanFileError(f"{path} is not {A[kind]}{other}", hint=f"make one with {MAKE[kind]}")
     theirs = doc.get("format_version")
     if not isinstance(theirs, str) or not theirs.isdigit():
         raise PlanFileError(f"{path} is damaged: its format version is missing")
@@ -98,18 +102,23 @@ def read(path: Path, kind: str, version: str) -> dict[str, Any]:
     return doc
 
 
-def _json(data: bytes, path: Path, what: str) -> dict[str, Any]:
+def _json(data: bytes, path: Path, kind: str) -> dict[str, Any]:
     if len(data) > MAX_BYTES:
-        raise PlanFileError(f"{path} is larger than {MAX_BYTES >> 20} MiB; it is not a {what}")
+        raise PlanFileError(f"{path} is larger than {MAX_BYTES >> 20} MiB; it is not {A[kind]}")
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
+        if path.suffix.lower() in WORKLOADS_SUFFIXES:  # `thv apply workloads.yaml`: -f forgotten
+            raise PlanFileError(
+                f"{path} is a workloads file, not {A[kind]}",
+                hint=f"a workloads file is given with -f: thv plan -f {path}, thv apply -f {path}",
+            ) from None
         raise PlanFileError(
-            f"{path} is not a complete {what} (it is truncated or not JSON)",
+            f"{path} is not a complete {WHAT[kind]} (it is truncated or not JSON)",
             hint="copy it again, or make a new one",
         ) from None
     if not isinstance(doc, dict):
-        raise PlanFileError(f"{path} is not a {what}")
+        raise PlanFileError(f"{path} is not {A[kind]}")
     return doc
 
 
