@@ -61,6 +61,7 @@ class _Planner:
         self.drafts: list[Draft] = []
         self.warnings: list[str] = []
         self.problems: list[str] = []
+        self.unreadable: set[str] = set()  # files already reported as a problem
 
     def run(self) -> tuple[list[Draft], list[str]]:
         usable = self._usable()
@@ -96,6 +97,7 @@ class _Planner:
                     self.warnings.append(f"{message}; skipped")
             elif found.problem:
                 self.problems.append(f"{found.problem}; nothing is written for {name}")
+                self.unreadable.add(found.path)
             else:
                 usable[name] = found
         return usable
@@ -174,7 +176,8 @@ class _Planner:
         target = ClientTarget(rec.client, rec.path, location(CLIENTS[rec.client], rec.server),
                               rec.group)  # fmt: skip
         if file is not None and file.problem:
-            self.problems.append(f"{file.problem}; its entry {rec.server} cannot be removed")
+            if file.path not in self.unreadable:  # else named once, as the file a client needs
+                self.problems.append(f"{file.problem}; its entry {rec.server} cannot be removed")
             return
         current = file.entries.get(rec.server) if file else None
         if current is None:
