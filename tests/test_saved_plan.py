@@ -370,9 +370,27 @@ def test_apply_file_rejects_flags_the_plan_owns(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:
     ok(thv(capsys, "plan", "-o", "plan.json"))
-    assert refused(thv(capsys, "apply", "plan.json", "--adopt"), "--adopt")
+    assert refused(thv(capsys, "apply", "plan.json", "--adopt")) == (
+        "error: --adopt cannot go with a saved plan: it keeps the --adopt it was made with"
+    )
     assert refused(thv(capsys, "apply", "plan.json", "--env-file", ".env"), "drop --env-file")
     assert not engine.calls
+
+
+def test_options_that_conflict_are_one_sentence(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """Not typer's "Invalid value for --x: --x ...": the two options, and why."""
+    ok(thv(capsys, "state", "export", "-o", "observed.json"))
+    assert refused(thv(capsys, "plan", "--observed", "observed.json", "--check-upgrades")) == (
+        "error: --check-upgrades cannot go with --observed: it asks this machine's engine"
+    )
+    assert refused(thv(capsys, "plan", "--observed", "observed.json", "-o", "observed.json")) == (
+        "error: refusing to write the plan over observed.json: this command reads it"
+    )
+    assert refused(thv(capsys, "apply", "observed.json", "--registry", "r.json")) == (
+        "error: --registry cannot go with a saved plan: it keeps the --registry it was made with"
+    )
 
 
 def test_a_plan_without_changes_saves_and_applies_to_nothing(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import ThvError
 from .app import (
     Adopt,
     Allow,
@@ -79,12 +80,9 @@ def plan(
     from .running import deny_gate
 
     if observed is not None and check_upgrades:
-        raise typer.BadParameter(
-            "--check-upgrades asks this machine's engine; it cannot go with --observed",
-            param_hint="--check-upgrades",
-        )
+        raise ThvError("--check-upgrades cannot go with --observed: it asks this machine's engine")
     if observed is not None and out is not None and out.resolve() == observed.resolve():
-        raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
+        raise ThvError(f"refusing to write the plan over {out}: this command reads it")
     planned = planning_inputs(source, registry, observed, adopt=adopt)
     the_plan = make_plan(planned[0], planned[1], adopt=adopt, strict=strict)
     upgrades = None
@@ -131,7 +129,7 @@ def apply(
 
     if plan_file is not None and (registry or adopt or strict):
         flag = "--registry" if registry else "--adopt" if adopt else "--strict"
-        raise typer.BadParameter(f"a saved plan keeps its own {flag}", param_hint=flag)
+        raise ThvError(f"{flag} cannot go with a saved plan: it keeps the {flag} it was made with")
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
     launcher = Launcher(Paths.from_env())
