@@ -109,6 +109,16 @@ def test_plan_o_saves_a_private_file_without_secret_values(
     assert not engine.calls  # planning changed nothing
 
 
+def test_the_apply_command_it_suggests_can_be_pasted(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """A file name with a space or a quote is shell-quoted in the suggested command, as
+    Terraform quotes its ``terraform apply "tfplan"``."""
+    result = ok(thv(capsys, "plan", "-o", "my plan's.json"))
+    assert result.err.rstrip().endswith("""thv apply 'my plan'"'"'s.json'""")
+    assert (project / "my plan's.json").exists()
+
+
 def test_apply_of_the_file_does_exactly_that_then_nothing_is_left(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:
