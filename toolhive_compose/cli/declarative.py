@@ -101,6 +101,10 @@ def plan(
         from .tables import render_pinned
 
         sys.stdout.write(render_pinned(upgrades))
+    elif upgrades is not None and output is PlanFormat.markdown:
+        from .markdown import render_pinned_markdown
+
+        sys.stdout.write(render_pinned_markdown(upgrades))
     if out is not None:
         save(out, the_plan, planned, source, registry=registry, adopt=adopt, strict=strict)
     deny_gate(the_plan, deny or ())

@@ -11,9 +11,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..plan.actions import Action, ActionKind, FieldChange, Plan
 from .text import COUNT_LABELS, HEADLINE, SYMBOL, client_headline, field_value
+
+if TYPE_CHECKING:
+    from ..upgrade.check import UpgradeResult
 
 LOUD = frozenset({"disruptive", "privilege-widening"})  # shown in bold
 
@@ -32,6 +36,31 @@ def render_markdown(plan: Plan, *, notes: Sequence[str] = ()) -> str:
     for action in plan.actions:
         lines += _details(action)
     return "\n".join(lines + _warnings(plan))
+
+
+def render_pinned_markdown(behind: Sequence[UpgradeResult]) -> str:
+    """``plan --check-upgrades``: the registry servers pinned behind their registry."""
+    if not behind:
+        return "\n**Upgrades**: every registry server is at its registry's image.\n"
+    count = len(behind)
+    lines = [
+        "",
+        f"**Upgrades**: {count} registry server{'s' if count != 1 else ''} pinned behind "
+        f"{'their registry' if count != 1 else 'its registry'}.",
+        "",
+        "| server | pinned | registry | entry |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| `{r.workload_name}` | `{r.current_image}` | `{r.candidate_image}` | "
+        f"`{_cell(r.registry_server)}` |"
+        for r in behind
+    ]
+    lines += [
+        "",
+        "Bump `image:` in the workloads file (or drop it to follow `server:`), then `thv apply`.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _headline(plan: Plan) -> str:
