@@ -412,3 +412,13 @@ def test_a_plan_without_changes_saves_and_applies_to_nothing(
     result = ok(thv(capsys, "apply", "plan.json"))
     assert "No changes." in result.out and not engine.calls
     assert os.path.getsize(project / "plan.json") < 64 << 10
+
+
+def test_down_reads_no_secret_value(project: Path, engine: FakeRuntime, capsys: Any) -> None:
+    """``down`` needs only the project's name from the file: a secret whose variable is no
+    longer set (a new shell, a rotated .env) does not keep the workloads up."""
+    ok(thv(capsys, "apply", "--yes", "--allow", "privilege-widening"))
+    (project / ".env").unlink()
+    result = ok(thv(capsys, "down", "--yes"))
+    assert "Apply complete" in result.out
+    assert not [c for c in engine.containers.values() if c.labels.get("toolhive") == "true"]

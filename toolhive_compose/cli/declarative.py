@@ -155,8 +155,15 @@ def apply(
 def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> None:
     """Remove every workload and group the project owns, and the client entries it wrote."""
     from ..model import DesiredState
+    from ..spec.loader import load
 
-    name = source.project or _load(source.files, source.env_file, None, registry).project
+    # Only the project's name is needed: no secret value is read (as for thv render).
+    name = (
+        source.project
+        or load(
+            source.files or [], env_files=source.env_file or [], registry=registry, portable=True
+        ).project
+    )
     _reconcile(DesiredState(project=name), execution)
 
 
