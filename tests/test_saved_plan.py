@@ -403,6 +403,14 @@ def test_options_that_conflict_are_one_sentence(
     )
 
 
+def test_terraforms_out_flag_is_caught(project: Path, engine: FakeRuntime, capsys: Any) -> None:
+    """Terraform's ``-out=plan.json`` reads here as ``-o ut=plan.json``: refused with the
+    spelling to use, before anything is planned or written."""
+    line = refused(thv(capsys, "plan", "-out=plan.json"), "hint: write -o plan.json")
+    assert line == "error: -out=plan.json reads as -o ut=plan.json (Terraform's spelling)"
+    assert not (project / "ut=plan.json").exists() and not (project / "plan.json").exists()
+
+
 def test_a_plan_without_changes_saves_and_applies_to_nothing(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:

@@ -79,6 +79,12 @@ def plan(
     from .review import planning_inputs, render, save
     from .running import deny_gate
 
+    if out is not None and str(out).startswith("ut="):  # Terraform's -out=FILE, as -o ut=FILE
+        name = str(out)[3:]
+        raise ThvError(
+            f"-out={name} reads as -o {out} (Terraform's spelling)",
+            hint=f"write -o {name} or --out={name}",
+        )
     if observed is not None and check_upgrades:
         raise ThvError("--check-upgrades cannot go with --observed: it asks this machine's engine")
     if observed is not None and out is not None and out.resolve() == observed.resolve():
