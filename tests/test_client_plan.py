@@ -238,3 +238,22 @@ def test_a_damaged_file_is_one_problem_not_one_per_entry_on_record() -> None:
         f"  - {broken}; its entry docs cannot be removed",
         f"  - {broken}; its entry fetch cannot be removed",
     ]
+
+
+def test_an_entry_of_a_client_this_version_does_not_know_is_left_with_a_warning() -> None:
+    """A record written by another toolhive-compose version, for a client this one does not
+    know (ToolHive adds and retires clients), cannot be edited here: the plan leaves it, says
+    so, and goes on (no traceback, no action)."""
+    from dataclasses import replace
+
+    value = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
+    desired, observed = _state([_spec("fetch", port=18080)], [_spec("fetch", port=18080)],
+                               {"fetch": value}, (_record("fetch", value),))  # fmt: skip
+    future = replace(_record("fetch", value), client="newclient", path="/home/dev/.new/mcp.json")
+    observed = replace(observed, client_records=(*observed.client_records, future))
+    plan = make_plan(desired, observed)
+    assert plan.actions == ()
+    assert plan.warnings == (
+        "client newclient: the entry fetch in /home/dev/.new/mcp.json was written by a "
+        "toolhive-compose that knows this client and this one does not; left as it is",
+    )

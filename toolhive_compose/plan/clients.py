@@ -172,6 +172,12 @@ class _Planner:
         return proxy_url(int(port), mode, spec.name, str(after.get("url") or "")), mode
 
     def _leftover(self, rec: ClientEntryRecord) -> None:
+        if rec.client not in CLIENTS:  # written by another version, which knew this client
+            self.warnings.append(
+                f"client {rec.client}: the entry {rec.server} in {rec.path} was written by a "
+                "toolhive-compose that knows this client and this one does not; left as it is"
+            )
+            return
         file = self.files.get(rec.path)
         target = ClientTarget(rec.client, rec.path, location(CLIENTS[rec.client], rec.server),
                               rec.group)  # fmt: skip
