@@ -403,6 +403,32 @@ def test_options_that_conflict_are_one_sentence(
     )
 
 
+def test_output_to_a_device_or_through_a_symlink_keeps_it(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """``-o /dev/null`` or ``-o /dev/stdout`` (a FIFO here, standing in for them) is written
+    in place: an atomic rename would put a regular file where the device was (as root, in
+    /dev).  A symlink is written through, as any editor does, and stays a symlink."""
+    fifo = project / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ok(thv(capsys, "state", "export", "-o", "fifo"))
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(received)["kind"] == "toolhive-compose observed state"
+
+    (project / "shared").mkdir()
+    (project / "shared" / "plan.json").write_text("old")
+    (project / "plan.json").symlink_to("shared/plan.json")
+    ok(thv(capsys, "plan", "-o", "plan.json"))
+    assert (project / "plan.json").is_symlink()
+    assert json.loads((project / "shared" / "plan.json").read_text())["kind"] == files.PLAN_KIND
+    ok(thv(capsys, "show", "plan.json"))
+
+
 def test_terraforms_out_flag_is_caught(project: Path, engine: FakeRuntime, capsys: Any) -> None:
     """Terraform's ``-out=plan.json`` reads here as ``-o ut=plan.json``: refused with the
     spelling to use, before anything is planned or written."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,31 @@ def render(kind: str, version: str, body: dict[str, Any]) -> bytes:
 
 
 def write(path: Path, kind: str, version: str, body: dict[str, Any]) -> None:
-    """Write the document atomically, mode 0600 (it names this machine's paths and digests)."""
+    """Write the document, mode 0600 (it names this machine's paths and digests)."""
     data = render(kind, version, body)
     if path.is_dir():
         raise PlanFileError(f"cannot write {path}: it is a directory", hint="-o takes a file name")
     try:
-        atomic_write(path, data, mode=0o600)
+        write_output(path, data, mode=0o600)
     except OSError as exc:
         raise PlanFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_output(path: Path, data: bytes, *, mode: int) -> None:
+    """A file the user named (``-o``, ``PATH``): a regular file is replaced atomically, through
+    a symlink (which stays); anything else that exists — ``/dev/null``, ``/dev/stdout``, a
+    FIFO — is written in place, since a rename would put a regular file where it was (as
+    root, in ``/dev``).  :class:`OSError` when it cannot be written."""
+    try:
+        found = os.stat(path)  # follows symlinks
+    except FileNotFoundError:
+        atomic_write(path, data, mode=mode)
+        return
+    if not stat.S_ISREG(found.st_mode):
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return
+    atomic_write(Path(os.path.realpath(path)), data, mode=mode)
 
 
 def read(path: Path, kind: str, version: str) -> dict[str, Any]:
