@@ -7,7 +7,7 @@ the implicit run of a package's ``__init__`` when one of its submodules is impor
 
 The stages, lowest first (a stage may import the ones its row names, and itself)::
 
-    base        errors, model, paths, fingerprint, secrets, ports, tools, clients.catalog
+    base        errors, model, paths, fingerprint, secrets, ports, tools, cancel, clients.catalog
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
     clients     + state (MCP client files: read, edit, our records of them)
@@ -16,8 +16,9 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     workloads   + state, runtime, proxy, spec, registry
     apply       + workloads' stages, plan, clients    upgrade  + workloads' stages, plan
     review      + workloads' stages, plan
+    service     + state (systemd units: written, enabled, listed)
     api         everything below it
-    cli         everything below it
+    cli         everything below it, service
     entry       the package face and __main__
 
 ``clients.catalog`` (the table of MCP clients: pure data, which the loader, the planner and
@@ -39,9 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
-BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "tools")
+BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "tools", "cancel")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "clients", "spec", "targets",
-                  "workloads", "apply", "upgrade", "review", "api", "cli")  # fmt: skip
+                  "workloads", "apply", "upgrade", "review", "service", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
     {f"{PACKAGE}.{module}": "base" for module in (*BASE, "clients.catalog")}
@@ -64,8 +65,9 @@ ALLOWED = {
     "apply": _WORKLOADS | {"plan", "clients", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
     "review": _WORKLOADS | {"plan", "review"},
+    "service": {"base", "state", "service"},
     "api": _BELOW_API | {"api"},
-    "cli": _BELOW_API | {"api", "cli"},
+    "cli": _BELOW_API | {"api", "service", "cli"},
     "entry": set(STAGES.values()),
 }
 # What the planner may reach: its own package and the pure base modules ...

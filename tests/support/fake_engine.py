@@ -9,11 +9,11 @@ protocol, for tests of queries and commands that need no real engine.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from toolhive_compose.runtime import Container, ContainerParams
+from toolhive_compose.runtime import Container, ContainerParams, PullProgress
 
 TOOLHIVE_LABELS = ("toolhive", "toolhive-name", "toolhive-basename", "toolhive-transport")
 
@@ -39,6 +39,8 @@ class FakeRuntime:
         self.calls: list[tuple[str, Any]] = []
         self.created: dict[str, ContainerParams] = {}  # the last create of each name
         self.log_bytes: dict[str, bytes] = {}
+        self.image_configs: dict[str, dict[str, Any]] = {}  # image -> its Config
+        self.networks: set[str] = set()
         self._ids = itertools.count(1)
 
     def add(
@@ -67,8 +69,34 @@ class FakeRuntime:
     def image_id(self, image: str) -> str:
         return ""
 
-    def pull(self, image: str) -> None:
+    def pull(
+        self,
+        image: str,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> None:
         self.calls.append(("pull", image))
+
+    def image_config(self, image: str) -> dict[str, Any]:
+        return dict(self.image_configs.get(image, {}))
+
+    def inspect(self, container_id: str) -> dict[str, Any] | None:
+        found = self.containers.get(container_id) or next(
+            (c for c in self.containers.values() if c.name == container_id), None
+        )
+        if found is None:
+            return None
+        return {
+            "Id": found.id,
+            "Name": f"/{found.name}",
+            "State": {"Status": found.state, "Running": found.state == "running"},
+            "Config": {"Image": found.image, "Labels": dict(found.labels)},
+        }
+
+    def remove_network(self, name: str) -> None:
+        self.calls.append(("remove_network", name))
+        self.networks.discard(name)
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None
@@ -110,3 +138,14 @@ def install(monkeypatch: Any, fake: FakeRuntime) -> FakeRuntime:
 
     monkeypatch.setattr(runtime_module, "get_runtime", lambda: fake)
     return fake
+
+
+def this_process_is_a_proxy(monkeypatch: Any) -> int:
+    """Let this test process stand in for a workload's proxy (its PID in a status file reads
+    as a live proxy, not as another program); its PID."""
+    import os
+
+    from toolhive_compose.workloads import orphans
+
+    monkeypatch.setattr(orphans, "is_thv_process", lambda pid: pid == os.getpid())
+    return os.getpid()

@@ -3,12 +3,17 @@
 Same names and flags as ``thv``.  Every command is a thin layer over the library
 (:func:`~toolhive_compose.api.connect`): queries for list/status, logs for logs, lifecycle for
 the rest.
-Batch commands act on several workloads in parallel, each with a 5-minute timeout, and report
-one aggregated result: a failure on one never hides the others.
+Batch commands act on several workloads in parallel — at most ``--parallelism`` at once
+(default 8, as ``apply``; ToolHive's own batches are unbounded) — each with ToolHive's
+5-minute timeout (a timed-out operation is cancelled and holds its slot until it has
+stopped), and report one aggregated result: a failure on one never hides the others.
 
 ``thv list`` text output adds a ``PROJECT`` column: the toolhive-compose project owning the
 workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
-stays exactly ToolHive's Workload shape, without the project.
+stays exactly ToolHive's Workload shape, without the project.  When the engine does not answer
+(within a few seconds) ``list`` and ``status`` still answer, from the state files, with a
+warning; orphans
+(:mod:`toolhive_compose.workloads.orphans`) are reported as notes on stderr.
 """
 
 from __future__ import annotations
@@ -29,11 +34,15 @@ if TYPE_CHECKING:
     from ..api.protocols import Connection
     from ..workloads.queries import Workload
 
-BATCH_TIMEOUT = 300.0
+BATCH_TIMEOUT = 300.0  # ToolHive's AsyncOperationTimeout
+BATCH_PARALLELISM = 8
 
 All = Annotated[bool, typer.Option("--all", "-a", help="All workloads.")]
 Group = Annotated[str | None, typer.Option("--group", "-g", help="Workloads of this group.")]
 Names = Annotated[list[str] | None, typer.Argument(help="Workload names.", show_default=False)]
+Parallel = Annotated[
+    int, typer.Option("--parallelism", min=1, max=64, help="Workloads handled at the same time.")
+]
 
 
 @app.command("list")
@@ -55,7 +64,7 @@ def list_(
     filters = _label_filters(label or [])
     if check_upgrades and output == "mcpservers":
         raise ThvError("--check-upgrades is not supported with --format mcpservers")
-    found = _connect().workloads.list(all=all_, labels=filters, group=group)
+    found = _listed(all_, filters, group)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import list_upgrades
@@ -83,7 +92,7 @@ def status(
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Show one workload's status."""
-    w = _connect().workloads.get(name)
+    w = _got(name)
     doc = {
         "name": w.name, "status": w.status, "package": w.package, "url": w.url,
         "port": w.port, "transport": w.transport_type, "proxy_mode": w.proxy_mode,
@@ -121,30 +130,91 @@ def start(
     names: Names = None,
     all_: All = False,
     group: Group = None,
+    parallelism: Parallel = BATCH_PARALLELISM,
     foreground: Annotated[bool, typer.Option("--foreground", "-f", hidden=True)] = False,
 ) -> None:
     """Start workloads: the container and its proxy (adopts containers that lost theirs)."""
     _batch(
-        "start", names, all_, group, lambda api, n: api.lifecycle.start(n), skip=_serving, fork=True
-    )
+        "start", names, all_, group, lambda api, n: api.lifecycle.start(n),
+        skip=_serving, fork=True, parallelism=parallelism,
+    )  # fmt: skip
 
 
 app.command("restart", help="Alias of start.")(start)
 
 
-@app.command()
-def stop(names: Names = None, all_: All = False, group: Group = None) -> None:
-    """Stop workloads: the proxy first, then the container; state is kept."""
-    _batch("stop", names, all_, group, lambda api, n: api.lifecycle.stop(n))
+def _batch_command(verb: str, doc: str, operation: Callable[[Connection, str], object]) -> None:
+    """Register ``thv VERB [NAME…] [-a] [-g G] [--parallelism N]`` running ``operation``."""
+
+    def command(
+        names: Names = None,
+        all_: All = False,
+        group: Group = None,
+        parallelism: Parallel = BATCH_PARALLELISM,
+    ) -> None:
+        _batch(verb, names, all_, group, operation, parallelism=parallelism)
+
+    command.__doc__ = doc
+    app.command(verb)(command)
 
 
-@app.command()
-def rm(names: Names = None, all_: All = False, group: Group = None) -> None:
-    """Delete workloads: container, proxy, run config and status."""
-    _batch("rm", names, all_, group, lambda api, n: api.lifecycle.delete(n))
+_batch_command(
+    "stop",
+    "Stop workloads: the proxy first, then the container; state is kept.",
+    lambda api, n: api.lifecycle.stop(n),
+)
+_batch_command(
+    "rm",
+    "Delete workloads: container, proxy, run config and status.",
+    lambda api, n: api.lifecycle.delete(n),
+)
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _got(name: str) -> Workload:
+    """One workload; without an engine, as last recorded (with a warning)."""
+    from ..errors import EngineError, EngineUnavailable
+
+    try:
+        return _connect().workloads.get(name)
+    except (EngineUnavailable, EngineError) as exc:
+        from ..state import Store
+        from ..workloads.queries import list_recorded
+
+        found = [w for w in list_recorded(Store.from_env(), all=True) if w.name == name]
+        if not found:
+            raise
+        typer.echo(f"warning: {exc}; showing the status as last recorded", err=True)
+        return found[0]
+
+
+def _listed(all_: bool, labels: dict[str, str], group: str | None) -> list[Workload]:
+    """The workloads, and on stderr a note per orphan; without an engine, as last recorded."""
+    from ..errors import EngineError, EngineUnavailable
+    from ..state import Store
+    from ..workloads import orphans
+
+    store = Store.from_env()
+    try:
+        found = _connect().workloads.list(all=all_, labels=labels, group=group)
+    except (EngineUnavailable, EngineError) as exc:
+        from ..workloads.queries import list_recorded
+
+        typer.echo(f"warning: {exc}; showing the workloads as last recorded", err=True)
+        found = list_recorded(store, all=all_, labels=labels, group=group)
+        strays: list[orphans.Orphan] = []
+    else:
+        strays = [
+            orphans.Orphan("container", w.name, container_id=w.container_id)
+            for w in found
+            if w.container_id and w.status_context == orphans.NO_RUN_CONFIG.format(name=w.name)
+        ]
+    pids = orphans.foreign_pids((w.name, w.proxy_pid) for w in found if w.proxy_pid)
+    for orphan in [*orphans.orphan_proxies(store), *pids, *strays]:
+        typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)
+    return found
+
+
 def _batch(
     verb: str,
     names: Sequence[str] | None,
@@ -153,6 +223,7 @@ def _batch(
     operation: Callable[[Connection, str], object],
     skip: Callable[[Workload], bool] | None = None,
     fork: bool = False,
+    parallelism: int = BATCH_PARALLELISM,
 ) -> None:
     """``operation`` on every chosen workload at once; ``fork``: it starts proxies, so
     several of them come from one pre-loaded launcher (``thv start --all`` after a reboot)."""
@@ -171,7 +242,7 @@ def _batch(
             todo,
             {},
             lambda n: _call(operation, api, n),
-            parallelism=max(1, len(todo)),
+            parallelism=parallelism,
             timeout=BATCH_TIMEOUT,
         )
     failed = [(k, o) for k, o in sorted(outcomes.items()) if o.state != "done"]

@@ -1,4 +1,7 @@
-"""Atomic file writes: temp file in the same directory, fsync, chmod, then rename or link."""
+"""Atomic file writes: temp file in the same directory, fsync, chmod, then rename or link.
+
+A cancelled action (:mod:`toolhive_compose.cancel`) writes nothing: the check comes right
+before the file is published."""
 
 from __future__ import annotations
 
@@ -7,11 +10,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..cancel import checkpoint
+
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int = 0o750) -> None:
     """Replace ``path`` with ``data`` so a reader sees the old file or the new, never half."""
     tmp = _temp_copy(path, data, mode, dir_mode)
     try:
+        checkpoint()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -26,6 +32,7 @@ def atomic_create(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int =
     """
     tmp = _temp_copy(path, data, mode, dir_mode)
     try:
+        checkpoint()
         os.link(tmp, path)
         return True
     except FileExistsError:

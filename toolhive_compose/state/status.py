@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..cancel import checkpoint
 from ..errors import StateError
 from .atomic import atomic_write
 
@@ -143,6 +144,7 @@ class StatusStore:
             return True
 
     def delete(self, name: str) -> None:
+        checkpoint()
         with self._lock(name), contextlib.suppress(FileNotFoundError):
             self.path(name).unlink()
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..cancel import checkpoint
 from ..errors import StateError
 from ..paths import Paths
 from .atomic import atomic_create, atomic_write
@@ -56,6 +57,7 @@ class JsonDir:
         return atomic_create(self.path(name), encode(doc))
 
     def delete(self, name: str) -> None:
+        checkpoint()
         with contextlib.suppress(FileNotFoundError):
             self.path(name).unlink()
 

@@ -26,12 +26,15 @@ from ..state import Store
 from ..state.runconfig import effective_proxy_mode, project_of
 from ..state.status import WorkloadStatus
 from .observe import by_workload
+from .orphans import NO_RUN_CONFIG, foreign_pid
 
 ENGINE_STATUS = {
     "running": "running", "created": "starting", "restarting": "starting",
     "paused": "stopped", "exited": "stopped", "dead": "stopped", "removing": "removing",
 }  # fmt: skip
 LISTED_BY_DEFAULT = frozenset({"running", "auth_retrying"})
+# Recorded statuses of a workload that was meant to run when the machine went down.
+RESUMABLE = frozenset({"running", "starting", "unhealthy"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +55,7 @@ class Workload:
     remote: bool = False
     project: str = ""
     container_id: str = ""
+    proxy_pid: int = 0  # the status file's PID (not part of ToolHive's shape)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -94,6 +98,35 @@ def list_workloads(
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
 
 
+def list_recorded(
+    store: Store,
+    *,
+    all: bool = False,
+    labels: dict[str, str] | None = None,
+    group: str | None = None,
+) -> list[Workload]:
+    """:func:`list_workloads` from the state files alone, for when the engine does not
+    answer: statuses as last recorded (a ``running`` one whose proxy is gone reads
+    ``unhealthy``), nothing from the engine."""
+    names = set(store.runconfigs.names()) | set(store.statuses.names())
+    found = [w for n in names if (w := _workload(n, [], store, engine=False)) is not None]
+    return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
+
+
+def to_bring_back(store: Store, workloads: list[Workload], project: str | None) -> list[str]:
+    """The workloads (of ``project``, when given) that were running when the machine went
+    down: their status file still says running, starting or unhealthy.  One stopped on purpose
+    says ``stopped``; one in ``error`` waits for a person."""
+    found = []
+    for w in workloads:
+        if project is not None and w.project != project:
+            continue
+        recorded = store.statuses.get(w.name)
+        if recorded is not None and recorded.status in RESUMABLE:
+            found.append(w.name)
+    return sorted(found)
+
+
 def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
     containers = by_workload(
         runtime.list_containers(labels=["toolhive=true", f"toolhive-basename={name}"])
@@ -116,7 +149,9 @@ def all_labels_match(have: dict[str, str], want: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-def _workload(name: str, containers: list[Container], store: Store) -> Workload | None:
+def _workload(
+    name: str, containers: list[Container], store: Store, *, engine: bool = True
+) -> Workload | None:
     found = store.runconfigs.read(name)
     status = store.workload_status(name)  # the one write: legacy PID migration
     ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created))
@@ -131,7 +166,9 @@ def _workload(name: str, containers: list[Container], store: Store) -> Workload 
     )
     port = _int(labels.get(LABEL_PORT)) or _int(rc.get("port"))
     mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
-    state, context = _status(main, status, remote)
+    state, context = _status(main, status, remote) if engine else _recorded(status)
+    if main is not None and found is None and status is None:
+        context = NO_RUN_CONFIG.format(name=name)
     return Workload(
         name=name,
         package="remote" if remote else (main.image if main else str(rc.get("image") or "")),
@@ -147,6 +184,7 @@ def _workload(name: str, containers: list[Container], store: Store) -> Workload 
         remote=remote,
         project=labels.get(LABEL_PROJECT, "") or (project_of(found) if found else ""),
         container_id=main.id if main else "",
+        proxy_pid=status.process_id if status else 0,
     )
 
 
@@ -160,9 +198,25 @@ def _status(main: Container | None, status: WorkloadStatus | None, remote: bool)
         return status.status, status.status_context
     if not remote and engine != "running":
         return "unhealthy", f"status file says running, but the container is {engine or 'missing'}"
-    if not pid_alive(status.process_id):
+    return _proxy_check(status)
+
+
+def _proxy_check(status: WorkloadStatus) -> tuple[str, str]:
+    """A ``running`` status: still so only while its proxy lives."""
+    pid = status.process_id
+    if not pid_alive(pid):
         return "unhealthy", "proxy process not running"
+    if foreign_pid(pid):
+        return "unhealthy", f"proxy process not running (PID {pid} belongs to another program)"
     return "running", status.status_context
+
+
+def _recorded(status: WorkloadStatus | None) -> tuple[str, str]:
+    if status is None:
+        return "unknown", ""
+    if status.status != "running":
+        return status.status, status.status_context
+    return _proxy_check(status)
 
 
 def _int(value: object) -> int:
