@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import ClientSession
-from mcp.shared.exceptions import McpError
 
-from tests.proxy_helpers import in_session
+from tests.proxy_helpers import rug_pull
 from tests.support.cli import Result
 from tests.support.cli import thv as run_thv
 from tests.support.images import ensure_surface_image
@@ -106,29 +104,6 @@ def test_v1_locked_then_v2_refused_before_anything_is_replaced_then_accepted(
     )
     thv(capsys, "verify")
     thv(capsys, "plan", "--detailed-exitcode")
-
-
-async def rug_pull(url: str) -> tuple[list[str], list[str], str]:
-    """List, ``flip`` (the server rewrites echo, then sends list_changed), list again, call."""
-    notified = asyncio.Event()
-
-    async def on_message(message: Any) -> None:
-        if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
-            notified.set()
-
-    async def body(session: ClientSession) -> tuple[list[str], list[str], str]:
-        before = sorted(t.name for t in (await session.list_tools()).tools)
-        await session.call_tool("flip", {})
-        await asyncio.wait_for(notified.wait(), 10)
-        after = sorted(t.name for t in (await session.list_tools()).tools)
-        try:
-            await session.call_tool("echo", {"text": "x"})
-            refused = "not refused"
-        except McpError as exc:
-            refused = exc.error.message
-        return before, after, refused
-
-    return await in_session(url, body, message_handler=on_message)
 
 
 def test_a_rug_pull_at_run_time_is_withheld_refused_shown_and_can_be_taken(

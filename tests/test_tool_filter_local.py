@@ -21,7 +21,7 @@ import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 
-from tests.proxy_helpers import free_port, in_session, wait_until
+from tests.proxy_helpers import free_port, in_session, rug_pull, wait_until
 from tests.test_proxy_local import LoopThread, local_servers, serve, serve_stdio_app
 from toolhive_compose.fingerprint import canonical
 from toolhive_compose.model import ServerSpec
@@ -243,26 +243,7 @@ def test_a_flipped_description_is_withheld_after_list_changed(loop_thread: LoopT
     store = surface_guard.store
     store.statuses.set_running("rug", __import__("os").getpid())
     loop_thread.run(serve_stdio(port, surface_guard, sse=False, env="flip"))
-    notified = asyncio.Event()
-
-    async def on_message(message: Any) -> None:
-        if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
-            notified.set()
-
-    async def body(session: ClientSession) -> tuple[list[str], list[str], str]:
-        before = sorted(t.name for t in (await session.list_tools()).tools)
-        await session.call_tool("flip", {})
-        await asyncio.wait_for(notified.wait(), 10)
-        after = sorted(t.name for t in (await session.list_tools()).tools)
-        try:
-            await session.call_tool("echo", {"text": "x"})
-            refused = "not refused"
-        except McpError as exc:
-            refused = exc.error.message
-        return before, after, refused
-
-    url = f"http://127.0.0.1:{port}/mcp"
-    before, after, refused = asyncio.run(in_session(url, body, message_handler=on_message))
+    before, after, refused = asyncio.run(rug_pull(f"http://127.0.0.1:{port}/mcp"))
     assert before == ["add", "echo", "flip", "whoami"]
     assert after == ["add", "flip", "whoami"]
     assert refused == "tool echo is withheld by the proxy: changed since workloads.lock pinned it"

@@ -25,6 +25,7 @@ from .app import (
     EnvFiles,
     Execution,
     Files,
+    FormatOpt,
     PlanFormat,
     RegistryOpt,
     Source,
@@ -67,9 +68,7 @@ class ConfigFormat(StrEnum):
 @option_groups
 def plan(
     source: Source,
-    output: Annotated[
-        PlanFormat, typer.Option("--format", help="text, json or markdown.")
-    ] = PlanFormat.text,
+    output: FormatOpt = PlanFormat.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")
     ] = False,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import PlanFileError, ThvError
-from .app import Deny, PlanFormat, RegistryOpt, Source, app, option_groups
+from .app import Deny, FormatOpt, PlanFormat, RegistryOpt, Source, app, option_groups
 
 if TYPE_CHECKING:
     from ..apply.lockcheck import LockPolicy
@@ -44,9 +44,7 @@ PlanFile = Annotated[Path, typer.Argument(help="A saved plan (thv plan -o FILE).
 @app.command()
 def show(
     plan_file: PlanFile,
-    output: Annotated[
-        PlanFormat, typer.Option("--format", help="text, json or markdown.")
-    ] = PlanFormat.text,
+    output: FormatOpt = PlanFormat.text,
     deny: Deny = None,
 ) -> None:
     """Print a saved plan (no engine needed); --deny gates it as plan does."""

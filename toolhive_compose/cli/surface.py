@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import ThvError
-from .app import Files, RegistryOpt, Source, app, option_groups
+from .app import Files, FormatOpt, PlanFormat, RegistryOpt, Source, app, option_groups
 
 if TYPE_CHECKING:
     from ..model import DesiredState, Lock
@@ -30,12 +30,6 @@ Names = Annotated[list[str] | None, typer.Argument(help="Servers (default: every
 class Format(StrEnum):
     text = "text"
     json = "json"
-
-
-class VerifyFormat(StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
 
 
 @app.command("tools")
@@ -120,9 +114,7 @@ def lock_(
 @option_groups
 def verify(
     source: Source,
-    output: Annotated[
-        VerifyFormat, typer.Option("--format", help="text, json or markdown.")
-    ] = VerifyFormat.text,
+    output: FormatOpt = PlanFormat.text,
     registry: RegistryOpt = None,
 ) -> None:
     """Check every server of the file, live, against workloads.lock (exit 1 on any mismatch)."""
