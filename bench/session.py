@@ -90,10 +90,7 @@ class Session:
         if not self.engine:
             self.private = PrivateEngine()
             os.environ["DOCKER_HOST"] = self.private.start()
-            self.engine = f"private dockerd ({self.private.host}, no bridge)"
-            if self.network != "none":
-                log("the private engine has no bridge: using --network none")
-                self.network = "none"
+            self.engine = f"private dockerd ({self.private.host}, a bridge of its own)"
         self.env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
 
     def check_engine(self, before: str) -> None:

@@ -16,6 +16,7 @@ restarted: the proxy exits with code 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,7 @@ def run(name: str) -> int:
     if rc is None:
         log(f"error: workload {name} has no run config")
         return 1
+    gc.freeze()  # the imports' objects: collections no longer walk them (forked: no-op)
     try:
         return asyncio.run(Proxy(name, rc, store).run())
     except KeyboardInterrupt:

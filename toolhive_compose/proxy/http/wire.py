@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 READ_SIZE = 65536
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
+MAX_CHUNK_LINE = 4096
+REQUEST_TIMEOUT = 30.0  # seconds from a request's first byte to its last (slow clients)
+HEX = frozenset(b"0123456789abcdefABCDEF")
 CRLF = b"\r\n"
 REASONS = {
     100: "Continue", 101: "Switching Protocols", 200: "OK", 202: "Accepted", 204: "No Content",
     304: "Not Modified", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-    406: "Not Acceptable", 409: "Conflict", 411: "Length Required", 413: "Content Too Large",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
+    406: "Not Acceptable", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
+    413: "Content Too Large", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
     503: "Service Unavailable", 505: "HTTP Version Not Supported",
 }  # fmt: skip
 
@@ -62,6 +66,8 @@ class Conn:
                     raise asyncio.IncompleteReadError(bytes(self.buf), None)
                 return None
         end = idx + len(sep)
+        if end > limit:
+            raise HttpError(431, "message head too large")
         out = bytes(self.buf[:end])
         del self.buf[:end]
         return out
@@ -156,19 +162,54 @@ def _parse_headers(lines: list[bytes]) -> Headers:
 
 
 async def read_request(conn: Conn) -> Request | None:
-    """The next request with its whole body; None when the client closed cleanly."""
+    """The next request with its whole body; None when the client closed cleanly.
+
+    An idle keep-alive connection may wait for its next request as long as it likes; once
+    the first byte is in, the whole request must arrive within :data:`REQUEST_TIMEOUT`
+    (408 otherwise), so a client that trickles bytes cannot hold a connection forever."""
+    if not conn.buf and not await conn.fill():
+        return None
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            return await _read_request(conn)
+    except TimeoutError:
+        raise HttpError(408, "the request did not arrive in time") from None
+
+
+async def _read_request(conn: Conn) -> Request | None:
     head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
     if head is None:
         return None
     lines = head[:-4].split(CRLF)
     parts = lines[0].decode("latin-1").split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+    if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HttpError(400, "malformed request line")
+    if not parts[2].startswith("HTTP/1."):
+        raise HttpError(505 if parts[2].startswith("HTTP/") else 400, "unsupported HTTP version")
     request = Request(parts[0], parts[1], parts[2], _parse_headers(lines[1:]))
+    chunked, length = request_framing(request.headers)
     if request.headers.get("expect").lower() == "100-continue":
         conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    request.body = await read_body(conn, request.headers)
+    request.body = await read_body(conn, request.headers, chunked=chunked, length=length)
     return request
+
+
+def request_framing(headers: Headers) -> tuple[bool, int]:
+    """(chunked, Content-Length) of a request, refusing what could be read two ways
+    (RFC 9112 §6.3): both ``Transfer-Encoding`` and ``Content-Length``, several different
+    lengths, or a transfer coding other than ``chunked`` alone (400 / 501)."""
+    codings = [v for k, v in headers.items if k.lower() == "transfer-encoding"]
+    lengths = {v for k, v in headers.items if k.lower() == "content-length"}
+    if codings:
+        if lengths:
+            raise HttpError(400, "both Transfer-Encoding and Content-Length")
+        tokens = [t.strip().lower() for v in codings for t in v.split(",")]
+        if tokens != ["chunked"]:
+            raise HttpError(501, f"unsupported Transfer-Encoding {', '.join(codings)!r}")
+        return True, 0
+    if len(lengths) > 1:
+        raise HttpError(400, "conflicting Content-Length headers")
+    return False, content_length(headers) or 0
 
 
 async def read_response_head(conn: Conn) -> Response | None:
@@ -188,47 +229,60 @@ def content_length(headers: Headers) -> int | None:
     value = headers.get("content-length")
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise HttpError(400, "bad Content-Length")
     return int(value)
 
 
 def is_chunked(headers: Headers) -> bool:
-    return "chunked" in headers.get("transfer-encoding").lower()
+    """Whether the last transfer coding is ``chunked`` (a response's framing)."""
+    coding = headers.get("transfer-encoding").rpartition(",")[2]
+    return coding.strip().lower() == "chunked"
 
 
-async def read_body(conn: Conn, headers: Headers, limit: int = MAX_BODY) -> bytes:
-    """A request body (Content-Length or chunked; none otherwise)."""
-    if is_chunked(headers):
+async def read_body(
+    conn: Conn, headers: Headers, limit: int = MAX_BODY, *, chunked: bool, length: int
+) -> bytes:
+    """A request body (``length`` bytes, or chunked; :func:`request_framing` says which)."""
+    if chunked:
         parts: list[bytes] = []
         size = 0
-        async for chunk in iter_chunked(conn):
+        async for chunk in iter_chunked(conn, limit):
             size += len(chunk)
             if size > limit:
                 raise HttpError(413, "body too large")
             parts.append(chunk)
         return b"".join(parts)
-    length = content_length(headers) or 0
     if length > limit:
         raise HttpError(413, "body too large")
     return await conn.read_exact(length) if length else b""
 
 
-async def iter_chunked(conn: Conn) -> AsyncGenerator[bytes, None]:
-    """Decode a chunked body chunk by chunk (trailers are read and dropped)."""
+def chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line (hex digits, then optional ``;`` extensions)."""
+    digits = line[:-2].partition(b";")[0].rstrip(b" \t")
+    if not digits or len(digits) > 16 or not HEX.issuperset(digits):
+        raise HttpError(400, "bad chunk size")
+    return int(digits, 16)
+
+
+async def iter_chunked(conn: Conn, limit: int | None = None) -> AsyncGenerator[bytes, None]:
+    """Decode a chunked body chunk by chunk (trailers are read and dropped); a chunk larger
+    than ``limit`` is refused (413) before any of it is read."""
     while True:
-        line = await conn.read_until(CRLF, 4096)
+        line = await conn.read_until(CRLF, MAX_CHUNK_LINE)
         if line is None:
             raise asyncio.IncompleteReadError(b"", None)
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise HttpError(400, "bad chunk size") from None
+        size = chunk_size(line)
         if size == 0:
             while (trailer := await conn.read_until(CRLF, MAX_HEAD)) not in (CRLF, None):
                 del trailer
             return
+        if limit is not None and size > limit:
+            raise HttpError(413, "body too large")
         data = await conn.read_exact(size + 2)
+        if data[-2:] != CRLF:
+            raise HttpError(400, "chunk data not followed by CRLF")
         yield data[:-2]
 
 

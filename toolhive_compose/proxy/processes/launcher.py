@@ -22,6 +22,7 @@ orphans like any detached proxy.  No threads run here, so forking is safe.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -35,6 +36,7 @@ from .. import main as proxy_main  # the whole proxy, imported once before any f
 
 def serve(requests: IO[str], replies: IO[str]) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    freeze_heap()
     for line in requests:
         fields = line.rstrip("\n").split("\t")
         if len(fields) != 3 or not all(fields):
@@ -52,6 +54,15 @@ def serve(requests: IO[str], replies: IO[str]) -> int:
             replies.write(f"{name}\t{pid}\n")
         replies.flush()
     return 0
+
+
+def freeze_heap() -> None:
+    """Collect once, then move every object the imports made into the collector's permanent
+    generation: a forked proxy's collections then never walk them, so the pages holding them
+    stay shared with the launcher and the sibling proxies instead of being copied into each
+    child (a full collection writes into every tracked object's header)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _become_proxy(name: str, log: str, title: str) -> None:
