@@ -226,7 +226,8 @@ def proxies_of(prefix: str) -> list[int]:
             continue
         if stat.rsplit(")", 1)[-1].split()[0] == "Z":
             continue
-        args = [a.decode(errors="replace") for a in argv if a]
+        # a proxy forked by the launcher has its title in one string (setproctitle)
+        args = b" ".join(argv).decode(errors="replace").split()
         for i, arg in enumerate(args[:-1]):
             if arg == "start" and args[i + 1].startswith(prefix):
                 pids.append(int(entry.name))

@@ -4,7 +4,8 @@
     python bench/raw_sdk.py remove --label thc-bench.run=ID --parallelism 8
 
 ``create``: N x (``create_container`` + ``start``) in a ThreadPoolExecutor, with exactly the
-container parameters ``thv`` uses (labels, env, cap_drop, restart policy, stdin_open).
+container parameters ``thv`` uses (labels, env, cap_drop, restart policy, stdin_open);
+``--no-start``: create only (the baseline of a fleet of ``state: stopped`` workloads).
 ``remove``: one list call by label, then N x ``remove_container(force=True)`` in parallel.
 Prints one JSON line: {"n": …, "seconds_in_process": …, "import_seconds": …}.
 """
@@ -35,35 +36,38 @@ def _client() -> docker.APIClient:
     ).api
 
 
-def create(spec_file: str, parallelism: int) -> int:
+def create_one(api: docker.APIClient, spec: dict, *, start: bool) -> str:
+    """Create (and start) one container with the parameters ``thv`` uses; its id."""
+    host_config = api.create_host_config(
+        binds=[],
+        port_bindings={},
+        network_mode=spec.get("network_mode", "bridge"),
+        cap_drop=["ALL"],
+        security_opt=["label:disable"],
+        restart_policy={"Name": "unless-stopped"},
+        privileged=False,
+    )
+    result = api.create_container(
+        image=spec["image"],
+        command=spec["command"],
+        name=spec["name"],
+        environment=spec["env"],
+        labels=spec["labels"],
+        host_config=host_config,
+        stdin_open=True,
+        tty=False,
+    )
+    if start:
+        api.start(result["Id"])
+    return str(result["Id"])
+
+
+def create(spec_file: str, parallelism: int, *, start: bool = True) -> int:
     with open(spec_file, encoding="utf-8") as fh:
         specs = json.load(fh)
     api = _client()
-
-    def one(spec: dict) -> None:
-        host_config = api.create_host_config(
-            binds=[],
-            port_bindings={},
-            network_mode=spec.get("network_mode", "bridge"),
-            cap_drop=["ALL"],
-            security_opt=["label:disable"],
-            restart_policy={"Name": "unless-stopped"},
-            privileged=False,
-        )
-        result = api.create_container(
-            image=spec["image"],
-            command=spec["command"],
-            name=spec["name"],
-            environment=spec["env"],
-            labels=spec["labels"],
-            host_config=host_config,
-            stdin_open=True,
-            tty=False,
-        )
-        api.start(result["Id"])
-
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
-        list(pool.map(one, specs))
+        list(pool.map(lambda spec: create_one(api, spec, start=start), specs))
     return len(specs)
 
 
@@ -86,10 +90,11 @@ def main() -> None:
     parser.add_argument("--spec")
     parser.add_argument("--label")
     parser.add_argument("--parallelism", type=int, default=8)
+    parser.add_argument("--no-start", dest="start", action="store_false", help="create only")
     args = parser.parse_args()
     t = time.perf_counter()
     n = (
-        create(args.spec, args.parallelism)
+        create(args.spec, args.parallelism, start=args.start)
         if args.op == "create"
         else remove(args.label, args.parallelism)
     )

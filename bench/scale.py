@@ -1,0 +1,213 @@
+"""The fleet rows at scale: 200 running stdio servers, 100 idle proxies, 2,000 stopped workloads.
+
+    python bench/scale.py [--fleet-n 200] [--idle-n 100] [--big-n 2000] [--repeat 3]
+                          [--runs 5] [--engine auto|shared|private] [--json FILE]
+
+Each round, baseline and ours back to back (whole processes, wall clock):
+
+1. cold fleet of ``--fleet-n`` busybox stdio MCP servers: the raw floor
+   (``bench/raw_fleet.py``: create + start + attach + MCP ``initialize`` and ``tools/list``
+   per container over its stdio, 16 in parallel, one process), then ``thv apply`` of the same
+   servers (containers, a proxy each, MCP readiness through every proxy), then ``thv down``;
+2. ``--idle-n`` running workloads: after ``thv apply``, every proxy's unique memory
+   (``/proc/<pid>/smaps_rollup`` Private_Clean + Private_Dirty; Pss beside it); ``thv down``;
+3. ``--big-n`` workloads with ``state: stopped``: raw SDK create p16 (``raw_sdk.py create
+   --no-start``: containers created, not started, as ``thv`` leaves a stopped workload) and
+   remove p16, then ``thv apply`` (cold), the no-op ``thv plan`` (median of ``--runs`` after a
+   warm-up), ``thv down``.
+
+Sizes of 0 skip a step. The rows are the median of the rounds' ratios and their range;
+``--json`` keeps every sample. A round at the default sizes takes ~2–3 minutes here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    BENCH,
+    CommandFailed,
+    EngineHung,
+    clean_stale_runs,
+    ensure_image,
+    log,
+    median_of,
+    proxies_of,
+    remove_labelled,
+    run_timed,
+)
+from rawio import private_kib
+from session import Session
+
+TARGETS = {"fleet_apply": 1.1, "idle_private_mib": 3.0, "noop_plan_s": 0.5,
+           "big_apply": 1.2, "big_down": 1.2}  # fmt: skip
+
+
+def raw(session: Session, script: str, *argv: str, n: int) -> float:
+    result = run_timed([session.python, str(BENCH / script), *argv], session.env,
+                       timeout=120 + 2 * n)  # fmt: skip
+    return result.seconds
+
+
+def thv(session: Session, *argv: str, n: int) -> float:
+    result = session.thv_run(*argv, timeout=120 + 3 * n)
+    return result.seconds
+
+
+def fleet_round(session: Session, n: int, out: dict[str, float]) -> None:
+    fleet = session.fleet("f", n)
+    spec = session.write("fleet-raw.json", json.dumps(fleet.raw_specs()))
+    try:
+        out["fleet_raw"] = raw(session, "raw_fleet.py", "--spec", str(spec), n=n)
+    finally:
+        remove_labelled(session.label, session.python, session.rm_parallelism)
+    path = session.write("fleet.yaml", fleet.workloads_yaml())
+    try:
+        out["fleet_thv"] = thv(session, "apply", "-f", str(path), "--yes", n=n)
+        out["fleet_apply"] = out["fleet_thv"] / out["fleet_raw"]
+        out["fleet_down"] = thv(session, "down", "-f", str(path), "--yes", n=n)
+    finally:
+        session.cleanup_fleet(fleet)
+    log(f"fleet x{n}: raw floor {out['fleet_raw']:.2f}s, thv apply {out['fleet_thv']:.2f}s "
+        f"({out['fleet_apply']:.2f}x), thv down {out['fleet_down']:.2f}s")  # fmt: skip
+
+
+def idle_round(session: Session, n: int, out: dict[str, float]) -> None:
+    fleet = session.fleet("i", n)
+    path = session.write("idle.yaml", fleet.workloads_yaml())
+    try:
+        thv(session, "apply", "-f", str(path), "--yes", n=n)
+        time.sleep(2)  # let every proxy settle into its idle loop
+        pids = proxies_of(fleet.prefix)
+        mems = [private_kib(pid) for pid in pids]
+        if len(mems) != n:
+            session.errors.append(f"idle x{n}: {len(mems)} proxies running")
+        out["idle_private_mib"] = statistics.median(m["private"] for m in mems) / 1024
+        out["idle_pss_mib"] = statistics.median(m["pss"] for m in mems) / 1024
+        out["idle_total_pss_mib"] = sum(m["pss"] for m in mems) / 1024
+        thv(session, "down", "-f", str(path), "--yes", n=n)
+    finally:
+        session.cleanup_fleet(fleet)
+    log(
+        f"idle x{n}: per proxy {out['idle_private_mib']:.2f} MiB private, "
+        f"{out['idle_pss_mib']:.2f} MiB Pss; all proxies {out['idle_total_pss_mib']:.0f} MiB Pss"
+    )
+
+
+def big_round(session: Session, n: int, out: dict[str, float], runs: int) -> None:
+    fleet = session.fleet("b", n, state="stopped")
+    spec = session.write("big-raw.json", json.dumps(fleet.raw_specs()))
+    try:
+        out["big_raw_create"] = raw(session, "raw_sdk.py", "create", "--spec", str(spec),
+                                    "--parallelism", "16", "--no-start", n=n)  # fmt: skip
+        out["big_raw_remove"] = raw(session, "raw_sdk.py", "remove", "--label", session.label,
+                                    "--parallelism", "16", n=n)  # fmt: skip
+    finally:
+        remove_labelled(session.label, session.python, session.rm_parallelism)
+    path = session.write("big.yaml", fleet.workloads_yaml())
+    try:
+        out["big_thv_apply"] = thv(session, "apply", "-f", str(path), "--yes", n=n)
+        if session.check_converged(fleet, path):
+            plan = median_of([*session.thv, "plan", "-f", str(path)], session.env, runs,
+                             session.tmp)  # fmt: skip
+            out["noop_plan_s"] = plan["median"]
+        out["big_thv_down"] = thv(session, "down", "-f", str(path), "--yes", n=n)
+    finally:
+        session.cleanup_fleet(fleet)
+    out["big_apply"] = out["big_thv_apply"] / out["big_raw_create"]
+    out["big_down"] = out["big_thv_down"] / out["big_raw_remove"]
+    log(
+        f"x{n} stopped: raw create p16 {out['big_raw_create']:.2f}s, thv apply "
+        f"{out['big_thv_apply']:.2f}s ({out['big_apply']:.2f}x); raw remove p16 "
+        f"{out['big_raw_remove']:.2f}s, thv down {out['big_thv_down']:.2f}s "
+        f"({out['big_down']:.2f}x); no-op plan {out.get('noop_plan_s', float('nan')):.3f}s"
+    )
+
+
+def summary(rounds: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = {k for r in rounds for k in r}
+    return {
+        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+        for k in sorted(keys)
+        if (v := [r[k] for r in rounds if k in r])
+    }
+
+
+def print_rows(rows: dict[str, dict[str, float]]) -> bool:
+    met = True
+    print(f"{'row':<20}{'median':>9}{'min':>9}{'max':>9}  target")
+    for key, row in rows.items():
+        target = TARGETS.get(key)
+        verdict = ""
+        if target is not None:
+            ok = row["median"] <= target
+            met &= ok
+            verdict = f"<= {target:g} {'met' if ok else 'NOT met'}"
+        print(f"{key:<20}{row['median']:>9.3f}{row['min']:>9.3f}{row['max']:>9.3f}  {verdict}")
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--fleet-n", type=int, default=200)
+    parser.add_argument("--idle-n", type=int, default=100)
+    parser.add_argument("--big-n", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds")
+    parser.add_argument("--runs", type=int, default=5, help="no-op plan runs per median")
+    parser.add_argument("--engine", choices=["auto", "shared", "private"], default="auto")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args()
+    args.network, args.server, args.noop_running = "none", "mcp-sh", False
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    session = Session(args)
+    rounds: list[dict[str, float]] = []
+    try:
+        session.choose_engine()
+        clean_stale_runs()
+        ensure_image(shared=session.private is None)
+        load = os.getloadavg()
+        log(f"engine {session.engine}; load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        for i in range(args.repeat):
+            out: dict[str, float] = {}
+            rounds.append(out)
+            log(f"round {i + 1} of {args.repeat}")
+            if args.fleet_n:
+                session.attempt("fleet", fleet_round, session, args.fleet_n, out)
+            if args.idle_n:
+                session.attempt("idle", idle_round, session, args.idle_n, out)
+            if args.big_n:
+                session.attempt("big", big_round, session, args.big_n, out, args.runs)
+        rows = summary(rounds)
+        met = print_rows(rows)
+        end = os.getloadavg()
+        log(f"load at the end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}; errors: {session.errors}")
+        if args.json:
+            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                             "load": [load, end], "rounds": rounds,
+                                             "rows": rows, "errors": session.errors},
+                                            indent=1))  # fmt: skip
+        return 0 if met and not session.errors else 1
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    except (EngineHung, CommandFailed) as exc:
+        log(f"ERROR {exc}")
+        return 1
+    finally:
+        session.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
