@@ -47,16 +47,19 @@ def create_one(api: docker.APIClient, spec: dict, *, start: bool) -> str:
         restart_policy={"Name": "unless-stopped"},
         privileged=False,
     )
-    result = api.create_container(
+    config = api.create_container_config(
         image=spec["image"],
         command=spec["command"],
-        name=spec["name"],
         environment=spec["env"],
         labels=spec["labels"],
         host_config=host_config,
         stdin_open=True,
         tty=False,
     )
+    # docker-py sets StdinOnce with stdin_open; thv does not (a server's stdin must stay open
+    # when an attached client goes away, or it reads EOF, exits and restarts)
+    config["StdinOnce"] = False
+    result = api.create_container_from_config(config, spec["name"])
     if start:
         api.start(result["Id"])
     return str(result["Id"])

@@ -3,7 +3,8 @@
     python bench/scale.py [--fleet-n 200] [--idle-n 100] [--big-n 2000] [--repeat 3]
                           [--runs 5] [--engine auto|shared|private] [--json FILE]
 
-Each round, baseline and ours back to back (whole processes, wall clock):
+Each round, baseline and ours back to back (whole processes, wall clock; which goes first
+alternates from round to round):
 
 1. cold fleet of ``--fleet-n`` busybox stdio MCP servers: the raw floor
    (``bench/raw_fleet.py``: create + start + attach + MCP ``initialize`` and ``tools/list``
@@ -62,20 +63,27 @@ def thv(session: Session, *argv: str, n: int) -> float:
     return result.seconds
 
 
-def fleet_round(session: Session, n: int, out: dict[str, float]) -> None:
+def fleet_round(session: Session, n: int, out: dict[str, float], swap: bool) -> None:
     fleet = session.fleet("f", n)
     spec = session.write("fleet-raw.json", json.dumps(fleet.raw_specs()))
-    try:
-        out["fleet_raw"] = raw(session, "raw_fleet.py", "--spec", str(spec), n=n)
-    finally:
-        remove_labelled(session.label, session.python, session.rm_parallelism)
     path = session.write("fleet.yaml", fleet.workloads_yaml())
-    try:
-        out["fleet_thv"] = thv(session, "apply", "-f", str(path), "--yes", n=n)
-        out["fleet_apply"] = out["fleet_thv"] / out["fleet_raw"]
-        out["fleet_down"] = thv(session, "down", "-f", str(path), "--yes", n=n)
-    finally:
-        session.cleanup_fleet(fleet)
+
+    def floor() -> None:
+        try:
+            out["fleet_raw"] = raw(session, "raw_fleet.py", "--spec", str(spec), n=n)
+        finally:
+            remove_labelled(session.label, session.python, session.rm_parallelism)
+
+    def ours() -> None:
+        try:
+            out["fleet_thv"] = thv(session, "apply", "-f", str(path), "--yes", n=n)
+            out["fleet_down"] = thv(session, "down", "-f", str(path), "--yes", n=n)
+        finally:
+            session.cleanup_fleet(fleet)
+
+    for step in (ours, floor) if swap else (floor, ours):
+        step()
+    out["fleet_apply"] = out["fleet_thv"] / out["fleet_raw"]
     log(f"fleet x{n}: raw floor {out['fleet_raw']:.2f}s, thv apply {out['fleet_thv']:.2f}s "
         f"({out['fleet_apply']:.2f}x), thv down {out['fleet_down']:.2f}s")  # fmt: skip
 
@@ -102,26 +110,33 @@ def idle_round(session: Session, n: int, out: dict[str, float]) -> None:
     )
 
 
-def big_round(session: Session, n: int, out: dict[str, float], runs: int) -> None:
+def big_round(session: Session, n: int, out: dict[str, float], runs: int, swap: bool) -> None:
     fleet = session.fleet("b", n, state="stopped")
     spec = session.write("big-raw.json", json.dumps(fleet.raw_specs()))
-    try:
-        out["big_raw_create"] = raw(session, "raw_sdk.py", "create", "--spec", str(spec),
-                                    "--parallelism", "16", "--no-start", n=n)  # fmt: skip
-        out["big_raw_remove"] = raw(session, "raw_sdk.py", "remove", "--label", session.label,
-                                    "--parallelism", "16", n=n)  # fmt: skip
-    finally:
-        remove_labelled(session.label, session.python, session.rm_parallelism)
     path = session.write("big.yaml", fleet.workloads_yaml())
-    try:
-        out["big_thv_apply"] = thv(session, "apply", "-f", str(path), "--yes", n=n)
-        if session.check_converged(fleet, path):
-            plan = median_of([*session.thv, "plan", "-f", str(path)], session.env, runs,
-                             session.tmp)  # fmt: skip
-            out["noop_plan_s"] = plan["median"]
-        out["big_thv_down"] = thv(session, "down", "-f", str(path), "--yes", n=n)
-    finally:
-        session.cleanup_fleet(fleet)
+
+    def baseline() -> None:
+        try:
+            out["big_raw_create"] = raw(session, "raw_sdk.py", "create", "--spec", str(spec),
+                                        "--parallelism", "16", "--no-start", n=n)  # fmt: skip
+            out["big_raw_remove"] = raw(session, "raw_sdk.py", "remove", "--label",
+                                        session.label, "--parallelism", "16", n=n)  # fmt: skip
+        finally:
+            remove_labelled(session.label, session.python, session.rm_parallelism)
+
+    def ours() -> None:
+        try:
+            out["big_thv_apply"] = thv(session, "apply", "-f", str(path), "--yes", n=n)
+            if session.check_converged(fleet, path):
+                plan = median_of([*session.thv, "plan", "-f", str(path)], session.env, runs,
+                                 session.tmp)  # fmt: skip
+                out["noop_plan_s"] = plan["median"]
+            out["big_thv_down"] = thv(session, "down", "-f", str(path), "--yes", n=n)
+        finally:
+            session.cleanup_fleet(fleet)
+
+    for step in (ours, baseline) if swap else (baseline, ours):
+        step()
     out["big_apply"] = out["big_thv_apply"] / out["big_raw_create"]
     out["big_down"] = out["big_thv_down"] / out["big_raw_remove"]
     log(
@@ -184,11 +199,11 @@ def main() -> int:
             rounds.append(out)
             log(f"round {i + 1} of {args.repeat}")
             if args.fleet_n:
-                session.attempt("fleet", fleet_round, session, args.fleet_n, out)
+                session.attempt("fleet", fleet_round, session, args.fleet_n, out, i % 2 == 1)
             if args.idle_n:
                 session.attempt("idle", idle_round, session, args.idle_n, out)
             if args.big_n:
-                session.attempt("big", big_round, session, args.big_n, out, args.runs)
+                session.attempt("big", big_round, session, args.big_n, out, args.runs, i % 2 == 1)
         rows = summary(rounds)
         met = print_rows(rows)
         end = os.getloadavg()

@@ -149,16 +149,20 @@ class Response:
     headers: Headers
 
 
-def _parse_headers(lines: list[bytes]) -> Headers:
-    headers = Headers()
+def _parse_headers(lines: list[str]) -> Headers:
+    """Header lines (already decoded as latin-1) into :class:`Headers`, in one pass."""
+    items: list[tuple[str, str]] = []
+    index: dict[str, str] = {}
     for raw in lines:
         if not raw:
             continue
-        name, colon, value = raw.partition(b":")
+        name, colon, value = raw.partition(":")
         if not colon or not name or name != name.strip():
             raise HttpError(400, "malformed header line")
-        headers.add(name.decode("latin-1"), value.strip().decode("latin-1"))
-    return headers
+        value = value.strip()
+        items.append((name, value))
+        index.setdefault(name.lower(), value)
+    return Headers(items, index)
 
 
 async def read_request(conn: Conn) -> Request | None:
@@ -169,6 +173,9 @@ async def read_request(conn: Conn) -> Request | None:
     (408 otherwise), so a client that trickles bytes cannot hold a connection forever."""
     if not conn.buf and not await conn.fill():
         return None
+    buffered = _buffered_request(conn)  # the usual case: all of it came in one read
+    if buffered is not None:
+        return buffered
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT):
             return await _read_request(conn)
@@ -176,17 +183,40 @@ async def read_request(conn: Conn) -> Request | None:
         raise HttpError(408, "the request did not arrive in time") from None
 
 
-async def _read_request(conn: Conn) -> Request | None:
-    head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
-    if head is None:
+def _buffered_request(conn: Conn) -> Request | None:
+    """The next request when its head and its Content-Length body are all in the buffer
+    already (parsed without waiting, the buffer consumed); None otherwise."""
+    buf = conn.buf
+    end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
+    if end < 0:
         return None
-    lines = head[:-4].split(CRLF)
-    parts = lines[0].decode("latin-1").split(" ")
+    request = _parse_request_head(buf[:end])
+    chunked, length = request_framing(request.headers)
+    end += 4
+    if chunked or len(buf) - end < length or length > MAX_BODY:
+        return None  # the slow path reads it (and refuses what it must)
+    if request.headers.index.get("expect", "").lower() == "100-continue":
+        return None
+    request.body = bytes(buf[end : end + length])
+    del buf[: end + length]
+    return request
+
+
+def _parse_request_head(head: bytes | bytearray) -> Request:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HttpError(400, "malformed request line")
     if not parts[2].startswith("HTTP/1."):
         raise HttpError(505 if parts[2].startswith("HTTP/") else 400, "unsupported HTTP version")
-    request = Request(parts[0], parts[1], parts[2], _parse_headers(lines[1:]))
+    return Request(parts[0], parts[1], parts[2], _parse_headers(lines[1:]))
+
+
+async def _read_request(conn: Conn) -> Request | None:
+    head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
+    if head is None:
+        return None
+    request = _parse_request_head(head[:-4])
     chunked, length = request_framing(request.headers)
     if request.headers.get("expect").lower() == "100-continue":
         conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -198,6 +228,9 @@ def request_framing(headers: Headers) -> tuple[bool, int]:
     """(chunked, Content-Length) of a request, refusing what could be read two ways
     (RFC 9112 §6.3): both ``Transfer-Encoding`` and ``Content-Length``, several different
     lengths, or a transfer coding other than ``chunked`` alone (400 / 501)."""
+    index = headers.index
+    if "transfer-encoding" not in index and "content-length" not in index:
+        return False, 0
     codings = [v for k, v in headers.items if k.lower() == "transfer-encoding"]
     lengths = {v for k, v in headers.items if k.lower() == "content-length"}
     if codings:
@@ -217,8 +250,8 @@ async def read_response_head(conn: Conn) -> Response | None:
     head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
     if head is None:
         return None
-    lines = head[:-4].split(CRLF)
-    version, _, rest = lines[0].decode("latin-1").partition(" ")
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or not code.isdigit():
         raise HttpError(502, "malformed status line")
