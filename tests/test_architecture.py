@@ -7,7 +7,7 @@ the implicit run of a package's ``__init__`` when one of its submodules is impor
 
 The stages, lowest first (a stage may import the ones its row names, and itself)::
 
-    base        errors, model, paths, fingerprint, secrets, ports
+    base        errors, model, paths, fingerprint, secrets, ports, gojson
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
     spec        + registry
@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
-BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports")
+BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "workloads", "apply",
                   "upgrade", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix

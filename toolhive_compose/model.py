@@ -118,6 +118,10 @@ class ObservedWorkload:
     proxy_alive: bool = True  # the status file's proxy PID is a live process
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
+    # A damaged state file of this workload, as one sentence naming it ("" = none).  A damaged
+    # run config leaves ``spec`` None; a damaged status file reads as no status file.
+    damage: str = ""
+    runconfig_damaged: bool = False
 
     @property
     def owned(self) -> bool:
@@ -138,6 +142,7 @@ class ObservedGroup:
     name: str
     project: str = ""  # project that created it; "" = not ours
     description: str = ""
+    damage: str = ""  # the group file is damaged: one sentence naming it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +153,8 @@ class ObservedState:
     foreign_containers: Pairs = ()  # (container name, id)
     # group of every workload in state (any owner): (workload name, group)
     memberships: Pairs = field(default=())
+    # damaged state that belongs to no one workload (the ownership file), one sentence each
+    notes: tuple[str, ...] = ()
 
     def workload(self, name: str) -> ObservedWorkload | None:
         for w in self.workloads:

@@ -67,6 +67,10 @@ class FakeRuntime:
     def image_id(self, image: str) -> str:
         return ""
 
+    def started_at(self, container_id: str) -> str:
+        c = self.containers.get(container_id)
+        return "2026-08-21T08:00:00.123456789Z" if c is not None and c.state == "running" else ""
+
     def pull(self, image: str) -> None:
         self.calls.append(("pull", image))
 

@@ -44,7 +44,9 @@ def import_(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a workloads file that reproduces unmanaged workloads (for apply --adopt)."""
+    """Write a workloads file that reproduces unmanaged workloads (for apply --adopt).
+
+    It changes no workload, so it takes no lock (``-f`` writes the file given, nothing else)."""
     from ..runtime import get_runtime
     from ..spec.schema import schema_path
     from ..state import Store
@@ -55,8 +57,9 @@ def import_(
     observed = observe(get_runtime(), store)
     chosen = _choose(list(observed.workloads), names or [], group)
     found, skipped = _imports(chosen)
-    for name in skipped:
-        typer.echo(f"warning: {name} has no run config to reproduce it from; skipped", err=True)
+    for w in skipped:
+        why = f"skipped: {w.damage}" if w.damage else "has no run config to reproduce it from"
+        typer.echo(f"warning: {w.name} {why}" + ("" if w.damage else "; skipped"), err=True)
     _warn_unexpressed(store, [w.name for w in found])
     if not found:
         raise ThvError(
@@ -93,13 +96,15 @@ def _choose(
     return chosen
 
 
-def _imports(chosen: list[ObservedWorkload]) -> tuple[list[Imported], list[str]]:
+def _imports(
+    chosen: list[ObservedWorkload],
+) -> tuple[list[Imported], list[ObservedWorkload]]:
     from ..workloads.importer import Imported
 
     found, skipped = [], []
     for w in chosen:
         if w.spec is None:
-            skipped.append(w.name)
+            skipped.append(w)
             continue
         running = w.status not in REMOTE_STOPPED if w.remote else w.container_state == "running"
         found.append(Imported(w.name, w.spec, running=running))

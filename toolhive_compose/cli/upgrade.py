@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import NotFound, ThvError
+from ..errors import DamagedFile, NotFound, ThvError
 from .app import Many, RegistryOpt, app, confirm, pair, secret_ref
 from .tables import upgrade_detail, upgrade_intro, upgrade_table
 
@@ -46,7 +46,13 @@ def check_command(
     registries = Registries(registry)
     results = []
     for each in names:
-        rc = store.runconfigs.read(each)
+        try:
+            rc = store.runconfigs.read(each)
+        except DamagedFile as exc:
+            if name:
+                raise
+            typer.echo(f"warning: {each}: {exc.message}; not checked", err=True)
+            continue
         if rc is None:
             if name:
                 raise NotFound(f"workload {name} not found", hint="thv list --all")
@@ -81,7 +87,7 @@ def apply_command(
     extra_env = dict(pair(item, "--env") for item in env or [])
     extra_secrets = {t: ref["env"] for t, ref in (secret_ref(item) for item in secret or [])}
     runtime, store = get_runtime(), Store.from_env()
-    with state_lock(store.paths.ours):
+    with state_lock(store.paths.ours, operation="thv upgrade apply"):
         prepared = prepare(
             name,
             store,

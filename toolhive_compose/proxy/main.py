@@ -3,9 +3,11 @@
 Reads the workload's run config, finds its container, attaches (stdio) or targets its
 published port (sse / streamable-http) or the remote URL, binds ``127.0.0.1:<port>``, and
 only then records ``running`` with its own PID in the status file (ToolHive's semantics: a
-running workload carries the live proxy PID).  SIGTERM/SIGINT end it cleanly; the PID is
-then cleared if it is still ours.  When the container goes away the status becomes
-``unhealthy`` (unless the workload is being stopped or removed) and the exit code is 1.
+running workload carries the live proxy PID) — unless the workload was stopped or removed
+meanwhile (its status no longer says starting), in which case it exits.  SIGTERM/SIGINT
+end it cleanly; the PID is then cleared if it is still ours.  When the container goes away
+the status becomes ``unhealthy`` (unless the workload is being stopped or removed) and the
+exit code is 1.
 """
 
 from __future__ import annotations
@@ -71,9 +73,11 @@ class Proxy:
             )
         except (EngineFailure, OSError, ValueError) as exc:
             return 0 if self.stop.is_set() else self._failed(f"proxy failed to start: {exc}")
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.store.statuses.set_running(
+            self.name, os.getpid(), only_from=SERVING_STATES
+        ):  # stopped or removed while it started: it has nothing to serve
+            server.close()
             return 0
-        self.store.statuses.set_running(self.name, os.getpid())
         log(f"proxy for {self.name} serving on http://{bind_host}:{port} (pid {os.getpid()})")
         code = await self._serve_until_done(watch)
         server.close()

@@ -61,6 +61,20 @@ class DockerRuntime:
             return str((info or {}).get("Id") or "")
         return ""
 
+    def started_at(self, container_id: str) -> str:
+        what = f"inspect container {container_id[:12]}"
+        with contextlib.suppress(engine_sync.NotFound):
+            if self.lean:
+                info = engine_sync.call(
+                    self.endpoint, "GET", f"/containers/{container_id}/json", what=what
+                )
+            else:
+                with self._errors(what):
+                    info = self.client.api.inspect_container(container_id)
+            started = str(((info or {}).get("State") or {}).get("StartedAt") or "")
+            return "" if started.startswith("0001-01-01") else started
+        return ""
+
     # -- writes --------------------------------------------------------------------------
     def pull(self, image: str) -> None:
         import docker.errors

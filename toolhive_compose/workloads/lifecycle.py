@@ -3,7 +3,14 @@
 The declarative executor and the imperative commands both call these.  Each operation
 writes ToolHive's state in the order ToolHive does (run config saved before the container
 is made; status ``starting``/``stopping``/``removing`` before the engine call, the final
-status after), so an interruption at any point leaves state the next ``apply`` converges from.
+status after; the proxy's PID as soon as it is spawned), so an interruption at any point
+leaves state the next ``apply`` converges from.
+
+A run config is rewritten, never replaced: the keys this tool does not write (ToolHive's
+``oidc_config``, ``middleware_configs``, a future key) survive a recreate or an upgrade.  A
+damaged one is copied to ``<name>.json.corrupted`` before it is written over; stopping or
+removing a workload never needs it.  Owners of groups and adopted workloads are recorded in
+the ownership file (:mod:`toolhive_compose.state.ownership`), which ToolHive never rewrites.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import EngineError
+from ..errors import DamagedFile, EngineError
 from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
@@ -25,8 +32,8 @@ from ..state.runconfig import (
     build_runconfig,
     container_labels,
     effective_proxy_mode,
+    merge_runconfig,
 )
-from ..state.store import GROUP_EXTENSION_KEY
 from .containers import container_params
 from .queries import workload_url
 
@@ -94,7 +101,7 @@ class Lifecycle:
             canon=canon,
             config_hash=digest,
         )
-        self.store.runconfigs.write(spec.name, rc)
+        self._save_runconfig(spec.name, rc)
         self.store.statuses.set_status(spec.name, "starting")
         if spec.remote:  # no container: the proxy is the workload
             if spec.state == "running":
@@ -128,6 +135,7 @@ class Lifecycle:
         return self.create(spec, canon, project=project)
 
     def start(self, name: str, container_id: str) -> None:
+        self.store.runconfigs.read(name)  # the proxy needs it: a damaged one fails here, named
         self.store.statuses.set_status(name, "starting")
         try:
             if container_id:
@@ -145,10 +153,13 @@ class Lifecycle:
         self.store.statuses.set_status(name, "stopped")
 
     def delete(self, name: str, container_id: str) -> None:
+        """Container, proxy, run config and status go — whatever state their files are in."""
         self.store.statuses.set_status(name, "removing")
         self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
+        with contextlib.suppress(DamagedFile):  # a stale record names nobody (see ownership)
+            self.store.ownership.drop_workload(name)
 
     def _take_down(self, name: str, container_id: str) -> None:
         """Remove the container while its proxy stops: SIGTERM first, then the engine call,
@@ -157,8 +168,7 @@ class Lifecycle:
         The status already says stopping/removing, which a dying proxy never overwrites."""
         from ..proxy.processes.control import begin_stop_proxy
 
-        rc = self.store.runconfigs.read(name) or {}
-        stopping = begin_stop_proxy(self.store, name, int(rc.get("port") or 0))
+        stopping = begin_stop_proxy(self.store, name, self._proxy_port(name))
         try:
             if container_id:
                 self.runtime.remove(container_id)
@@ -181,19 +191,23 @@ class Lifecycle:
         rc = self.store.runconfigs.read(name)
         if rc is None:
             raise EngineError(f"workload {name} has no run config to adopt")
+        status = self.store.statuses.get(name)
+        if status is not None:  # ToolHive's next rewrite of the run config drops our key
+            self.store.ownership.set_workload(name, project, status.created_at)
         self.store.runconfigs.write(name, adopt_runconfig(rc, project=project, canon=canon))
 
     # -- groups --------------------------------------------------------------------------
     def group_create(self, name: str, *, project: str = "", description: str = "") -> None:
-        """Create the group file, or (for a project) update our extension key in an existing
-        one, keeping ``registered_clients`` and any key ToolHive may add."""
-        doc = group_document(name, project=project, description=description)
-        if not self.store.groups.create(name, doc) and project:
-            current = self.store.groups.read(name) or {}
-            self.store.groups.write(name, {**doc, **current, **_extension(doc)})
+        """Create the group file as ToolHive does (an existing one is not touched: its
+        ``registered_clients`` are ToolHive's); a project's ownership is recorded apart."""
+        self.store.groups.create(name, group_document(name))
+        if project:
+            self.store.ownership.set_group(name, project, description)
 
     def group_delete(self, name: str) -> None:
         self.store.groups.delete(name)
+        with contextlib.suppress(DamagedFile):
+            self.store.ownership.drop_group(name)
 
     # -- helpers -------------------------------------------------------------------------
     def _finish_start(self, name: str) -> None:
@@ -212,6 +226,7 @@ class Lifecycle:
         self._stop_proxy(name)
         try:
             proc = self._spawn_proxy(name)
+            self.store.statuses.set_pid(name, proc.pid)  # ToolHive records it right away
             wait_serving(self.store, name, proc, PROXY_START_TIMEOUT)
         except (OSError, ProxyNotServing) as exc:
             self._proxy_failed(name, exc)
@@ -240,8 +255,7 @@ class Lifecycle:
             why = _last_line(log_path(self.store.paths, name))  # the proxy wrote `error`
         else:
             why = str(exc)
-            rc = self.store.runconfigs.read(name) or {}
-            stop_proxy(self.store, name, int(rc.get("port") or 0))
+            stop_proxy(self.store, name, self._proxy_port(name))
             self.store.statuses.set_status(name, "error", f"the proxy did not start: {why}")
         raise EngineError(
             f"the proxy of {name} did not start: {why}", hint=f"thv logs {name} --proxy"
@@ -250,8 +264,21 @@ class Lifecycle:
     def _stop_proxy(self, name: str) -> None:
         from ..proxy.processes.control import stop_proxy
 
-        rc = self.store.runconfigs.read(name) or {}
-        stop_proxy(self.store, name, int(rc.get("port") or 0))
+        stop_proxy(self.store, name, self._proxy_port(name))
+
+    def _proxy_port(self, name: str) -> int:
+        """The proxy's port, for the port-fallback stop (0 when the run config is unusable)."""
+        rc = self.store.runconfigs.read_or_none(name) or {}
+        return int(rc.get("port") or 0)
+
+    def _save_runconfig(self, name: str, rc: dict[str, Any]) -> None:
+        """Write ``rc`` over the current run config, keeping the keys it does not set."""
+        try:
+            current = self.store.runconfigs.read(name)
+        except DamagedFile:
+            self.store.runconfigs.keep_copy(name)
+            current = None
+        self.store.runconfigs.write(name, merge_runconfig(current, rc))
 
     def _with_ports(self, spec: ServerSpec, canon: dict[str, Any]) -> dict[str, Any]:
         canon = dict(canon)
@@ -276,17 +303,12 @@ class Lifecycle:
     def _ports_in_state(self) -> set[int]:
         taken: set[int] = set()
         for name in self.store.runconfigs.names():
-            rc = self.store.runconfigs.read(name) or {}
+            rc = self.store.runconfigs.read_or_none(name) or {}
             taken.update(int(rc[k]) for k in ("port", "target_port") if rc.get(k))
         return taken
 
     def _secret_env(self, spec: ServerSpec) -> dict[str, str]:
         return {s.target: resolve_secret_value(s, self.environ) for s in spec.secrets}
-
-
-def _extension(doc: dict[str, Any]) -> dict[str, Any]:
-    """Our key of a group document (absent for a group no project declared)."""
-    return {k: v for k, v in doc.items() if k == GROUP_EXTENSION_KEY}
 
 
 def _mcp_endpoint(name: str, rc: dict[str, Any]) -> tuple[str, bool]:
