@@ -105,7 +105,7 @@ def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> 
     from ..model import DesiredState
 
     name = source.project or _load(source.files, source.env_file, None, registry).project
-    _reconcile(DesiredState(project=name), execution)
+    _reconcile(DesiredState(project=name), execution, command="thv down")
 
 
 @app.command()
@@ -177,6 +177,7 @@ def _reconcile(
     *,
     adopt: bool = False,
     launcher: Launcher | None = None,
+    command: str = "thv apply",
 ) -> None:
     from ..apply.executor import apply_plan
     from ..plan.planner import make_plan
@@ -187,7 +188,7 @@ def _reconcile(
     from .text import render_plan, render_result
 
     runtime, store = get_runtime(), Store.from_env()
-    with state_lock(store.paths.ours):
+    with state_lock(store.paths.ours, operation=command):
         names = [s.name for s in desired.servers]
         the_plan = make_plan(desired, observe(runtime, store, desired_names=names), adopt=adopt)
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
