@@ -173,7 +173,8 @@ class Project:
             status = json.loads((self.paths.statuses / f"{name}.json").read_text())
             assert status["status"] == "running", (name, status)
         group = json.loads((self.paths.groups / "crash.json").read_text())
-        assert group["name"] == "crash" and Store(self.paths).group_owners()["crash"].project == self.name
+        assert group["name"] == "crash"
+        assert Store(self.paths).group_owners()["crash"].project == self.name
 
 
 def more(metric: Callable[[], int], n: int) -> Callable[[], bool]:

@@ -22,7 +22,11 @@ from toolhive_compose.model import SecretRef, ServerSpec
 from toolhive_compose.paths import Paths
 from toolhive_compose.state import Store, group_document, state_lock
 from toolhive_compose.state.atomic import atomic_create, atomic_write
-from toolhive_compose.state.runconfig import build_runconfig, canonical_from_runconfig
+from toolhive_compose.state.runconfig import (
+    TOOLHIVE_FIELDS,
+    build_runconfig,
+    canonical_from_runconfig,
+)
 from toolhive_compose.state.status import now_rfc3339, parse_rfc3339
 from toolhive_compose.workloads.lifecycle import Lifecycle
 
@@ -141,7 +145,9 @@ def test_unknown_keys_survive_read_modify_write(store: Store) -> None:
     assert after["audit_config"] == {"component": "x"}
     assert after["future_field"] == [1, {"nested": True}]
     assert after["container_labels"]["someone.else/label"] == "kept"
-    assert list(after)[:4] == ["schema_version", "image", "cmd_args", "audit_config"]
+    known = [k for k in after if k in TOOLHIVE_FIELDS]  # laid out as ToolHive's encoder does
+    assert known == sorted(known, key=list(TOOLHIVE_FIELDS).index)
+    assert list(after)[-2:] == ["future_field", "toolhive_compose"]
     for key, value in rc.items():  # every original key and value is still there
         assert after[key] == (value if key != "group" else "ops"), key
     assert canonical_from_runconfig(store.runconfigs.read("fetch") or {})["group"] == "ops"

@@ -48,6 +48,32 @@ class Group(typer.core.TyperGroup):
             raise ThvError("end of input") from None
 
 
+class NamesCommand(typer.core.TyperCommand):
+    """A command whose arguments are names: a word that starts with ``-`` but is none of its
+    options (``thv stop -rf``) is a name — refused by the name rules in one sentence —
+    rather than options ``-r -f`` or a parse error."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        known = {o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts)}
+        options, names = [], []
+        for index, arg in enumerate(args):
+            if arg == "--":
+                names.extend(args[index + 1 :])
+                break
+            if arg.startswith("-") and arg != "-" and not _is_option(arg, known):
+                names.append(arg)
+            else:
+                options.append(arg)
+        return super().parse_args(ctx, [*options, "--", *names] if names else options)
+
+
+def _is_option(arg: str, known: set[str]) -> bool:
+    """``--flag``, ``--opt=value``, ``-f`` or several known one-letter flags (``-af``)."""
+    if arg.split("=", 1)[0] in known:
+        return True
+    return not arg.startswith("--") and all(f"-{c}" in known for c in arg[1:])
+
+
 app = typer.Typer(
     name="thv",
     cls=Group,

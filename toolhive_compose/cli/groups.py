@@ -14,7 +14,7 @@ import typer
 
 from ..errors import NotFound, ThvError
 from ..model import DEFAULT_GROUP
-from .app import app, confirm
+from .app import NamesCommand, app, confirm
 
 if TYPE_CHECKING:
     from ..api.protocols import GroupManager
@@ -23,10 +23,7 @@ group_app = typer.Typer(help="Manage groups of workloads.", no_args_is_help=True
 app.add_typer(group_app, name="group")
 
 
-NAMES_AS_WORDS = {"ignore_unknown_options": True}  # `thv group rm -dev`: a name, not options
-
-
-@group_app.command("create", context_settings=NAMES_AS_WORDS)
+@group_app.command("create", cls=NamesCommand)
 def create(name: str) -> None:
     """Create a group."""
     _groups().create(name)
@@ -44,7 +41,7 @@ def list_() -> None:
     typer.echo("\n".join(["NAME", *names]) if names else "No groups configured.")
 
 
-@group_app.command("rm", context_settings=NAMES_AS_WORDS)
+@group_app.command("rm", cls=NamesCommand)
 def rm(
     name: str,
     with_workloads: Annotated[

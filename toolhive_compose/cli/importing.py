@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import NotFound, ThvError
-from .app import app
+from .app import NamesCommand, app
 
 if TYPE_CHECKING:
     from ..model import ObservedWorkload
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 REMOTE_STOPPED = frozenset({"stopped", "error", "policy_stopped", "removing", ""})
 
 
-@app.command("import")
+@app.command("import", cls=NamesCommand)
 def import_(
     names: Annotated[
         list[str] | None, typer.Argument(help="Workloads to import (default: all unmanaged).")
@@ -80,6 +80,10 @@ def import_(
 def _choose(
     every: list[ObservedWorkload], names: list[str], group: str | None
 ) -> list[ObservedWorkload]:
+    from ..spec.names import check_workload_name
+
+    for name in names:
+        check_workload_name(name, existing=True)
     by_name = {w.name: w for w in every}
     missing = [n for n in names if n not in by_name]
     if missing:

@@ -29,7 +29,7 @@ import typer
 
 from ..errors import NotFound, ThvError
 from ..gojson import dumps
-from .app import app, changing
+from .app import NamesCommand, app, changing
 from .tables import workload_table
 
 if TYPE_CHECKING:
@@ -41,9 +41,6 @@ BATCH_TIMEOUT = 300.0
 All = Annotated[bool, typer.Option("--all", "-a", help="All workloads.")]
 Group = Annotated[str | None, typer.Option("--group", "-g", help="Workloads of this group.")]
 Names = Annotated[list[str] | None, typer.Argument(help="Workload names.", show_default=False)]
-# Words that look like options but are none are names, refused by the name rules with one
-# sentence (``thv stop -rf``), instead of a parse error about option -r.
-NAMES_AS_WORDS = {"ignore_unknown_options": True}
 
 
 @app.command("list")
@@ -88,7 +85,7 @@ def list_(
         raise ThvError(f"unknown format {output!r}: use text, json or mcpservers")
 
 
-@app.command(context_settings=NAMES_AS_WORDS)
+@app.command(cls=NamesCommand)
 def status(
     name: str,
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
@@ -97,8 +94,8 @@ def status(
     from ..workloads.queries import uptime
 
     w = _connect().workloads.get(_name(name))
-    _warn_damaged([w])
     if output == "json":
+        _warn_damaged([w])  # (the text's Health line says it)
         typer.echo(dumps(w.status_dict(uptime(w.started_at))))
     elif output == "text":
         typer.echo(status_text(w, uptime(w.started_at)))
@@ -123,7 +120,7 @@ def _created(text: str) -> str:
     return text[:19].replace("T", " ") if text and not text.startswith("0001-") else ""
 
 
-@app.command(context_settings=NAMES_AS_WORDS)
+@app.command(cls=NamesCommand)
 def logs(
     name: str,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
@@ -140,7 +137,7 @@ def logs(
         sys.stdout.flush()
 
 
-@app.command(context_settings=NAMES_AS_WORDS)
+@app.command(cls=NamesCommand)
 def start(
     names: Names = None,
     all_: All = False,
@@ -153,16 +150,16 @@ def start(
     )
 
 
-app.command("restart", help="Alias of start.")(start)
+app.command("restart", help="Alias of start.", cls=NamesCommand)(start)
 
 
-@app.command(context_settings=NAMES_AS_WORDS)
+@app.command(cls=NamesCommand)
 def stop(names: Names = None, all_: All = False, group: Group = None) -> None:
     """Stop workloads: the proxy first, then the container; state is kept."""
     _batch("stop", names, all_, group, lambda api, n: api.lifecycle.stop(n))
 
 
-@app.command(context_settings=NAMES_AS_WORDS)
+@app.command(cls=NamesCommand)
 def rm(names: Names = None, all_: All = False, group: Group = None) -> None:
     """Delete workloads: container, proxy, run config and status."""
     _batch("rm", names, all_, group, lambda api, n: api.lifecycle.delete(n))

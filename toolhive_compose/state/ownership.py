@@ -114,10 +114,7 @@ class Ownership:
             before = json.dumps(doc, sort_keys=True)
             yield doc
             if json.dumps(doc, sort_keys=True) != before:
-                try:
-                    atomic_write(self.path, (dumps(doc) + "\n").encode(), dir_mode=0o700)
-                except OSError as exc:
-                    raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+                atomic_write(self.path, (dumps(doc) + "\n").encode(), dir_mode=0o700)
         finally:
             os.close(fd)
 

@@ -56,6 +56,9 @@ _KIND_NAMES = {
     _LS: "a list of strings", _MS: "an object of strings", _LO: "a list of objects",
     _MO: "an object of objects",
 }  # fmt: skip
+ALWAYS_WRITTEN = frozenset(
+    {"schema_version", "image", "name", "transport", "host", "port", "permission_profile"}
+)
 # The keys this tool writes (build_runconfig); any other key of a run config is kept as it is
 # on every rewrite.  registry_api_url goes with the registry fields it would contradict.
 MODELED = frozenset(
@@ -190,15 +193,24 @@ def _describe(value: Any) -> str:
 
 def merge_runconfig(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """``new`` (what this tool writes) over ``old``: every key this tool does not write
-    (``oidc_config``, ``middleware_configs``, a future key, …) is kept, in ToolHive's order
-    for the fields it knows, then the others as they were."""
-    old = old or {}
-    merged = {**{k: v for k, v in old.items() if k not in MODELED}, **new}
+    (``oidc_config``, ``middleware_configs``, a future key, …) is kept."""
+    return {**{k: v for k, v in (old or {}).items() if k not in MODELED}, **new}
+
+
+def toolhive_order(rc: dict[str, Any]) -> dict[str, Any]:
+    """``rc`` as ToolHive's encoder lays it out: its fields in struct order, zero values of
+    ``omitempty`` fields left out; then keys it does not know, as they were; ours last."""
     order = {key: index for index, key in enumerate(TOOLHIVE_FIELDS)}
-    known = sorted((k for k in merged if k in order), key=order.__getitem__)
-    rest = [k for k in merged if k not in order and k != EXTENSION_KEY]
-    tail = [EXTENSION_KEY] if EXTENSION_KEY in merged else []
-    return {k: merged[k] for k in [*known, *rest, *tail]}
+    known = sorted((k for k in rc if k in order), key=order.__getitem__)
+    known = [k for k in known if k in ALWAYS_WRITTEN or not _zero(rc[k])]
+    rest = [k for k in rc if k not in order and k != EXTENSION_KEY]
+    tail = [EXTENSION_KEY] if EXTENSION_KEY in rc else []
+    return {k: rc[k] for k in [*known, *rest, *tail]}
+
+
+def _zero(value: Any) -> bool:
+    """Go's zero value (what ``omitempty`` leaves out)."""
+    return value is None or value is False or value in ("", 0) or value in ([], {})
 
 
 def normalize_on_read(rc: dict[str, Any]) -> dict[str, Any]:
@@ -286,5 +298,5 @@ def adopt_runconfig(rc: dict[str, Any], *, project: str, canon: dict[str, Any]) 
 
 
 def encode(rc: dict[str, Any]) -> bytes:
-    """ToolHive's encoding (json.Encoder): 2-space indent with a trailing newline."""
-    return (dumps(rc) + "\n").encode()
+    """ToolHive's encoding (json.Encoder): its layout, 2-space indent, a trailing newline."""
+    return (dumps(toolhive_order(rc)) + "\n").encode()

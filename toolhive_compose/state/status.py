@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DamagedFile, StateError
-from .atomic import atomic_write
+from .atomic import atomic_write, remove
 from .filelock import locked
 from .status_format import (
     STATUSES,
@@ -126,8 +126,8 @@ class StatusStore:
 
     def delete(self, name: str) -> None:
         """ToolHive's DeleteWorkloadStatus (a damaged file goes too; its copy stays)."""
-        with self._lock(name), contextlib.suppress(FileNotFoundError):
-            self.path(name).unlink()
+        with self._lock(name):
+            remove(self.path(name))
 
     def names(self) -> list[str]:
         if not self.directory.is_dir():
@@ -175,7 +175,7 @@ class StatusStore:
         except Damage as damage:
             raise self._damaged(name, path, raw, damage) from None
         if repaired:  # ToolHive writes the repair back; a failure to do so changes nothing
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(StateError):
                 atomic_write(path, status.to_json())
         return status
 
@@ -183,7 +183,7 @@ class StatusStore:
         reason = damage.reason
         if damage.repairable:  # ToolHive keeps a copy of what it could not repair
             backup = path.with_name(path.name + CORRUPTED_SUFFIX)
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(StateError):
                 atomic_write(backup, raw)
                 reason += f" (a copy is kept as {backup.name})"
         return DamagedFile("status file", path, reason, hint=_HINT.format(name=name))
@@ -203,8 +203,12 @@ class StatusStore:
         except DamagedFile:
             path = self.path(name)
             backup = path.with_name(path.name + CORRUPTED_SUFFIX)
-            raw = path.read_bytes()
-            if not backup.is_file() or backup.read_bytes() != raw:
+            try:
+                raw = path.read_bytes()
+                kept = backup.read_bytes() if backup.is_file() else None
+            except OSError as exc:
+                raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
+            if kept != raw:
                 atomic_write(backup, raw)
             return None
 

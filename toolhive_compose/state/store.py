@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import DamagedFile, StateError
 from ..paths import Paths
-from .atomic import atomic_create, atomic_write
+from .atomic import atomic_create, atomic_write, remove
 from .ownership import Owner, Ownership
 from .runconfig import encode, normalize_on_read, type_problem
 from .status import StatusStore, WorkloadStatus, needs_pid_migration
@@ -83,6 +83,8 @@ class JsonDir:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
         backup = path.with_name(path.name + CORRUPTED_SUFFIX)
         atomic_write(backup, raw)
         return backup
@@ -91,8 +93,7 @@ class JsonDir:
         return atomic_create(self.path(name), encode(doc))
 
     def delete(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path(name).unlink()
+        remove(self.path(name))
 
 
 class RunConfigStore(JsonDir):
@@ -189,6 +190,6 @@ class Store:
                 continue
             if legacy is not None:
                 owners[name] = legacy
-                with contextlib.suppress(StateError, OSError):
+                with contextlib.suppress(StateError):
                     self.ownership.set_group(name, legacy.project, legacy.description)
         return owners

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from ..errors import DamagedFile
+from ..errors import DamagedFile, StateError
 from ..model import (
     LABEL_BASENAME,
     LABEL_CONFIG_HASH,
@@ -62,19 +62,20 @@ def observe(runtime: Runtime, store: Store, *, desired_names: Sequence[str] = ()
 
 
 def read_runconfig(store: Store, name: str) -> tuple[dict | None, str]:
-    """A run config and "", or None and the sentence naming its damage."""
+    """A run config and "", or None and the sentence naming its damage (or why it cannot
+    be read: its permissions, a directory in its place)."""
     try:
         return store.runconfigs.read(name), ""
-    except DamagedFile as exc:
+    except StateError as exc:
         return None, exc.message
 
 
 def read_status(store: Store, name: str) -> tuple[WorkloadStatus | None, str]:
     """A status as ToolHive reads it (legacy PID migrated, trivial damage repaired) and "",
-    or None and the sentence naming its damage."""
+    or None and the sentence naming its damage (or why it, or its lock, cannot be read)."""
     try:
         return store.workload_status(name), ""
-    except DamagedFile as exc:
+    except StateError as exc:
         return None, exc.message
 
 
