@@ -43,6 +43,8 @@ class Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
+            if sys.stderr.isatty():  # after the terminal's ^C
+                sys.stderr.write("\n")
             raise Interrupted("interrupted") from None
         except EOFError:
             raise ThvError("end of input") from None
