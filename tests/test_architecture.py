@@ -11,6 +11,7 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
     spec        + registry
+    targets     base only (renderers for other platforms: pure, like the planner)
     workloads   + state, runtime, proxy, spec, registry
     apply       + workloads' stages, plan          upgrade  + workloads' stages, plan
     api         everything below it
@@ -18,7 +19,8 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     entry       the package face and __main__
 
 ``plan/`` is also pure: what it reaches imports nothing that does I/O (only the standard
-library's data modules and deepdiff).  The proxy process stays light: nothing it imports
+library's data modules and deepdiff); so is the Kubernetes render
+(``targets/kubernetes/objects``).  The proxy process stays light: nothing it imports
 (itself anywhere, the rest at module level) pulls in typer, docker, yaml, jsonschema or
 deepdiff.
 """
@@ -35,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
 BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson")
-STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "workloads", "apply",
-                  "upgrade", "api", "cli")  # fmt: skip
+STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "targets", "workloads",
+                  "apply", "upgrade", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
     {f"{PACKAGE}.{module}": "base" for module in BASE}
@@ -44,7 +46,7 @@ STAGES = (
     | {PACKAGE: "entry", f"{PACKAGE}.__main__": "entry"}
 )
 _WORKLOADS = {"base", "state", "runtime", "proxy", "spec", "registry", "workloads"}
-_BELOW_API = _WORKLOADS | {"plan", "apply", "upgrade"}
+_BELOW_API = _WORKLOADS | {"plan", "targets", "apply", "upgrade"}
 ALLOWED = {
     "base": {"base"},
     "state": {"base", "state"},
@@ -53,6 +55,7 @@ ALLOWED = {
     "plan": {"base", "plan"},
     "proxy": {"base", "state", "runtime", "proxy"},
     "spec": {"base", "registry", "spec"},
+    "targets": {"base", "targets"},
     "workloads": _WORKLOADS,
     "apply": _WORKLOADS | {"plan", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
@@ -72,6 +75,10 @@ PURE_EXTERNAL = frozenset(
     {"__future__", "collections", "dataclasses", "enum", "functools", "hashlib", "heapq",
      "itertools", "json", "re", "sys", "typing", "deepdiff"}
 )  # fmt: skip
+# The Kubernetes render: pure as the planner, with the data modules it needs besides.
+RENDER = f"{PACKAGE}.targets.kubernetes.objects"
+RENDER_EXTERNAL = PURE_EXTERNAL | {"ipaddress", "posixpath"}
+RENDER_PURE = (f"{PACKAGE}.targets",)  # what the render reaches of its own package
 HEAVY = frozenset({"typer", "click", "docker", "requests", "yaml", "jsonschema", "deepdiff"})
 PROXY_ENTRIES = (f"{PACKAGE}.proxy.main", f"{PACKAGE}.proxy.processes.launcher")
 
@@ -289,12 +296,20 @@ def reachable(starts: Iterable[str], imports: Iterable[Import], *, eager_only: b
     return seen
 
 
-def impure_imports(imports: list[Import], package: str = PACKAGE) -> list[str]:
-    """What the planner reaches that it must not: a module outside the pure ones, or an
-    external module that is not a data module."""
-    plan = [m for m in {i.source for i in imports} if m.startswith(f"{package}.plan")]
-    reached = reachable(plan, imports, eager_only=False)
-    pure = tuple(p.replace(PACKAGE, package, 1) for p in PURE_MODULES)
+def impure_imports(
+    imports: list[Import],
+    package: str = PACKAGE,
+    *,
+    root: str = "plan",
+    external: frozenset[str] = PURE_EXTERNAL,
+    also_pure: tuple[str, ...] = (),
+    who: str = "the planner",
+) -> list[str]:
+    """What ``root`` (the planner) reaches that it must not: a module outside the pure ones
+    (and ``also_pure``), or an external module that is not in ``external``."""
+    starts = [m for m in {i.source for i in imports} if m.startswith(f"{package}.{root}")]
+    reached = reachable(starts, imports, eager_only=False)
+    pure = tuple(p.replace(PACKAGE, package, 1) for p in (*PURE_MODULES, *also_pure))
     found = []
     for imp in imports:
         if imp.source not in reached:
@@ -302,10 +317,10 @@ def impure_imports(imports: list[Import], package: str = PACKAGE) -> list[str]:
         allowed = (
             any(imp.target == p or imp.target.startswith(p + ".") for p in pure)
             if imp.internal
-            else imp.target in PURE_EXTERNAL
+            else imp.target in external
         )
         if not allowed:
-            found.append(f"{imp.where()}: the planner reaches {imp.target} ({imp.source})")
+            found.append(f"{imp.where()}: {who} reaches {imp.target} ({imp.source})")
     return found
 
 
@@ -349,6 +364,15 @@ def test_no_stage_imports_a_higher_one() -> None:
 def test_the_planner_does_no_io() -> None:
     found = impure_imports(IMPORTS)
     assert not found, "the planner must stay pure:\n" + "\n".join(found)
+
+
+def test_the_kubernetes_render_does_no_io() -> None:
+    root = RENDER.removeprefix(f"{PACKAGE}.")
+    found = impure_imports(
+        IMPORTS, root=root, external=RENDER_EXTERNAL, also_pure=RENDER_PURE, who="the render"
+    )
+    assert RENDER in MODULES
+    assert not found, "the Kubernetes render must stay pure:\n" + "\n".join(found)
 
 
 def test_the_proxy_process_stays_light() -> None:

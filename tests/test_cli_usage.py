@@ -60,6 +60,8 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("status", "--help")[0] == "workloads"
     assert loaded("group", "--help")[0] == "groups"
     every, help_text = loaded("--help")
-    assert every == "groups,importing,run,upgrade,workloads"
-    for command in ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm"):
+    assert every == "groups,importing,run,targets,upgrade,workloads"
+    assert loaded("render", "--help")[0] == "targets"
+    commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm")
+    for command in (*commands, "render", "export"):
         assert f"  {command} " in help_text

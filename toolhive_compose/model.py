@@ -13,6 +13,16 @@ TRANSPORTS = ("stdio", "sse", "streamable-http")
 PROXY_MODES = ("sse", "streamable-http")
 STATES = ("running", "stopped")
 DEFAULT_GROUP = "default"
+# ToolHive's built-in permission profiles: name → (kind, the profile as ToolHive writes it);
+# ``stdio`` is an alias of ``none``.
+BUILTIN_PROFILES: dict[str, tuple[str, dict[str, Any]]] = {
+    "none": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
+    "stdio": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
+    "network": (
+        "network",
+        {"name": "network", "network": {"outbound": {"insecure_allow_all": True}, "inbound": {}}},
+    ),
+}
 
 # Container / run-config labels.  ToolHive's standard labels first, then ours.
 LABEL_TOOLHIVE = "toolhive"
@@ -43,9 +53,9 @@ class SecretRef:
     """A secret injected as a container env var.  Holds a keyed digest, never the value."""
 
     target: str  # env var name inside the container
-    source: str  # "env" | "file"
-    ref: str  # env var name on the host, or absolute file path
-    digest: str  # "hmac-sha256:<hex>" of the value under the local key
+    source: str  # "env" | "file" | "toolhive" (a ToolHive provider's secret, from a run config)
+    ref: str  # env var name on the host, absolute file path (as written when portable), name
+    digest: str  # "hmac-sha256:<hex>" of the value under the local key; "" when not read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +72,7 @@ class ServerSpec:
     args: tuple[str, ...] = ()
     env: Pairs = ()  # sorted by key
     secrets: tuple[SecretRef, ...] = ()  # sorted by target
-    volumes: tuple[str, ...] = ()  # "abs-host-path:container-path[:ro]"
+    volumes: tuple[str, ...] = ()  # "abs-host-path:container-path[:ro]" (as written: portable)
     labels: Pairs = ()  # user labels (file-level merged in), sorted by key
     group: str = DEFAULT_GROUP
     permission_profile: str = "network"  # "none" | "network" | absolute path | "inline"
@@ -88,6 +98,7 @@ class DesiredState:
     project: str
     servers: tuple[ServerSpec, ...] = ()  # sorted by name
     groups: tuple[GroupSpec, ...] = ()  # declared groups, sorted by name
+    labels: Pairs = ()  # the file's top-level labels (already merged into every server's)
     files: tuple[str, ...] = ()  # the files it was loaded from
     # Values of the ``env:`` secrets as the loader read them (shell, then env files), so the
     # container gets exactly what the plan's digest was made from.  Never printed or compared.

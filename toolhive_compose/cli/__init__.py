@@ -3,9 +3,9 @@
 The app and what the commands share are :mod:`.app`; the commands live in one module per
 family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :mod:`.workloads`
 (list, status, logs, start/restart, stop, rm), :mod:`.groups`, :mod:`.run`,
-:mod:`.importing` (import), :mod:`.upgrade` — and register themselves when imported; their
-human text is :mod:`.text` and :mod:`.tables`.  Call :func:`main` to run ``thv`` inside another
-program.
+:mod:`.importing` (import), :mod:`.upgrade`, :mod:`.targets` (render, export) — and
+register themselves when imported; their human text is :mod:`.text` and :mod:`.tables`.
+Call :func:`main` to run ``thv`` inside another program.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ COMMAND_MODULES = {
     "group": "groups",
     "import": "importing",
     "run": "run",
+    "render": "targets",
+    "export": "targets",
     "upgrade": "upgrade",
     **dict.fromkeys(("list", "status", "logs", "start", "restart", "stop", "rm"), "workloads"),
 }

@@ -1,7 +1,9 @@
 """A validated document → :class:`DesiredState`, with every default filled in.
 
 Secrets enter the desired state only as keyed digests
-(:mod:`toolhive_compose.secrets`); the key is read only when some server has secrets.
+(:mod:`toolhive_compose.secrets`); the key is read only when some server has secrets.  A
+portable load (``Context.portable``, for ``thv render``) reads no secret value and no key:
+secrets are only their sources (digest ``""``), and volume host paths stay as written.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ def build_state(
     """The desired state of a document that passed validation."""
     servers: Mapping[str, Any] = doc.get("servers") or {}
     builder = _Builder(origins, ctx, _pairs((doc.get("labels") or {}).items()))
-    if any(server.get("secrets") for server in servers.values()):
+    if not ctx.portable and any(server.get("secrets") for server in servers.values()):
         builder.key = secret_key(ours)
     specs = sorted((builder.server(name, raw) for name, raw in servers.items()), key=_name)
     return DesiredState(
         project=project_name(doc, ctx),
         servers=tuple(specs),
         groups=_groups(doc.get("groups") or {}),
+        labels=builder.common_labels,
         files=tuple(files),
         secret_env=builder.secret_env,
     )
@@ -99,6 +102,8 @@ class _Builder:
 
     def _secret(self, name: str, target: str, raw: Mapping[str, str]) -> SecretRef:
         source, ref = next(iter(raw.items()))
+        if self.ctx.portable:  # where the value comes from is all another machine needs
+            return SecretRef(target=target, source=source, ref=ref, digest="")
         if source == "file":
             ref = absolute(ref, self.ctx)
         try:
@@ -115,7 +120,8 @@ class _Builder:
     def _volume(self, text: str) -> str:
         host, container, mode = parse_volume(text)
         suffix = ":ro" if mode == "ro" else ""
-        return f"{absolute(host, self.ctx)}:{container}{suffix}"
+        host = host if self.ctx.portable else absolute(host, self.ctx)
+        return f"{host}:{container}{suffix}"
 
     def _profile(self, name: str, raw: Mapping[str, Any]) -> tuple[str, str]:
         value = raw.get("permission_profile", "network")

@@ -16,17 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..model import BUILTIN_PROFILES as BUILTIN_PROFILES  # the loader reads them from here
 from ..secrets import Unavailable, read_text_file
 
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-BUILTIN_PROFILES: dict[str, tuple[str, dict[str, Any]]] = {
-    "none": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
-    "stdio": ("none", {"name": "none", "network": {"outbound": {}, "inbound": {}}}),
-    "network": (
-        "network",
-        {"name": "network", "network": {"outbound": {"insecure_allow_all": True}, "inbound": {}}},
-    ),
-}
 HTTP_TRANSPORTS = ("sse", "streamable-http")
 
 
@@ -38,6 +31,9 @@ class Context:
     environ: Mapping[str, str]  # the variables: the shell over the env files (secrets too)
     project: str | None = None  # the --project override
     cache_dir: Path | None = None  # schema validation cache
+    # Loading for another machine (``thv render``): secret values are not read (only where
+    # they come from), and volume host paths stay as written.
+    portable: bool = False
 
 
 def scalar_text(value: Any) -> str:

@@ -62,15 +62,18 @@ def load(
     project: str | None = None,
     paths: Paths | None = None,
     registry: str | None = None,
+    portable: bool = False,
 ) -> DesiredState:
     """Load, validate and complete the workloads files; :class:`SpecError` lists every problem.
 
     ``environ`` defaults to ``os.environ``; ``project`` overrides the file's project name;
     ``paths`` locates the validation cache and the secret-digest key; ``registry`` (a path
     or URL) is where ``server:`` entries are looked up, ahead of the file's ``registry:``.
+    ``portable`` loads for another machine (``thv render``): secret values are not read
+    (their variables need not be set), and volume host paths stay as written.
     """
     paths = paths or Paths.from_env()
-    resolved = _resolve(files, env_files, environ, project, paths.cache, registry)
+    resolved = _resolve(files, env_files, environ, project, paths.cache, registry, portable)
     state = build_state(
         resolved.document, resolved.origins, resolved.ctx, resolved.files, paths.ours
     )
@@ -116,6 +119,7 @@ def _resolve(
     project: str | None,
     cache_dir: Path | None,
     registry: str | None = None,
+    portable: bool = False,
 ) -> _Resolved:
     names = discover(files)
     absolute = tuple(os.path.abspath(name) for name in names)
@@ -124,7 +128,7 @@ def _resolve(
     order = names + [str(f) for f in env_files]
     sources = [read_source(name) for name in names]
     variables, env_problems = _variables(env_files, base_dir, shell)
-    ctx = Context(base_dir, variables, project, cache_dir)
+    ctx = Context(base_dir, variables, project, cache_dir, portable)
     early = [p for source in sources for p in source.problems] + env_problems
     if env_problems or any(source.data is None for source in sources):
         raise SpecError(_ordered(early, order))

@@ -183,7 +183,7 @@ def _check_secrets(
             message = f"'{target}' is also set under env; a variable is either plain or secret"
             problems.append(origins.problem(message, where, at_key=True))
         source = _secret_source(secret, ctx)
-        if source is None:
+        if source is None or ctx.portable:
             continue
         try:
             read_secret(*source, ctx.environ)
