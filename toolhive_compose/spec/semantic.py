@@ -39,8 +39,9 @@ def check(doc: Mapping[str, Any], origins: Origins, ctx: Context) -> list[Proble
     if isinstance(servers, dict):
         groups = _declared_groups(doc)
         for name, server in servers.items():
-            remote = isinstance(server, dict) and "url" in server
-            problems += _check_name(name, ("servers", name), origins, container=not remote)
+            # a local container's name (the engine's rules); a portable load is for elsewhere
+            container = not ctx.portable and not (isinstance(server, dict) and "url" in server)
+            problems += _check_name(name, ("servers", name), origins, container=container)
             if isinstance(server, dict):
                 problems += _check_server(name, server, groups, origins, ctx)
         problems += _check_ports(servers, origins)
