@@ -4,8 +4,9 @@ The app and what the commands share are :mod:`.app`; the commands live in one mo
 family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :mod:`.workloads`
 (list, status, logs, start/restart, stop, rm), :mod:`.groups`, :mod:`.run`,
 :mod:`.importing` (import), :mod:`.upgrade`, :mod:`.targets` (render, export) — and
-register themselves when imported; their human text is :mod:`.text` and :mod:`.tables`.
-Call :func:`main` to run ``thv`` inside another program.
+register themselves when imported; their human text is :mod:`.text` and :mod:`.tables`; an
+unexpected error's report is :mod:`.crash`.  Call :func:`main` to run ``thv`` inside another
+program.
 """
 
 from __future__ import annotations
