@@ -151,6 +151,7 @@ def test_one_damaged_workload_leaves_the_others_usable(world: World, kind: str) 
 
     api = connect()
     assert {w.name for w in api.workloads.list(all=True)} >= {"other", "broken"}
+    api.lifecycle.stop("other")  # the library's changes go on too
     applied = world.thv("apply", "-f", adopt, "--adopt", "--yes")
     assert applied.code == 0, applied
     assert world.thv("down", "-p", "team", "--yes").code == 0

@@ -37,9 +37,11 @@ _CHUNK = 65536
 
 
 def changing(store: Store, what: str) -> contextlib.AbstractContextManager[None]:
-    """The state lock, for one change made through the library."""
+    """The state lock, for one change made through the library (``thv run`` names itself
+    ``thv run``; another program ``<program> (library: run)``)."""
     program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    return state_lock(store.paths.ours, operation=f"{program}: {what}")
+    operation = f"thv {what}" if program == "thv" else f"{program} (library: {what})"
+    return state_lock(store.paths.ours, operation=operation)
 
 
 class LocalWorkloads:
