@@ -7,11 +7,8 @@ only: skipped elsewhere), filled up or remounted read-only.  The engine is the i
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import small_fs as small
 from tests.support.cli import thv
 from tests.support.fake_engine import FakeRuntime, install
 from toolhive_compose import connect
@@ -29,20 +27,15 @@ from toolhive_compose.paths import Paths
 def small_fs(isolated_home: Path) -> Iterator[Path]:
     """``~/.local`` (state and data homes) on a 256 KiB tmpfs of its own."""
     local = isolated_home / ".local"
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(local)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    why_not = small.mount(local)
+    if why_not:
+        pytest.skip(why_not)
     try:
         (local / "state").mkdir()
         (local / "share").mkdir()
         yield local
     finally:
-        subprocess.run(["umount", "-l", str(local)], check=False)
+        small.unmount(local)
 
 
 @pytest.fixture
@@ -71,23 +64,9 @@ def _no_temp_files(root: Path) -> None:
     assert [p.name for p in root.rglob(".*.tmp-*")] == []
 
 
-def _fill(root: Path) -> Path:
-    """Take every free byte of the file system."""
-    filler = root / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    with contextlib.suppress(OSError):
-        while True:
-            os.write(fd, b"\0" * 4096)
-    with contextlib.suppress(OSError):
-        while True:
-            os.write(fd, b"\0")
-    os.close(fd)
-    return filler
-
-
 def test_a_full_state_directory(project: Path, small_fs: Path, tmp_path: Path, capsys: Any) -> None:
     before = _snapshot(small_fs)
-    filler = _fill(small_fs)
+    filler = small.fill(small_fs / "filler")
     created = thv(capsys, "group", "create", "ops")
     assert created.code == 1
     assert created.err.splitlines()[0].startswith("error: cannot write ")
@@ -116,7 +95,7 @@ def test_a_full_state_directory(project: Path, small_fs: Path, tmp_path: Path, c
 def test_a_read_only_state_directory(
     project: Path, small_fs: Path, tmp_path: Path, capsys: Any
 ) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    small.remount(small_fs, "ro")
     before = _snapshot(small_fs)
     for args in (["list", "-a"], ["status", "fetch"], ["plan", "-f", str(project)]):
         result = thv(capsys, *args)

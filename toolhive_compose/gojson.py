@@ -1,4 +1,4 @@
-"""JSON text as Go's ``encoding/json`` writes it, for files and output ToolHive also writes.
+"""JSON as Go's ``encoding/json`` sees it, for files and output ToolHive also writes.
 
 Go's encoder keeps non-ASCII characters as UTF-8 and escapes ``<``, ``>``, ``&``, U+2028 and
 U+2029 (``\\u003c``…) unless told otherwise — ToolHive never tells it otherwise, so its run
@@ -20,3 +20,20 @@ def dumps(value: Any, *, indent: int | None = 2) -> str:
     text = json.dumps(value, indent=indent, ensure_ascii=False)
     # The characters only ever occur inside strings (JSON syntax uses none of them).
     return text.translate(_GO_ESCAPES)
+
+
+def kind(value: Any) -> str:
+    """A decoded JSON value's type in words, as a decoding error names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer" if -(2**63) <= value < 2**63 else "an integer out of range"
+    if isinstance(value, float):
+        return "a number with a fraction or exponent"
+    if isinstance(value, str):
+        return f"the string {value[:30]!r}"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return "an object"

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from bench.chaos_cases import Context, Row, timed
+from tests.support import small_fs as small
 from tests.support.images import ensure_mcp_image
 
 PROJECT_LABEL = "toolhive-compose.project"
@@ -294,23 +295,22 @@ def canary(p: Project) -> Row:
 # -- read-only and full state directories ------------------------------------------------------
 def state_directory(ctx: Context, image: str, how: str) -> Row:
     row = Row(f"{how} state directory: one line, nothing half-written, then convergence")
-    if os.geteuid() != 0:
-        row.detail = "skipped: mounting a tmpfs needs root"
-        return row
-    home = ctx.workdir / f"home-{how}"
-    local = home / ".local"
+    local = ctx.workdir / f"home-{how}" / ".local"
     local.mkdir(parents=True)
+    why_not = small.mount(local)
+    if why_not:
+        row.detail = f"skipped: {why_not}"
+        return row
     saved = {k: os.environ[k] for k in ("XDG_STATE_HOME", "XDG_DATA_HOME")}
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(local)], check=True)
     try:
         os.environ["XDG_STATE_HOME"] = str(local / "state")
         os.environ["XDG_DATA_HOME"] = str(local / "share")
         with timed(row), project(ctx, image, tag=how[:4], state="stopped") as p:
             before = _snapshot(local)
             if how == "read-only":
-                subprocess.run(["mount", "-o", "remount,ro", str(local)], check=True)
+                small.remount(local, "ro")
             else:
-                _fill(local / "filler")
+                small.fill(local / "filler")
             p.write(env={"CHANGED": "1"})
             says = "Read-only file system" if how == "read-only" else "No space left on device"
             applied = p.thv("apply", "--yes")
@@ -322,7 +322,7 @@ def state_directory(ctx: Context, image: str, how: str) -> Row:
             problems += [f"{n} changed" for n, data in before.items() if after.get(n) != data]
             problems += [f"{n} left behind" for n in after if ".tmp-" in n]
             if how == "read-only":
-                subprocess.run(["mount", "-o", "remount,rw", str(local)], check=True)
+                small.remount(local, "rw")
             else:
                 (local / "filler").unlink()
             again = p.thv("apply", "--yes")
@@ -330,7 +330,7 @@ def state_directory(ctx: Context, image: str, how: str) -> Row:
             row.record(problems + p.converged())
     finally:
         os.environ.update(saved)
-        subprocess.run(["umount", "-l", str(local)], check=False)
+        small.unmount(local)
     return row
 
 
@@ -340,17 +340,6 @@ def _snapshot(root: Path) -> dict[str, bytes]:
         for p in root.rglob("*")
         if p.is_file() and p.suffix == ".json"
     }
-
-
-def _fill(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    with contextlib.suppress(OSError):
-        while True:
-            os.write(fd, b"\0" * 4096)
-    with contextlib.suppress(OSError):
-        while True:
-            os.write(fd, b"\0")
-    os.close(fd)
 
 
 # -- hostile input ----------------------------------------------------------------------------

@@ -84,8 +84,7 @@ def check_workload_name(name: str, *, container: bool = True, existing: bool = F
     """``name`` when it can name a workload (see :func:`workload_name_problem`); otherwise
     :class:`ThvError`."""
     problem = workload_name_problem(name, container=container, existing=existing)
-    if problem:
-        raise ThvError(problem, hint=_NAME_HINT if name.startswith("-") else None)
+    _refuse(problem, hint=_NAME_HINT if name.startswith("-") else None)
     return name
 
 
@@ -115,9 +114,7 @@ def group_name_problem(name: str) -> str | None:
 
 def check_group_name(name: str) -> str:
     """``name`` when it can name a group; otherwise :class:`ThvError`."""
-    problem = group_name_problem(name)
-    if problem:
-        raise ThvError(problem)
+    _refuse(group_name_problem(name))
     return name
 
 
@@ -197,7 +194,10 @@ def _digest_problem(digest: str) -> str | None:
 
 def check_image(image: str) -> str:
     """``image`` when the engine would accept it; otherwise :class:`ThvError`."""
-    problem = image_problem(image)
-    if problem:
-        raise ThvError(problem)
+    _refuse(image_problem(image))
     return image
+
+
+def _refuse(problem: str | None, *, hint: str | None = None) -> None:
+    if problem:
+        raise ThvError(problem, hint=hint)

@@ -96,3 +96,13 @@ def remove(path: Path) -> None:
         raise StateError(
             f"cannot delete {path}: {exc.strerror or exc}", hint=_HINTS.get(exc.errno or 0)
         ) from None
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """``path``'s bytes; None when it does not exist; a StateError when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from ..gojson import dumps
+from ..gojson import kind as describe
 from ..model import (
     LABEL_BASENAME,
     LABEL_CONFIG_HASH,
@@ -157,7 +158,7 @@ def type_problem(rc: dict[str, Any]) -> str | None:
     for key, kind in TOOLHIVE_FIELDS.items():
         value = rc.get(key)
         if value is not None and not _is_kind(value, kind):
-            return f"'{key}' is {_describe(value)}, not {_KIND_NAMES[kind]}"
+            return f"'{key}' is {describe(value)}, not {_KIND_NAMES[kind]}"
     return None
 
 
@@ -175,20 +176,6 @@ def _is_kind(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(v is None or isinstance(v, item) for v in value)
     item = str if kind == _MS else dict
     return isinstance(value, dict) and all(v is None or isinstance(v, item) for v in value.values())
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number with a fraction"
-    if isinstance(value, str):
-        return f"the string {value[:30]!r}"
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    return "an object"
 
 
 def merge_runconfig(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DamagedFile, StateError
-from .atomic import atomic_write, remove
+from .atomic import atomic_write, read_bytes, remove
 from .filelock import locked
 from .status_format import (
     STATUSES,
@@ -164,12 +164,9 @@ class StatusStore:
     # -- reading ---------------------------------------------------------------------------
     def _read(self, name: str) -> WorkloadStatus | None:
         path = self.path(name)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = read_bytes(path)
+        if raw is None:
             return None
-        except OSError as exc:
-            raise StateError(f"cannot read status file {path}: {exc.strerror}") from None
         try:
             status, repaired = decode(raw)
         except Damage as damage:
@@ -203,12 +200,8 @@ class StatusStore:
         except DamagedFile:
             path = self.path(name)
             backup = path.with_name(path.name + CORRUPTED_SUFFIX)
-            try:
-                raw = path.read_bytes()
-                kept = backup.read_bytes() if backup.is_file() else None
-            except OSError as exc:
-                raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
-            if kept != raw:
+            raw = read_bytes(path)
+            if raw is not None and read_bytes(backup) != raw:
                 atomic_write(backup, raw)
             return None
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..gojson import dumps
+from ..gojson import dumps, kind
 
 STATUSES = (
     "running", "stopped", "error", "starting", "stopping", "unhealthy", "removing", "unknown",
@@ -144,7 +144,7 @@ def _from_pairs(doc: Any) -> WorkloadStatus:
     if doc is None:
         doc = _Pairs()
     if not isinstance(doc, _Pairs):
-        raise Damage(f"the file holds {_kind(doc)}, not a JSON object")
+        raise Damage(f"the file holds {kind(_plain(doc))}, not a JSON object")
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in doc:
@@ -182,10 +182,10 @@ def _typed(name: str, value: Any) -> Any:
         return None
     if name == "process_id":
         if isinstance(value, bool) or not isinstance(value, int) or value not in _INT64:
-            raise Damage(f"'process_id' is {_kind(value)}, not an integer")
+            raise Damage(f"'process_id' is {kind(value)}, not an integer")
         return value
     if not isinstance(value, str):
-        raise Damage(f"'{name}' is {_kind(value)}, not a string")
+        raise Damage(f"'{name}' is {kind(value)}, not a string")
     if name in ("created_at", "updated_at") and not _is_time(value):
         raise Damage(f"'{name}' is not an RFC 3339 time: {value[:40]!r}")
     return value
@@ -208,17 +208,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer out of range" if value not in _INT64 else "an integer"
-    if isinstance(value, float):
-        return "a number with a fraction or exponent"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    return "an object" if isinstance(value, _Pairs) else "a list"

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import DamagedFile, StateError
 from ..paths import Paths
-from .atomic import atomic_create, atomic_write, remove
+from .atomic import atomic_create, atomic_write, read_bytes, remove
 from .ownership import Owner, Ownership
 from .runconfig import encode, normalize_on_read, type_problem
 from .status import StatusStore, WorkloadStatus, needs_pid_migration
@@ -45,13 +45,9 @@ class JsonDir:
 
     def read(self, name: str) -> dict[str, Any] | None:
         """The document, None when there is none; :class:`DamagedFile` when it is not one."""
-        path = self.path(name)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = read_bytes(self.path(name))
+        if raw is None:
             return None
-        except OSError as exc:
-            raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
         try:
             doc = json.loads(raw)
         except ValueError as exc:
@@ -79,12 +75,9 @@ class JsonDir:
     def keep_copy(self, name: str) -> Path | None:
         """Before a damaged file is replaced: its bytes to ``<name>.json.corrupted``."""
         path = self.path(name)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = read_bytes(path)
+        if raw is None:
             return None
-        except OSError as exc:
-            raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
         backup = path.with_name(path.name + CORRUPTED_SUFFIX)
         atomic_write(backup, raw)
         return backup
