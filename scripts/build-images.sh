@@ -4,8 +4,10 @@
 #                        (a bare `sleep` as PID 1 ignores it, so `docker stop` would take 10 s)
 #   thc-test/mcp-py:1    Debian bookworm + python3 + mcp<2, ENTRYPOINT ["python3","/app/server.py"]
 #   thc-test/mcp-py:2    the same with ENV SERVER_VERSION=2 (for upgrade tests)
+#   thc-test/mcp-surface:{1,2,flip}  the same base with tests/support/mcp_surface_server.py and
+#                        ENV SURFACE=1|2|flip: a tool surface that changes (lock and rug-pull tests)
 #
-# Usage: scripts/build-images.sh [all|busybox|mcp]   (default: all)
+# Usage: scripts/build-images.sh [all|busybox|mcp|surface]   (default: all)
 #
 # Images are cached by tag. Each carries a label thc-test.recipe; an image whose label differs
 # from the current recipe is rebuilt. The mcp recipe includes the hash of
@@ -30,6 +32,9 @@ MCP_ENTRYPOINT='ENTRYPOINT ["python3","/app/server.py"]'
 DEBIAN_SUITE=bookworm
 DEBIAN_MIRROR=${THC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SERVER_SRC=$repo_root/tests/support/mcp_server.py
+SURFACE_REPO=thc-test/mcp-surface
+SURFACE_VARIANTS="1 2 flip"
+SURFACE_SRC=$repo_root/tests/support/mcp_surface_server.py
 BUSYBOX_CMD='CMD ["sh","-c","trap '"'exit 0'"' TERM INT; sleep infinity & wait"]'
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -142,31 +147,43 @@ ensure_mcp_base() {
     "$tarball" "$base" >/dev/null
 }
 
-build_mcp() {
-  local key recipe base version current=yes
-  [ -f "$SERVER_SRC" ] || die "missing $SERVER_SRC."
+# build_server_images SRC REPO ENVVAR "VARIANTS": REPO:VARIANT for each variant, the mcp base
+# with SRC as /app/server.py and ENV ENVVAR=VARIANT; skipped when every tag is current.
+build_server_images() {
+  local src=$1 repo=$2 var=$3 variants=$4 key recipe base variant current=yes
+  [ -f "$src" ] || die "missing $src."
   key=$DEBIAN_SUITE-$(uname -m)-r$MCP_ROOTFS_RECIPE
-  recipe=mcp-$key-$(sha256sum "$SERVER_SRC" | cut -c1-16)
-  for version in $MCP_VERSIONS; do
-    [ "$(recipe_of "$MCP_REPO:$version")" = "$recipe" ] || current=no
+  recipe=mcp-$key-$(sha256sum "$src" | cut -c1-16)
+  for variant in $variants; do
+    [ "$(recipe_of "$repo:$variant")" = "$recipe" ] || current=no
   done
   [ "$current" = yes ] && return 0
   base=$MCP_REPO-base:$key
   ensure_mcp_base "$base" "$key"
   tmp_cid=$(docker create "$base")
-  docker cp "$SERVER_SRC" "$tmp_cid:/app/server.py"
-  for version in $MCP_VERSIONS; do
-    docker commit -c "ENV SERVER_VERSION=$version" -c "LABEL thc-test.recipe=$recipe" \
-      "$tmp_cid" "$MCP_REPO:$version" >/dev/null
+  docker cp "$src" "$tmp_cid:/app/server.py"
+  for variant in $variants; do
+    docker commit -c "ENV $var=$variant" -c "LABEL thc-test.recipe=$recipe" \
+      "$tmp_cid" "$repo:$variant" >/dev/null
   done
-  echo "build-images: built $MCP_REPO:{${MCP_VERSIONS// /,}}"
+  docker rm -f "$tmp_cid" >/dev/null 2>&1 || true
+  tmp_cid=
+  echo "build-images: built $repo:{${variants// /,}}"
+}
+
+build_mcp() {
+  build_server_images "$SERVER_SRC" "$MCP_REPO" SERVER_VERSION "$MCP_VERSIONS"
+}
+
+build_surface() {
+  build_server_images "$SURFACE_SRC" "$SURFACE_REPO" SURFACE "$SURFACE_VARIANTS"
 }
 
 main() {
   local target=${1:-all}
   case $target in
-    all | busybox | mcp) ;;
-    *) die "unknown target '$target' (use all, busybox or mcp)." ;;
+    all | busybox | mcp | surface) ;;
+    *) die "unknown target '$target' (use all, busybox, mcp or surface)." ;;
   esac
   command -v docker >/dev/null || die "no docker command; run scripts/ensure-docker.sh first."
   docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
@@ -178,6 +195,7 @@ main() {
   trap cleanup EXIT
   if [ "$target" = all ] || [ "$target" = busybox ]; then build_busybox; fi
   if [ "$target" = all ] || [ "$target" = mcp ]; then build_mcp; fi
+  if [ "$target" = all ] || [ "$target" = surface ]; then build_surface; fi
   # drop the untagged images that rebuilds left behind (those still in use are kept)
   docker image prune -f --filter label=thc-test.recipe >/dev/null
 }

@@ -5,30 +5,49 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from mcp import ClientSession
 from mcp.client import streamable_http
 from mcp.client.sse import sse_client
 
 TOOLS = ["add", "echo", "whoami"]
+T = TypeVar("T")
+
+
+def sdk_client(url: str, *, sse: bool = False) -> Any:
+    """The official SDK's client transport for ``url``."""
+    if sse:
+        return sse_client(url)
+    if hasattr(streamable_http, "streamable_http_client"):  # mcp >= 1.24
+        return streamable_http.streamable_http_client(url)
+    return streamable_http.streamablehttp_client(url)
+
+
+async def in_session(
+    url: str, body: Callable[[ClientSession], Awaitable[T]], *, sse: bool = False, **kwargs: Any
+) -> T:
+    """``body(session)`` in an initialized SDK client session (``kwargs`` for the session)."""
+    async with (
+        sdk_client(url, sse=sse) as streams,
+        ClientSession(streams[0], streams[1], **kwargs) as session,
+    ):
+        await session.initialize()
+        return await body(session)
 
 
 async def mcp_round_trip(
     url: str, *, sse: bool = False, text: str = "hello"
 ) -> tuple[list[str], str]:
     """initialize, tools/list and tools/call echo with the official SDK client."""
-    if sse:
-        client = sse_client(url)
-    elif hasattr(streamable_http, "streamable_http_client"):  # mcp >= 1.24
-        client = streamable_http.streamable_http_client(url)
-    else:
-        client = streamable_http.streamablehttp_client(url)
-    async with client as streams, ClientSession(streams[0], streams[1]) as session:
-        await session.initialize()
+
+    async def body(session: ClientSession) -> tuple[list[str], str]:
         tools = await session.list_tools()
         result = await session.call_tool("echo", {"text": text})
         return sorted(t.name for t in tools.tools), result.content[0].text  # type: ignore[union-attr]
+
+    return await in_session(url, body, sse=sse)
 
 
 def free_port() -> int:

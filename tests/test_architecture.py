@@ -7,21 +7,23 @@ the implicit run of a package's ``__init__`` when one of its submodules is impor
 
 The stages, lowest first (a stage may import the ones its row names, and itself)::
 
-    base        errors, model, paths, fingerprint, secrets, ports, gojson
+    base        errors, model, paths, fingerprint, secrets, ports, gojson, tools, clients.catalog
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
+    clients     + state (MCP client files: read, edit, our records of them)
     spec        + registry
     targets     base only (renderers for other platforms: pure, like the planner)
     workloads   + state, runtime, proxy, spec, registry
-    apply       + workloads' stages, plan          upgrade  + workloads' stages, plan
+    apply       + workloads' stages, plan, clients    upgrade  + workloads' stages, plan
     api         everything below it
     cli         everything below it
     entry       the package face and __main__
 
-``plan/`` is also pure: what it reaches imports nothing that does I/O (only the standard
-library's data modules and deepdiff); so is the Kubernetes render
-(``targets/kubernetes/objects``).  The proxy process stays light: nothing it imports
-(itself anywhere, the rest at module level) pulls in typer, docker, yaml, jsonschema or
+``clients.catalog`` (the table of MCP clients: pure data, which the loader, the planner and
+the editor all need) belongs to the base.  ``plan/`` is also pure: what it reaches imports
+nothing that does I/O (only the standard library's data modules and deepdiff); so is the
+Kubernetes render (``targets/kubernetes/objects``).  The proxy process stays light: nothing it
+imports (itself anywhere, the rest at module level) pulls in typer, docker, yaml, jsonschema or
 deepdiff.
 """
 
@@ -36,17 +38,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
-BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson")
-STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "spec", "targets", "workloads",
-                  "apply", "upgrade", "api", "cli")  # fmt: skip
+BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson", "tools")
+STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "clients", "spec", "targets",
+                  "workloads", "apply", "upgrade", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
-    {f"{PACKAGE}.{module}": "base" for module in BASE}
+    {f"{PACKAGE}.{module}": "base" for module in (*BASE, "clients.catalog")}
     | {f"{PACKAGE}.{stage}": stage for stage in STAGE_PACKAGES}
     | {PACKAGE: "entry", f"{PACKAGE}.__main__": "entry"}
 )
 _WORKLOADS = {"base", "state", "runtime", "proxy", "spec", "registry", "workloads"}
-_BELOW_API = _WORKLOADS | {"plan", "targets", "apply", "upgrade"}
+_BELOW_API = _WORKLOADS | {"plan", "clients", "targets", "apply", "upgrade"}
 ALLOWED = {
     "base": {"base"},
     "state": {"base", "state"},
@@ -54,10 +56,11 @@ ALLOWED = {
     "registry": {"base", "registry"},
     "plan": {"base", "plan"},
     "proxy": {"base", "state", "runtime", "proxy"},
+    "clients": {"base", "state", "clients"},
     "spec": {"base", "registry", "spec"},
     "targets": {"base", "targets"},
     "workloads": _WORKLOADS,
-    "apply": _WORKLOADS | {"plan", "apply"},
+    "apply": _WORKLOADS | {"plan", "clients", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
     "api": _BELOW_API | {"api"},
     "cli": _BELOW_API | {"api", "cli"},
@@ -69,11 +72,13 @@ PURE_MODULES = (
     f"{PACKAGE}.errors",
     f"{PACKAGE}.model",
     f"{PACKAGE}.fingerprint",
+    f"{PACKAGE}.tools",
+    f"{PACKAGE}.clients.catalog",
 )
 # ... and, outside the package, data modules only: no os, io, socket, subprocess, time, random.
 PURE_EXTERNAL = frozenset(
-    {"__future__", "collections", "dataclasses", "enum", "functools", "hashlib", "heapq",
-     "itertools", "json", "re", "sys", "typing", "deepdiff"}
+    {"__future__", "collections", "dataclasses", "difflib", "enum", "functools", "hashlib",
+     "heapq", "itertools", "json", "re", "sys", "typing", "deepdiff"}
 )  # fmt: skip
 # The Kubernetes render: pure as the planner, with the data modules it needs besides.
 RENDER = f"{PACKAGE}.targets.kubernetes.objects"

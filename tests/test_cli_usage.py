@@ -60,8 +60,9 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("status", "--help")[0] == "workloads"
     assert loaded("group", "--help")[0] == "groups"
     every, help_text = loaded("--help")
-    assert every == "groups,importing,run,targets,upgrade,workloads"
+    assert every == "clients,groups,importing,run,targets,upgrade,workloads"
     assert loaded("render", "--help")[0] == "targets"
+    assert loaded("client", "list", "--help")[0] == "clients"
     commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm")
-    for command in (*commands, "render", "export"):
+    for command in (*commands, "render", "export", "client"):
         assert f"  {command} " in help_text

@@ -242,6 +242,7 @@ def test_import_reproduces_toolhive_workloads(
     assert fetch["env"] == {"LOG_LEVEL": "debug"} and fetch["port"] == 23456
     assert fetch["secrets"] == {"GITHUB_TOKEN": {"env": "GITHUB_TOKEN"}}
     assert fetch["permission_profile"]["read"] == ["/srv/fetch-data:/data"]  # inline: exact
+    assert fetch["tools"] == ["fetch"]  # ToolHive's tool filter, from its middleware chain
     assert doc["servers"]["github"]["permission_profile"] == "none"
     assert doc["groups"] == {"dev": {}}
     file = tmp_path / "workloads.yaml"
@@ -260,6 +261,6 @@ def test_import_reproduces_toolhive_workloads(
 
 
 def test_import_names_what_a_workloads_file_cannot_hold(store: Store) -> None:
-    assert unexpressed(store.runconfigs.read("fetch") or {}) == ["tools_filter", "isolate_network"]
+    assert unexpressed(store.runconfigs.read("fetch") or {}) == ["isolate_network"]
     assert unexpressed(store.runconfigs.read("docs") or {}) == ["remote_auth_config"]
     assert unexpressed(store.runconfigs.read("github") or {}) == []

@@ -51,6 +51,7 @@ def test_a_toolhive_workload_exports_with_secret_references_and_its_profile(
         "env": [{"name": "LOG_LEVEL", "value": "debug"}],  # without the injected MCP_*
         "groupRef": {"name": "default"},
         "image": "ghcr.io/stackloklabs/gofetch/server:1.0.1",
+        "toolConfigRef": {"name": "fetch-tools"},
         "mcpPort": 8080,
         # ToolHive added the volume to the built-in profile: it stays built-in
         "permissionProfile": {"name": "network", "type": "builtin"},
@@ -69,10 +70,11 @@ def test_a_toolhive_workload_exports_with_secret_references_and_its_profile(
         ],
     }
     assert objects["MCPGroup"]["metadata"]["name"] == "default"
+    # ToolHive's tool filter (from its middleware chain) as an MCPToolConfig
+    assert objects["MCPToolConfig"]["spec"] == {"toolsFilter": ["fetch"]}
+    assert objects["MCPToolConfig"]["metadata"]["name"] == "fetch-tools"
     warned = [line.split(":")[1].strip() for line in result.err.splitlines()]
-    assert warned == [
-        "tools_filter", "isolate_network", "servers.fetch.port", "servers.fetch.volumes"
-    ]  # fmt: skip
+    assert warned == ["isolate_network", "servers.fetch.port", "servers.fetch.volumes"]
 
 
 def test_a_remote_workload_exports_as_a_remote_proxy_in_its_group(
@@ -108,7 +110,8 @@ def test_a_workload_of_ours_exports_its_env_secret_and_custom_profile(
         config_hash=config_hash(canon),
     )  # fmt: skip
     store.runconfigs.write("notes", rc)
-    store.groups.write("dev", {"name": "dev", "toolhive_compose": {"description": "Dev tools"}})
+    store.groups.write("dev", {"name": "dev", "registered_clients": []})
+    store.ownership.set_group("dev", "team", "Dev tools")  # as an apply of the file records it
     result = thv(capsys, "export", "notes", "--format", "k8s")
     assert result.code == 0, result.err
     assert "canary-value-3d1" not in result.out + result.err
@@ -147,6 +150,6 @@ def test_export_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None
     assert result.err == "error: workload nope not found\nhint: thv list --all\n"
     result = thv(capsys, "export", "fetch", "--format", "k8s", "--strict")
     assert (result.code, result.out) == (1, "")
-    assert result.err.startswith("error: --strict: 4 fields cannot mean the same on Kubernetes:")
+    assert result.err.startswith("error: --strict: 3 fields cannot mean the same on Kubernetes:")
     result = thv(capsys, "export", "fetch", "--format", "yaml")
     assert result.code == 1 and "'yaml' is not one of" in result.err

@@ -48,7 +48,9 @@ def test_the_golden_project_renders_as_expected(golden: Result) -> None:
 def test_every_rendered_object_is_valid_against_the_operator_schema(golden: Result) -> None:
     objects = parse(golden.out)
     assert [o["kind"] for o in objects].count("MCPServer") == 3
-    assert {o["kind"] for o in objects} == {"MCPGroup", "ConfigMap", "MCPServer", "MCPRemoteProxy"}
+    assert {o["kind"] for o in objects} == {
+        "MCPGroup", "ConfigMap", "MCPToolConfig", "MCPServer", "MCPRemoteProxy"
+    }  # fmt: skip
     assert problems(objects) == []
 
 
@@ -122,7 +124,7 @@ def test_output_directory_one_file_per_object_and_stale_files_removed(
     args = ("-f", str(GOLDEN / "workloads.yaml"), "-n", "team-tools", "-o", str(out))
     result = _render(capsys, *args)
     assert result.code == 0 and result.out == ""
-    assert "Wrote 10 file(s)" in result.err and "removed 1 it no longer renders" in result.err
+    assert "Wrote 12 file(s)" in result.err and "removed 1 it no longer renders" in result.err
     objects = parse(golden.out)
     expected = {f"{o['kind'].lower()}-{o['metadata']['name']}.yaml": o for o in objects}
     assert {p.name for p in out.iterdir()} == {*expected, "secrets.yaml"}

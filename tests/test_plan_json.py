@@ -10,11 +10,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from toolhive_compose.clients.catalog import entry_digest
 from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.model import (
+    ClientEntryRecord,
     DesiredState,
     GroupSpec,
+    ObservedClientFile,
     ObservedGroup,
     ObservedState,
     ObservedWorkload,
@@ -28,6 +32,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "plan.json"
 DIGEST_NEW = "hmac-sha256:" + "1" * 64
 DIGEST_OLD = "hmac-sha256:" + "2" * 64
 PROJECT = "demo"
+CURSOR = "/home/dev/.cursor/mcp.json"
 
 
 def _observed(
@@ -70,7 +75,14 @@ def representative() -> tuple[DesiredState, ObservedState]:
         port=18081,
     )
     search = ServerSpec(name="search", image="ghcr.io/example/search:1.1", port=18082)
-    tools = ServerSpec(name="tools", image="ghcr.io/example/tools:3", port=18083, group="dev")
+    tools = ServerSpec(
+        name="tools",
+        image="ghcr.io/example/tools:3",
+        port=18083,
+        group="dev",
+        tools=("list", "read"),
+        tools_override=(("read_file", "read", ""),),
+    )
     paused = ServerSpec(name="paused", image="ghcr.io/example/paused:1", state="stopped")
     worker = ServerSpec(name="worker", image="ghcr.io/example/worker:1", port=18085)
     old = ServerSpec(name="old", image="ghcr.io/example/old:1", port=18080, group="legacy")
@@ -78,7 +90,7 @@ def representative() -> tuple[DesiredState, ObservedState]:
     desired = DesiredState(
         project=PROJECT,
         servers=(fetch, notes, paused, search, tools, worker),
-        groups=(GroupSpec(name="dev", description="Tools for development"),),
+        groups=(GroupSpec(name="dev", description="Tools for development", clients=("cursor",)),),
     )
     observed_old_notes = ServerSpec(
         name="notes",
@@ -105,8 +117,29 @@ def representative() -> tuple[DesiredState, ObservedState]:
             ObservedGroup(name="shared", project=PROJECT, description="was ours"),
         ),
         memberships=tuple(sorted((w.name, str(w.spec["group"])) for w in workloads if w.spec)),
+        **_cursor(),
     )
     return desired, observed
+
+
+def _cursor() -> dict[str, Any]:
+    """Cursor's file: our entry of tools at an old port (updated), our entry of old (removed);
+    fetch is not there yet (registered)."""
+    tools = {"url": "http://127.0.0.1:18099/mcp", "type": "http"}
+    old = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
+    entries = {"tools": tools, "old": old, "mine": {"command": "my-mcp"}}
+
+    def record(server: str, group: str, value: dict[str, str]) -> ClientEntryRecord:
+        return ClientEntryRecord(client="cursor", path=CURSOR, server=server, project=PROJECT,
+                                 group=group, digest=entry_digest(value))  # fmt: skip
+
+    return {
+        "client_files": (
+            ObservedClientFile(client="cursor", path=CURSOR, installed=True, exists=True,
+                               entries=entries),
+        ),
+        "client_records": (record("old", "legacy", old), record("tools", "dev", tools)),
+    }  # fmt: skip
 
 
 def representative_plan() -> Plan:
@@ -140,6 +173,9 @@ def test_exact_shape() -> None:
             keys.append("image")
             assert set(action["image"]) <= {"before", "after", "before_digest", "after_digest"}
             assert {"before", "after"} <= set(action["image"])
+        if action["kind"].startswith("client-"):  # client actions name the client and file
+            keys.append("client")
+            assert list(action["client"]) == ["name", "file", "location", "group"]
         assert list(action) == keys
         assert action["id"] == index
         assert action["kind"] in {str(k) for k in ActionKind}

@@ -105,6 +105,15 @@ def build_spec(name: str, fields: dict[str, Any] | None) -> ServerSpec:
             fields[key] = _pairs(fields[key])
     if "secrets" in fields:
         fields["secrets"] = _secrets(fields["secrets"])
+    if "tools" in fields:
+        fields["tools"] = tuple(sorted(fields["tools"]))
+    if "tools_override" in fields:
+        fields["tools_override"] = tuple(
+            (actual, str(o.get("name", "")), str(o.get("description", "")))
+            for actual, o in sorted(fields["tools_override"].items())
+        )
+    if fields.get("tool_pins") is not None:
+        fields["tool_pins"] = _pairs(fields["tool_pins"])
     fields["name"] = name
     return ServerSpec(**fields)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +31,8 @@ from toolhive_compose.workloads.lifecycle import Lifecycle
 from toolhive_compose.workloads.queries import get_workload
 
 pytestmark = pytest.mark.docker
+# Names unique to this run: other runs on the same engine make these workloads too.
+PX = f"px{uuid.uuid4().hex[:6]}"
 NETWORK = '{"name":"network","network":{"inbound":{},"outbound":{"insecure_allow_all":true}}}'
 
 
@@ -90,7 +93,7 @@ def url(canon: dict[str, Any], sse: bool) -> str:
 )
 def test_sdk_client_through_the_proxy(workloads, transport: str, proxy_mode: str) -> None:
     w = workloads()
-    name = f"px-{transport}-{proxy_mode}"[:40]
+    name = f"{PX}-{transport}-{proxy_mode}"[:40]
     canon = w.create(name, transport=transport, proxy_mode=proxy_mode)
     status = w.store.statuses.get(name)
     assert status is not None and status.status == "running" and pid_alive(status.process_id)
@@ -106,40 +109,40 @@ def test_sdk_client_through_the_proxy(workloads, transport: str, proxy_mode: str
 
 def test_start_heals_a_killed_proxy(workloads) -> None:
     w = workloads()
-    canon = w.create("px-heal")
-    container, old = w.container_id("px-heal"), w.pid("px-heal")
+    canon = w.create(f"{PX}-heal")
+    container, old = w.container_id(f"{PX}-heal"), w.pid(f"{PX}-heal")
     os.kill(old, signal.SIGKILL)
     wait_until(lambda: not pid_alive(old))
-    stale = get_workload(w.runtime, w.store, "px-heal")
+    stale = get_workload(w.runtime, w.store, f"{PX}-heal")
     assert stale.status == "unhealthy" and "proxy" in stale.status_context
 
-    w.lifecycle.start("px-heal", container)
-    new = w.pid("px-heal")
-    assert new != old and pid_alive(new) and w.container_id("px-heal") == container
-    assert get_workload(w.runtime, w.store, "px-heal").status == "running"
+    w.lifecycle.start(f"{PX}-heal", container)
+    new = w.pid(f"{PX}-heal")
+    assert new != old and pid_alive(new) and w.container_id(f"{PX}-heal") == container
+    assert get_workload(w.runtime, w.store, f"{PX}-heal").status == "running"
     assert asyncio.run(mcp_round_trip(url(canon, False), text="healed")) == (TOOLS, "healed")
 
 
 def test_stop_proxy_frees_the_port_when_the_pid_record_is_lost(workloads) -> None:
     w = workloads()
-    canon = w.create("px-lost")
-    pid = w.pid("px-lost")
-    w.store.statuses.set_pid("px-lost", 0)
+    canon = w.create(f"{PX}-lost")
+    pid = w.pid(f"{PX}-lost")
+    w.store.statuses.set_pid(f"{PX}-lost", 0)
     assert not is_available(canon["port"])
-    assert stop_proxy(w.store, "px-lost", canon["port"]) is True
+    assert stop_proxy(w.store, f"{PX}-lost", canon["port"]) is True
     assert not pid_alive(pid) and is_available(canon["port"])
 
 
 def test_stop_then_start_keeps_the_container(workloads) -> None:
     w = workloads()
-    canon = w.create("px-cycle")
-    container, pid = w.container_id("px-cycle"), w.pid("px-cycle")
-    w.lifecycle.stop("px-cycle", container)
-    status = w.store.statuses.get("px-cycle")
+    canon = w.create(f"{PX}-cycle")
+    container, pid = w.container_id(f"{PX}-cycle"), w.pid(f"{PX}-cycle")
+    w.lifecycle.stop(f"{PX}-cycle", container)
+    status = w.store.statuses.get(f"{PX}-cycle")
     assert status is not None and (status.status, status.process_id) == ("stopped", 0)
     assert not pid_alive(pid) and is_available(canon["port"])
-    w.lifecycle.start("px-cycle", container)
-    assert w.container_id("px-cycle") == container and pid_alive(w.pid("px-cycle"))
+    w.lifecycle.start(f"{PX}-cycle", container)
+    assert w.container_id(f"{PX}-cycle") == container and pid_alive(w.pid(f"{PX}-cycle"))
     assert asyncio.run(mcp_round_trip(url(canon, False))) == (TOOLS, "hello")
 
 
@@ -147,19 +150,19 @@ def test_a_server_that_never_answers_fails_the_start(workloads) -> None:
     w = workloads(ready_timeout=2)
     ensure_busybox_image()
     with pytest.raises(EngineError, match="did not answer MCP initialize within 2s") as info:
-        w.create("px-mute", image=BUSYBOX_IMAGE)  # sleeps forever, reads nothing
-    assert info.value.hint == "thv logs px-mute"
-    status = w.store.statuses.get("px-mute")
+        w.create(f"{PX}-mute", image=BUSYBOX_IMAGE)  # sleeps forever, reads nothing
+    assert info.value.hint == f"thv logs {PX}-mute"
+    status = w.store.statuses.get(f"{PX}-mute")
     assert status is not None and status.status == "unhealthy"
     assert pid_alive(status.process_id)  # the proxy stays; the server may still come up
 
 
 def test_a_dying_container_makes_the_workload_unhealthy(workloads, docker_client) -> None:
     w = workloads()
-    w.create("px-dies")
-    pid = w.pid("px-dies")
-    docker_client.containers.get(w.container_id("px-dies")).kill()
+    w.create(f"{PX}-dies")
+    pid = w.pid(f"{PX}-dies")
+    docker_client.containers.get(w.container_id(f"{PX}-dies")).kill()
     wait_until(lambda: not pid_alive(pid))
-    status = w.store.statuses.get("px-dies")
+    status = w.store.statuses.get(f"{PX}-dies")
     assert status is not None and status.status == "unhealthy"
     assert "container" in status.status_context and status.process_id == 0

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from toolhive_compose.proxy.processes.procfs import cmdline, is_proxy_for, pid_a
 from toolhive_compose.proxy.transports.bridge import Bridge, LineSplitter
 from toolhive_compose.proxy.transports.reverse import ReverseProxy, Upstream
 from toolhive_compose.proxy.transports.stdio import StdioApp
+from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard
 from toolhive_compose.state import Store
 from toolhive_compose.workloads.lifecycle import Lifecycle
 
@@ -74,14 +75,21 @@ def loop_thread() -> Iterator[LoopThread]:
     lt.close()
 
 
-async def serve_stdio_app(port: int, *, sse: bool) -> None:
+async def serve_stdio_app(
+    port: int,
+    *,
+    sse: bool,
+    server: Path = SERVER,
+    env: dict[str, str] | None = None,
+    guard: SurfaceGuard | None = None,
+) -> None:
     """The stdio bridge in front of a local server process talking over pipes."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(SERVER), "--transport", "stdio",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        sys.executable, str(server), "--transport", "stdio",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
-    bridge = Bridge(proc.stdin.write, proc.stdin.drain)
+    bridge = Bridge(proc.stdin.write, proc.stdin.drain, guard)
     app = StdioApp(bridge, sse=sse)
     stdout = proc.stdout
 
@@ -99,23 +107,33 @@ async def serve_stdio_app(port: int, *, sse: bool) -> None:
     await serve(app.handle, port)
 
 
-@pytest.fixture
-def http_server() -> Iterator:
-    """http_server(transport) -> port of a local FastMCP server."""
+@contextlib.contextmanager
+def local_servers() -> Iterator[Callable[..., int]]:
+    """start(transport, server=, env=) -> the port of a local FastMCP server over HTTP; the
+    servers end with the block."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(transport: str) -> int:
+    def start(transport: str, *, server: Path = SERVER, env: dict[str, str] | None = None) -> int:
         port = free_port()
-        command = [sys.executable, str(SERVER), "--transport", transport, "--port", str(port)]
+        command = [sys.executable, str(server), "--transport", transport, "--port", str(port)]
         quiet = subprocess.DEVNULL
-        procs.append(subprocess.Popen(command, stdout=quiet, stderr=quiet))
+        procs.append(subprocess.Popen(command, stdout=quiet, stderr=quiet, env=env))
         wait_port(port)
         return port
 
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(5)
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(5)
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[..., int]]:
+    """http_server(transport) -> port of a local FastMCP server."""
+    with local_servers() as start:
+        yield start
 
 
 # -- stdio bridge ------------------------------------------------------------------------------

@@ -33,7 +33,9 @@ def test_header_and_footer(text: str) -> None:
     assert lines[0] == "toolhive-compose will perform these actions (project demo):"
     assert lines[-1] == (
         "Plan: 1 to create, 1 to recreate, 1 to delete, 1 to upgrade, 1 to start, 1 to stop, "
-        "1 to move, 1 group(s) to create, 1 group(s) to delete."
+        "1 to move, 1 to reconfigure, 1 group(s) to create, 1 group(s) to delete, "
+        "1 client entr(ies) to register, 1 client entr(ies) to update, "
+        "1 client entr(ies) to remove."
     )
     assert text.endswith(".\n")
 
@@ -50,6 +52,19 @@ def test_header_and_footer(text: str) -> None:
         ("# server paused will be stopped", "  ~ server 'paused'"),
         ("# server worker will be started", "  ~ server 'worker'"),
         ("# server tools will move to another group (no restart)", "  ~ server 'tools'"),
+        ("# server tools will be reconfigured (no restart)", "  ~ server 'tools'"),
+        (
+            "# client cursor: server fetch will be registered",
+            "  + client cursor 'fetch' in /home/dev/.cursor/mcp.json",
+        ),
+        (
+            "# client cursor: server tools will be updated",
+            "  ~ client cursor 'tools' in /home/dev/.cursor/mcp.json",
+        ),
+        (
+            "# client cursor: server old will be removed",
+            "  - client cursor 'old' in /home/dev/.cursor/mcp.json",
+        ),
     ],
 )
 def test_terraform_symbols(text: str, header: str, symbol_line: str) -> None:
@@ -78,8 +93,12 @@ def test_change_lines(text: str) -> None:
         search[2] == '      ~ image = "ghcr.io/example/search:1.0" -> "ghcr.io/example/search:1.1"'
     )
     assert re.fullmatch(r"      ~ digest +=.*-> \(known after pull\)", search[3])
-    tools = _block(text, "# server tools")
+    tools = _block(text, "# server tools will move")
     assert tools[2:] == ['      ~ group = "default" -> "dev"']
+    assert _block(text, "# server tools will be reconfigured")[2:] == [
+        '      ~ tools                    = [] -> ["list", "read"]',
+        '      + tools_override.read_file = {"name": "read"}',
+    ]
 
 
 def test_removed_value_line() -> None:

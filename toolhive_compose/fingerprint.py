@@ -15,8 +15,10 @@ from typing import Any
 from .model import ServerSpec
 
 # Fields that never force a container change: group moves rewrite state only (ToolHive's
-# MoveToGroup); running/stopped is a start or a stop.
-HASH_EXCLUDED = frozenset({"group", "state"})
+# MoveToGroup); running/stopped is a start or a stop; the tool surface (filter, overrides,
+# pins) is the proxy's business: the run config is rewritten and the proxy follows it.
+TOOL_FIELDS = ("tools", "tools_override", "tool_pins")
+HASH_EXCLUDED = frozenset({"group", "state", *TOOL_FIELDS})
 SENSITIVE_FIELDS = frozenset({"secrets"})
 
 
@@ -42,7 +44,22 @@ def canonical(spec: ServerSpec, *, port: int | None = None) -> dict[str, Any]:
         },
         "group": spec.group,
         "state": spec.state,
+        "tools": list(spec.tools),
+        "tools_override": overrides_doc(spec.tools_override),
+        "tool_pins": dict(spec.tool_pins) if spec.tool_pins is not None else None,
     }
+
+
+def overrides_doc(overrides: tuple[tuple[str, str, str], ...]) -> dict[str, dict[str, str]]:
+    """ToolHive's ``tools_override`` shape: ``{actual: {name, description}}``, empty ones left
+    out (Go's ``omitempty``)."""
+    doc = {}
+    for actual, name, description in overrides:
+        entry = {"name": name} if name else {}
+        if description:
+            entry["description"] = description
+        doc[actual] = entry
+    return doc
 
 
 def config_hash(canon: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ Desired state comes from the loader with every default filled in; observed state
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,11 @@ class ServerSpec:
     # Where a ``server:`` entry came from (run config only; never in the config hash).
     registry_server_name: str = ""  # the registry entry's full name
     registry_url: str = ""  # the registry's URL or absolute path
+    # The tool surface (ToolHive's tools_filter / tools_override); never in the config hash:
+    # a change rewrites the run config and the proxy follows, the container stays.
+    tools: tuple[str, ...] = ()  # client-visible names allowed; () = all; sorted, unique
+    tools_override: tuple[tuple[str, str, str], ...] = ()  # (server's name, name, description)
+    tool_pins: Pairs | None = None  # client-visible name -> digest; None = not pinned
 
     @property
     def remote(self) -> bool:
@@ -91,6 +97,7 @@ class ServerSpec:
 class GroupSpec:
     name: str
     description: str = ""
+    clients: tuple[str, ...] = ()  # MCP clients its servers are registered in, file order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +160,7 @@ class ObservedGroup:
     name: str
     project: str = ""  # project that created it; "" = not ours
     description: str = ""
+    registered_clients: tuple[str, ...] = ()  # as the group file lists them (ToolHive's)
     damage: str = ""  # the group file is damaged: one sentence naming it
 
 
@@ -164,6 +172,10 @@ class ObservedState:
     foreign_containers: Pairs = ()  # (container name, id)
     # group of every workload in state (any owner): (workload name, group)
     memberships: Pairs = field(default=())
+    # MCP clients: the files that matter to the plan, and what toolhive-compose wrote there
+    client_files: tuple[ObservedClientFile, ...] = ()
+    client_records: tuple[ClientEntryRecord, ...] = ()
+    client_registrations: tuple[ClientRegistration, ...] = ()
     # damaged state that belongs to no one workload (the ownership file), one sentence each
     notes: tuple[str, ...] = ()
 
@@ -172,3 +184,37 @@ class ObservedState:
             if w.name == name:
                 return w
         return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedClientFile:
+    """One MCP client's configuration file: the entries under its servers key."""
+
+    client: str
+    path: str  # absolute
+    installed: bool  # the client's configuration directory exists (Claude Code: the file)
+    current: bool = True  # where the client keeps its file on this machine (not only recorded)
+    exists: bool = False
+    problem: str = ""  # why it cannot be read or edited, a sentence naming it; "" = fine
+    entries: Mapping[str, Any] = field(default_factory=dict)  # server name -> entry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientEntryRecord:
+    """An entry toolhive-compose wrote into a client's file, and for which project."""
+
+    client: str
+    path: str
+    server: str
+    project: str
+    group: str
+    digest: str  # of the entry as written (see clients.catalog.entry_digest)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientRegistration:
+    """A client toolhive-compose added to a group file's ``registered_clients``."""
+
+    group: str
+    client: str
+    project: str

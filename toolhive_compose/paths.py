@@ -52,5 +52,10 @@ class Paths:
         return self.state_home / "toolhive-compose"
 
     @property
+    def surfaces(self) -> Path:
+        """What each proxy reports of its workload's tool surface (ours, one file each)."""
+        return self.ours / "surfaces"
+
+    @property
     def cache(self) -> Path:
         return self.cache_home / "toolhive-compose"

@@ -1,8 +1,8 @@
 """Test images, built locally by ``scripts/build-images.sh`` (no registry is needed).
 
-``ensure_busybox_image()`` and ``ensure_mcp_image(version)`` build what is missing or stale and
-return the tag. They are cheap once the image exists, and safe to call from several pytest
-processes at once: the script holds a file lock while it builds.
+``ensure_busybox_image()``, ``ensure_mcp_image(version)`` and ``ensure_surface_image(variant)``
+build what is missing or stale and return the tag. They are cheap once the image exists, and
+safe to call from several pytest processes at once: the script holds a file lock while it builds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ BUSYBOX_IMAGE = "thc-test/busybox:1"
 MCP_IMAGE_REPO = "thc-test/mcp-py"
 MCP_IMAGE_VERSIONS = (1, 2)
 MCP_IMAGE = f"{MCP_IMAGE_REPO}:1"
+SURFACE_IMAGE_REPO = "thc-test/mcp-surface"  # tests/support/mcp_surface_server.py
+SURFACE_VARIANTS = ("1", "2", "flip")
 
 
 def _cache_dir() -> Path:
@@ -66,3 +68,12 @@ def ensure_mcp_image(version: int = 1) -> str:
     tag = mcp_image(version)
     _build("mcp")
     return tag
+
+
+def ensure_surface_image(variant: str = "1") -> str:
+    """``thc-test/mcp-surface:<variant>``: 1, 2 (a changed description, one more tool) or flip
+    (changes on a call, then announces it)."""
+    if variant not in SURFACE_VARIANTS:
+        raise ValueError(f"no surface test image {variant!r}; have {SURFACE_VARIANTS}")
+    _build("surface")
+    return f"{SURFACE_IMAGE_REPO}:{variant}"

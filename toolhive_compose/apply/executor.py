@@ -12,9 +12,10 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..clients.editor import ClientEditor
 from ..errors import ThvError
 from ..model import DesiredState
-from ..plan.actions import Action, ActionKind, Plan
+from ..plan.actions import CLIENT_KINDS, Action, ActionKind, Plan
 from ..workloads.lifecycle import Lifecycle
 from .parallel import DONE, FAILED, Outcome, run_graph
 
@@ -71,13 +72,17 @@ def _apply(
     lifecycle.store.groups.ensure_default()
     image_errors = _prepare_images(plan, lifecycle, parallelism)
     notes = _upgrade_notes(plan, lifecycle, image_errors)
+    clients = ClientEditor(lifecycle.store)
 
     def run(action_id: int) -> None:
         action = actions[action_id]
         image = (action.after or {}).get("image")
         if action.kind in IMAGE_KINDS and image in image_errors:
             raise image_errors[image]
-        _dispatch(action, desired, lifecycle)
+        if action.kind in CLIENT_KINDS:
+            _client(action, desired.project, clients)
+        else:
+            _dispatch(action, desired, lifecycle, clients)
 
     finals: dict[int, Event] = {}
 
@@ -146,13 +151,20 @@ def _upgrade_notes(
     return notes
 
 
-def _dispatch(action: Action, desired: DesiredState, lifecycle: Lifecycle) -> None:
+def _dispatch(
+    action: Action, desired: DesiredState, lifecycle: Lifecycle, clients: ClientEditor
+) -> None:
     after = action.after or {}
     kind, name, project = action.kind, action.name, desired.project
     if kind in (ActionKind.GROUP_CREATE, ActionKind.GROUP_UPDATE):
-        lifecycle.group_create(name, project=project, description=after.get("description", ""))
+        if kind is ActionKind.GROUP_CREATE or "description" in after:
+            lifecycle.group_create(name, project=project, description=after.get("description", ""))
+        if "registered_clients" in after:
+            before = (action.before or {}).get("registered_clients") or []
+            clients.register_clients(name, before, after["registered_clients"], project)
     elif kind is ActionKind.GROUP_DELETE:
         lifecycle.group_delete(name)
+        clients.forget_group(name, project)
     elif kind is ActionKind.CREATE:
         lifecycle.create(desired.server(name), after, project=project)
     elif kind in (ActionKind.RECREATE, ActionKind.UPGRADE):
@@ -167,8 +179,26 @@ def _dispatch(action: Action, desired: DesiredState, lifecycle: Lifecycle) -> No
         lifecycle.move_group(name, after["group"])
     elif kind is ActionKind.ADOPT:
         lifecycle.adopt(name, after, project=project)
+    elif kind is ActionKind.RECONFIGURE:
+        lifecycle.reconfigure(name, after)
     else:  # pragma: no cover - every kind is handled above
         raise AssertionError(f"unhandled action kind {kind}")
+
+
+def _client(action: Action, project: str, clients: ClientEditor) -> None:
+    """A client action: ``before`` is the entry the plan saw, ``after`` the one it wants
+    (equal: take the entry on record; for an unregister, equal or both None: forget it)."""
+    target = action.client
+    assert target is not None
+    if action.kind is ActionKind.CLIENT_UNREGISTER:
+        keep = action.before is None or action.after is not None
+        clients.unregister(target.name, target.file, action.name, seen=action.before, keep=keep)
+        return
+    take_over = action.before is not None and action.before == action.after
+    clients.register(
+        target.name, target.file, target.group, action.name,
+        seen=action.before, project=project, take_over=take_over,
+    )  # fmt: skip
 
 
 def _message(error: BaseException | None) -> str:

@@ -3,10 +3,10 @@
 The app and what the commands share are :mod:`.app`; the commands live in one module per
 family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :mod:`.workloads`
 (list, status, logs, start/restart, stop, rm), :mod:`.groups`, :mod:`.run`,
-:mod:`.importing` (import), :mod:`.upgrade`, :mod:`.targets` (render, export) — and
-register themselves when imported; their human text is :mod:`.text` and :mod:`.tables`; an
-unexpected error's report is :mod:`.crash`.  Call :func:`main` to run ``thv`` inside another
-program.
+:mod:`.importing` (import), :mod:`.upgrade`, :mod:`.targets` (render, export),
+:mod:`.clients` (client) — and register themselves when imported; their human text is
+:mod:`.text` and :mod:`.tables`; an unexpected error's report is :mod:`.crash`.  Call
+:func:`main` to run ``thv`` inside another program.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..proxy import foreground_target
 # module of the command it runs, and all of them for help or an unknown command.
 CORE_COMMANDS = frozenset({"plan", "apply", "down", "validate", "config", "schema"})
 COMMAND_MODULES = {
+    "client": "clients",
     "group": "groups",
     "import": "importing",
     "run": "run",

@@ -109,6 +109,12 @@ Adopt = Annotated[
         "under this project; those that match are not recreated.",
     ),
 ]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="A group's MCP client that is not installed here is an error, not skipped."
+    ),
+]
 RegistryOpt = Annotated[
     str | None,
     typer.Option(

@@ -16,13 +16,26 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .app import Adopt, EnvFiles, Execution, Files, RegistryOpt, Source, app, confirm, option_groups
+from .app import (
+    Adopt,
+    EnvFiles,
+    Execution,
+    Files,
+    RegistryOpt,
+    Source,
+    Strict,
+    app,
+    confirm,
+    option_groups,
+)
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
-    from ..model import DesiredState
+    from ..model import DesiredState, ObservedState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
+    from ..runtime import Runtime
+    from ..state import Store
 
 
 class PlanFormat(StrEnum):
@@ -50,10 +63,11 @@ def plan(
         typer.Option("--check-upgrades", help="Also list registry servers pinned behind it."),
     ] = False,
     adopt: Adopt = False,
+    strict: Strict = False,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
     desired = _load(source.files, source.env_file, source.project, registry)
-    the_plan = _make_plan(desired, adopt=adopt)
+    the_plan = _make_plan(desired, adopt=adopt, strict=strict)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import plan_upgrades
@@ -82,7 +96,11 @@ def plan(
 @app.command()
 @option_groups
 def apply(
-    source: Source, execution: Execution, registry: RegistryOpt = None, adopt: Adopt = False
+    source: Source,
+    execution: Execution,
+    registry: RegistryOpt = None,
+    adopt: Adopt = False,
+    strict: Strict = False,
 ) -> None:
     """Plan, confirm, then carry out exactly that plan."""
     from ..paths import Paths
@@ -93,7 +111,7 @@ def apply(
     launcher = Launcher(Paths.from_env())
     try:
         desired = _load(source.files, source.env_file, source.project, registry)
-        _reconcile(desired, execution, adopt=adopt, launcher=launcher)
+        _reconcile(desired, execution, adopt=adopt, strict=strict, launcher=launcher)
     finally:
         launcher.close()
 
@@ -101,7 +119,7 @@ def apply(
 @app.command()
 @option_groups
 def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> None:
-    """Remove every workload and group the project owns, and nothing else."""
+    """Remove every workload and group the project owns, and the client entries it wrote."""
     from ..model import DesiredState
 
     name = source.project or _load(source.files, source.env_file, None, registry).project
@@ -159,16 +177,23 @@ def _load(
     return load(files or [], env_files=env_files or [], project=project, registry=registry)
 
 
-def _make_plan(desired: DesiredState, *, adopt: bool = False) -> Plan:
+def _make_plan(desired: DesiredState, *, adopt: bool = False, strict: bool = False) -> Plan:
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store
+
+    return make_plan(
+        desired, _observe(desired, get_runtime(), Store.from_env()), adopt=adopt, strict=strict
+    )
+
+
+def _observe(desired: DesiredState, runtime: Runtime, store: Store) -> ObservedState:
+    """What exists: workloads and groups, and the MCP client files the plan needs."""
+    from ..clients.observe import with_clients
     from ..workloads.observe import observe
 
-    observed = observe(
-        get_runtime(), Store.from_env(), desired_names=[s.name for s in desired.servers]
-    )
-    return make_plan(desired, observed, adopt=adopt)
+    observed = observe(runtime, store, desired_names=[s.name for s in desired.servers])
+    return with_clients(observed, desired, store.paths)
 
 
 def _reconcile(
@@ -176,6 +201,7 @@ def _reconcile(
     execution: Execution,
     *,
     adopt: bool = False,
+    strict: bool = False,
     launcher: Launcher | None = None,
     command: str = "thv apply",
 ) -> None:
@@ -184,13 +210,12 @@ def _reconcile(
     from ..runtime import get_runtime
     from ..state import Store, state_lock
     from ..workloads.lifecycle import Lifecycle
-    from ..workloads.observe import observe
     from .text import render_plan, render_result
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours, operation=command):
-        names = [s.name for s in desired.servers]
-        the_plan = make_plan(desired, observe(runtime, store, desired_names=names), adopt=adopt)
+        observed = _observe(desired, runtime, store)
+        the_plan = make_plan(desired, observed, adopt=adopt, strict=strict)
         typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
         if not the_plan.has_changes:
             return

@@ -8,7 +8,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..plan.actions import Action, ActionKind, FieldChange, ImageChange, Plan
+from ..plan.actions import (
+    CLIENT_KINDS,
+    KNOWN_AFTER_APPLY,
+    Action,
+    ActionKind,
+    FieldChange,
+    ImageChange,
+    Plan,
+)
 
 if TYPE_CHECKING:
     from ..apply.executor import ApplyResult, Event
@@ -18,8 +26,10 @@ SYMBOL = {
     ActionKind.DELETE: "-", ActionKind.GROUP_DELETE: "-",
     ActionKind.RECREATE: "-/+", ActionKind.UPGRADE: "-/+",
     ActionKind.START: "~", ActionKind.STOP: "~", ActionKind.MOVE_GROUP: "~",
-    ActionKind.ADOPT: "~",
+    ActionKind.ADOPT: "~", ActionKind.RECONFIGURE: "~",
     ActionKind.GROUP_UPDATE: "~",
+    ActionKind.CLIENT_REGISTER: "+", ActionKind.CLIENT_UPDATE: "~",
+    ActionKind.CLIENT_UNREGISTER: "-",
 }  # fmt: skip
 HEADLINE = {
     ActionKind.CREATE: "will be created",
@@ -30,17 +40,24 @@ HEADLINE = {
     ActionKind.STOP: "will be stopped",
     ActionKind.MOVE_GROUP: "will move to another group (no restart)",
     ActionKind.ADOPT: "will be adopted (no restart)",
+    ActionKind.RECONFIGURE: "will be reconfigured (no restart)",
     ActionKind.GROUP_CREATE: "will be created",
     ActionKind.GROUP_UPDATE: "will be updated",
     ActionKind.GROUP_DELETE: "will be deleted",
+    ActionKind.CLIENT_REGISTER: "will be registered",
+    ActionKind.CLIENT_UPDATE: "will be updated",
+    ActionKind.CLIENT_UNREGISTER: "will be removed",
 }
 PAST = {
     ActionKind.CREATE: "created", ActionKind.DELETE: "deleted",
     ActionKind.RECREATE: "recreated", ActionKind.UPGRADE: "upgraded",
     ActionKind.START: "started", ActionKind.STOP: "stopped",
     ActionKind.MOVE_GROUP: "moved", ActionKind.ADOPT: "adopted",
+    ActionKind.RECONFIGURE: "reconfigured",
     ActionKind.GROUP_CREATE: "created",
     ActionKind.GROUP_UPDATE: "updated", ActionKind.GROUP_DELETE: "deleted",
+    ActionKind.CLIENT_REGISTER: "registered", ActionKind.CLIENT_UPDATE: "updated",
+    ActionKind.CLIENT_UNREGISTER: "removed",
 }  # fmt: skip
 COLOUR = {"+": "32", "-": "31", "~": "33", "-/+": "35"}
 
@@ -72,7 +89,13 @@ def _action_block(action: Action, style: Style) -> list[str]:
     noun = "group" if action.is_group else "server"
     deps = f" (after #{', #'.join(map(str, action.depends_on))})" if action.depends_on else ""
     head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}"
-    lines = [style(head, "1"), f"{style(symbol.rjust(3), COLOUR[symbol])} {noun} {action.name!r}"]
+    title = f"{noun} {action.name!r}"
+    if action.client is not None:
+        symbol, headline = _client_headline(action)
+        head = f"  # client {action.client.name}: server {action.name} {headline}: "
+        head += f"{action.reason}{deps}"
+        title = f"client {action.client.name} {action.name!r} in {action.client.file}"
+    lines = [style(head, "1"), f"{style(symbol.rjust(3), COLOUR[symbol])} {title}"]
     width = max((len(c.path) for c in action.changes), default=0)
     for change in action.changes:
         lines.append("      " + _change_line(change, width, style))
@@ -83,6 +106,17 @@ def _action_block(action: Action, style: Style) -> list[str]:
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
     return lines
+
+
+def _client_headline(action: Action) -> tuple[str, str]:
+    """A client action that writes nothing only changes what is on record."""
+    if action.kind is ActionKind.CLIENT_UNREGISTER and action.after is None and action.before:
+        return SYMBOL[action.kind], HEADLINE[action.kind]
+    if action.kind is ActionKind.CLIENT_UNREGISTER:
+        return "~", "will be forgotten (the file is left as it is)"
+    if action.before is not None and action.before == action.after:
+        return "~", "will be taken on record (the file is left as it is)"
+    return SYMBOL[action.kind], HEADLINE[action.kind]
 
 
 def _digest_line(image: ImageChange, width: int, style: Style) -> str:
@@ -107,8 +141,8 @@ def _change_line(change: FieldChange, width: int, style: Style) -> str:
 
 
 def _value(value: Any) -> str:
-    if value == "(sensitive)":
-        return "(sensitive)"
+    if value in ("(sensitive)", KNOWN_AFTER_APPLY):
+        return str(value)
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -129,9 +163,13 @@ def summary_line(plan: Plan) -> str:
         ("stop", "to stop"),
         ("move-group", "to move"),
         ("adopt", "to adopt"),
+        ("reconfigure", "to reconfigure"),
         ("group-create", "group(s) to create"),
         ("group-update", "group(s) to update"),
         ("group-delete", "group(s) to delete"),
+        ("client-register", "client entr(ies) to register"),
+        ("client-update", "client entr(ies) to update"),
+        ("client-unregister", "client entr(ies) to remove"),
     ]
     parts += [f"{counts[k]} {label}" for k, label in extra if counts[k]]
     return "Plan: " + ", ".join(parts) + "."
@@ -142,11 +180,16 @@ def render_event(event: Event, *, colour: bool = False) -> str:
     action = event.action
     noun = "group " if action.is_group else ""
     who = f"{noun}{action.name}"
+    if action.kind in CLIENT_KINDS and action.client is not None:
+        who = f"client {action.client.name}: {action.name}"
     if event.state == "started":
         return f"{who}: {action.kind}..."
     if event.state == "done":
         note = f": {event.message}" if event.message else ""
-        return f"{who}: {style(PAST[action.kind], '32')} ({event.seconds:.1f}s){note}"
+        past = PAST[action.kind]
+        if action.client is not None and _client_headline(action)[0] == "~":
+            past = "taken on record" if action.kind is ActionKind.CLIENT_REGISTER else "forgotten"
+        return f"{who}: {style(past, '32')} ({event.seconds:.1f}s){note}"
     if event.state == "skipped":
         return (
             f"{who}: {style(str(action.kind) + ' skipped', '33')} (an action it depends on failed)"

@@ -18,10 +18,14 @@ class ActionKind(StrEnum):
     DELETE = "delete"
     MOVE_GROUP = "move-group"
     ADOPT = "adopt"  # an unmanaged workload taken under the project (run config only)
+    RECONFIGURE = "reconfigure"  # tool filter, overrides or pins: the proxy follows, no restart
     UPGRADE = "upgrade"
     RECREATE = "recreate"
     CREATE = "create"
     START = "start"
+    CLIENT_REGISTER = "client-register"  # a server's entry written into an MCP client's file
+    CLIENT_UPDATE = "client-update"
+    CLIENT_UNREGISTER = "client-unregister"
     GROUP_DELETE = "group-delete"
 
 
@@ -33,12 +37,20 @@ PHASE = {
     ActionKind.DELETE: 2,
     ActionKind.MOVE_GROUP: 3,
     ActionKind.ADOPT: 3,
+    ActionKind.RECONFIGURE: 3,
     ActionKind.UPGRADE: 4,
     ActionKind.RECREATE: 4,
     ActionKind.CREATE: 5,
     ActionKind.START: 6,
-    ActionKind.GROUP_DELETE: 7,
+    ActionKind.CLIENT_REGISTER: 7,
+    ActionKind.CLIENT_UPDATE: 7,
+    ActionKind.CLIENT_UNREGISTER: 7,
+    ActionKind.GROUP_DELETE: 8,
 }
+CLIENT_KINDS = frozenset(
+    {ActionKind.CLIENT_REGISTER, ActionKind.CLIENT_UPDATE, ActionKind.CLIENT_UNREGISTER}
+)
+KNOWN_AFTER_APPLY = "(known after apply)"
 # Kinds that take a workload's container or proxy down, even briefly.
 DESTRUCTIVE = frozenset(
     {ActionKind.STOP, ActionKind.DELETE, ActionKind.UPGRADE, ActionKind.RECREATE}
@@ -76,6 +88,20 @@ class ImageChange:
         return doc
 
 
+@dataclass(frozen=True, slots=True)
+class ClientTarget:
+    """The MCP client a client action edits: its file and where the entry sits there."""
+
+    name: str  # the client (cursor, vscode, ...)
+    file: str  # its configuration file, absolute
+    location: str  # the entry in the file: ``mcpServers.fetch``, ``mcpServers[name=fetch]``
+    group: str  # the group whose clients list brought it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "file": self.file, "location": self.location,
+                "group": self.group}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
     id: int
@@ -86,7 +112,9 @@ class Action:
     depends_on: tuple[int, ...] = ()
     target: str = ""  # the container id acted on, if any
     image: ImageChange | None = None  # upgrades only
-    # Canonical specs (fingerprint.canonical).  Not serialised: they carry secret digests.
+    client: ClientTarget | None = None  # client actions only
+    # Canonical specs (fingerprint.canonical); for a client action, the entry as the plan saw
+    # it and as it will be.  Not serialised: specs carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
     after: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -105,6 +133,8 @@ class Action:
         }
         if self.image is not None:
             doc["image"] = self.image.to_dict()
+        if self.client is not None:
+            doc["client"] = self.client.to_dict()
         return doc
 
 

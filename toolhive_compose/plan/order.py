@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PlanError
+from ..fingerprint import TOOL_FIELDS
 from ..model import ObservedState
-from .actions import PHASE, Action, ActionKind, ImageChange
+from .actions import PHASE, Action, ActionKind, ClientTarget, FieldChange, ImageChange
 from .diff import field_changes
 
 HOST_PORT_FIELDS = ("port", "target_port")
+Key = tuple[ActionKind, str, str]  # kind, workload or group, client
 _NO_CHANGES = frozenset({ActionKind.START, ActionKind.STOP, ActionKind.DELETE})
 
 
@@ -30,15 +32,20 @@ class Draft:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     target: str = ""
-    deps: set[tuple[ActionKind, str]] = field(default_factory=set)
+    deps: set[Key] = field(default_factory=set)
     image: ImageChange | None = None
+    client: ClientTarget | None = None
+    changes: tuple[FieldChange, ...] | None = None  # worked out by the drafter
 
     @property
-    def key(self) -> tuple[ActionKind, str]:
-        return (self.kind, self.name)
+    def key(self) -> Key:
+        return (self.kind, self.name, self.client.name if self.client else "")
 
     def is_group_kind(self) -> bool:
         return self.kind.startswith("group")
+
+    def is_workload_kind(self) -> bool:
+        return not self.is_group_kind() and self.client is None
 
 
 def link(drafts: list[Draft], observed: ObservedState) -> None:
@@ -49,7 +56,7 @@ def link(drafts: list[Draft], observed: ObservedState) -> None:
     }
     freeing = _port_freers(drafts)
     for d in drafts:
-        if d.after and not d.is_group_kind():
+        if d.after and d.is_workload_kind():
             group = d.after.get("group")
             if group in creates_group:
                 d.deps.add(creates_group[group])
@@ -63,12 +70,12 @@ def link(drafts: list[Draft], observed: ObservedState) -> None:
             d.deps.update(
                 o.key
                 for o in drafts
-                if not o.is_group_kind() and members.get(o.name) == d.name and o.key != d.key
+                if o.is_workload_kind() and members.get(o.name) == d.name and o.key != d.key
             )
 
 
-def _port_freers(drafts: list[Draft]) -> dict[Any, tuple[ActionKind, str]]:
-    freeing: dict[Any, tuple[ActionKind, str]] = {}
+def _port_freers(drafts: list[Draft]) -> dict[Any, Key]:
+    freeing: dict[Any, Key] = {}
     for d in drafts:
         if d.kind in (ActionKind.DELETE, ActionKind.RECREATE, ActionKind.UPGRADE) and d.before:
             for key in HOST_PORT_FIELDS:
@@ -82,7 +89,7 @@ def order(drafts: list[Draft]) -> tuple[Action, ...]:
     pending = {d.key: {k for k in d.deps if k in by_key} for d in drafts}
     ready = [(PHASE[d.kind], d.name, d.key) for d in drafts if not pending[d.key]]
     heapq.heapify(ready)
-    ids: dict[tuple[ActionKind, str], int] = {}
+    ids: dict[Key, int] = {}
     actions: list[Action] = []
     while ready:
         _, _, key = heapq.heappop(ready)
@@ -96,7 +103,7 @@ def order(drafts: list[Draft]) -> tuple[Action, ...]:
                     o = by_key[other]
                     heapq.heappush(ready, (PHASE[o.kind], o.name, other))
     if len(actions) != len(drafts):
-        stuck = sorted(n for (_, n) in set(pending) - set(ids))
+        stuck = sorted({n for (_, n, _) in set(pending) - set(ids)})
         raise PlanError(
             f"circular dependency between {', '.join(stuck)} (ports swapped?)",
             hint="apply the change in two steps",
@@ -104,10 +111,15 @@ def order(drafts: list[Draft]) -> tuple[Action, ...]:
     return tuple(actions)
 
 
-def _action(d: Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
-    changes = () if d.kind in _NO_CHANGES else field_changes(d.before, d.after)
+def _action(d: Draft, ids: dict[Key, int]) -> Action:
+    if d.changes is not None:
+        changes = d.changes
+    else:
+        changes = () if d.kind in _NO_CHANGES else field_changes(d.before, d.after)
     if d.kind is ActionKind.MOVE_GROUP:
         changes = tuple(c for c in changes if c.path == "group")
+    elif d.kind is ActionKind.RECONFIGURE:
+        changes = tuple(c for c in changes if c.path.split(".", 1)[0] in TOOL_FIELDS)
     return Action(
         id=ids[d.key],
         kind=d.kind,
@@ -119,4 +131,5 @@ def _action(d: Draft, ids: dict[tuple[ActionKind, str], int]) -> Action:
         before=d.before,
         after=d.after,
         image=d.image,
+        client=d.client,
     )

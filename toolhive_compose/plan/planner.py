@@ -5,6 +5,8 @@ Decisions per server (hashes decide, diffs only explain):
 - nothing there, or state without a container → ``create``
 - config hash differs → ``upgrade`` when only the image changed, else ``recreate``
 - only the group differs → ``move-group`` (state rewrite, no restart)
+- the tool filter, overrides or pins differ → ``reconfigure`` (run-config rewrite; the proxy
+  follows it, the container stays)
 - desired running but the container is not → ``start``; desired stopped but running → ``stop``
 - owned by this project but no longer in the file → ``delete``
 - with ``adopt``, an unmanaged workload (no project: made by ToolHive or ``thv run``) named
@@ -19,6 +21,9 @@ is damaged is planned from its container, as ToolHive reads it.  A damaged workl
 project (or of another) named like a server is a :class:`PlanError` naming the file — there
 is nothing to compare, so nothing to adopt — and any other is left alone.
 
+MCP clients (:mod:`.clients`): entries written into, updated in or removed from the files of
+the clients each group lists, after their server's actions; group files' ``registered_clients``.
+
 Ordering: a dependency graph (group before its members, a workload freeing a port before the
 one taking it, members out of a group before the group is deleted), walked topologically
 with ties broken by phase (see :data:`.actions.PHASE`) then name (:mod:`.order`).  Output is
@@ -31,9 +36,10 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import PlanError
-from ..fingerprint import canonical, config_hash
+from ..fingerprint import TOOL_FIELDS, canonical, config_hash
 from ..model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload, ServerSpec
 from .actions import ActionKind, ImageChange, Plan
+from .clients import plan_clients
 from .diff import field_changes
 from .order import HOST_PORT_FIELDS, Draft, link, order
 
@@ -43,8 +49,11 @@ REMOTE_SERVING = frozenset({"running", "starting", "unhealthy", "unauthenticated
 _INTERRUPTED = frozenset({"starting", "stopping", "stopped", "removing", "error"})
 
 
-def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
-    """The ordered actions that take ``observed`` to ``desired`` (``adopt``: see above)."""
+def make_plan(
+    desired: DesiredState, observed: ObservedState, *, adopt: bool = False, strict: bool = False
+) -> Plan:
+    """The ordered actions that take ``observed`` to ``desired`` (``adopt``: see above;
+    ``strict``: a client that is not installed is an error, see :mod:`.clients`)."""
     _check_conflicts(desired, observed, adopt=adopt)
     drafts: list[Draft] = []
     warnings: list[str] = []
@@ -73,6 +82,9 @@ def make_plan(desired: DesiredState, observed: ObservedState, *, adopt: bool = F
     warnings.extend(group_warnings)
     warnings[:0] = _damage_warnings(desired, observed, wanted)
     _check_ports(desired, observed, drafts)
+    client_drafts, client_warnings = plan_clients(desired, observed, drafts, strict=strict)
+    drafts.extend(client_drafts)
+    warnings.extend(client_warnings)
     link(drafts, observed)
     return Plan(project=desired.project, actions=order(drafts), warnings=tuple(warnings))
 
@@ -103,8 +115,23 @@ def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None
                 after=after,
             )
         )
-    drafts.extend(_state_actions(spec, obs, prior, after))
+    tools = _tool_changes(prior, after)
+    if tools:
+        reason = f"{', '.join(tools)} changed; the proxy follows, the container stays"
+        draft = Draft(ActionKind.RECONFIGURE, spec.name, reason, before=prior, after=after)
+        draft.deps.update(d.key for d in drafts)  # both rewrite the run config: one by one
+        drafts.append(draft)
+    for state_draft in _state_actions(spec, obs, prior, after):
+        # a proxy starts with its new settings
+        state_draft.deps.update(d.key for d in drafts if d.kind is ActionKind.RECONFIGURE)
+        drafts.append(state_draft)
     return drafts
+
+
+def _tool_changes(prior: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """The tool fields (filter, overrides, pins) that differ; an absent field is empty."""
+    empty: dict[str, Any] = {"tools": [], "tools_override": {}, "tool_pins": None}
+    return [f for f in TOOL_FIELDS if (prior or {}).get(f, empty[f]) != after.get(f, empty[f])]
 
 
 def _after(spec: ServerSpec, prior: dict[str, Any] | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from .http.wire import Conn, Request
 from .transports.bridge import Bridge, LineSplitter
 from .transports.reverse import ReverseProxy, Upstream
 from .transports.stdio import StdioApp
+from .transports.toolsurface import SurfaceGuard
 
 CONTAINER_WAIT = 15.0  # seconds to wait for the container to be running
 SERVING_STATES = ("running", "starting", "unhealthy")
@@ -59,6 +60,7 @@ class Proxy:
         self.host = engine_host()
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Future[Any]] = []  # background tasks, kept referenced
+        self.guard = SurfaceGuard(name, store, rc)  # the tool surface: filter, overrides, pins
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -78,6 +80,8 @@ class Proxy:
         ):  # stopped or removed while it started: it has nothing to serve
             server.close()
             return 0
+        if self.guard.active:
+            self.guard.write_report()
         log(f"proxy for {self.name} serving on http://{bind_host}:{port} (pid {os.getpid()})")
         code = await self._serve_until_done(watch)
         server.close()
@@ -115,20 +119,20 @@ class Proxy:
         """The request handler and a future that completes when the server is gone."""
         rc = self.rc
         if rc.get("remote_url"):
-            proxy = ReverseProxy(Upstream.from_url(str(rc["remote_url"])))
+            proxy = ReverseProxy(Upstream.from_url(str(rc["remote_url"])), self.guard)
             return proxy.handle, asyncio.get_running_loop().create_future()
         container_id = await self._container_id()
         if str(rc.get("transport") or "stdio") == "stdio":
             return await self._stdio(container_id)
         target = f"http://{rc.get('target_host') or '127.0.0.1'}:{int(rc['target_port'])}"
         watch = asyncio.ensure_future(self._wait_stopped(container_id))
-        return ReverseProxy(Upstream.from_url(target)).handle, watch
+        return ReverseProxy(Upstream.from_url(target), self.guard).handle, watch
 
     async def _stdio(
         self, container_id: str
     ) -> tuple[Callable[[Request, Conn], Awaitable[bool]], asyncio.Future[str]]:
         conn, multiplexed = await attach(self.host, container_id)
-        bridge = Bridge(conn.writer.write, conn.writer.drain)
+        bridge = Bridge(conn.writer.write, conn.writer.drain, self.guard)
         app = StdioApp(bridge, sse=self.rc.get("proxy_mode") == "sse")
         self._tasks.append(asyncio.ensure_future(app.janitor()))
         return app.handle, asyncio.ensure_future(pump_attach(conn, bridge, multiplexed))

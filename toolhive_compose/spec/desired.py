@@ -59,7 +59,11 @@ def _pairs(items: Iterable[tuple[str, Any]]) -> Pairs:
 
 def _groups(groups: Mapping[str, Any]) -> tuple[GroupSpec, ...]:
     return tuple(
-        GroupSpec(name=name, description=str((body or {}).get("description", "")))
+        GroupSpec(
+            name=name,
+            description=str((body or {}).get("description", "")),
+            clients=tuple(str(c) for c in (body or {}).get("clients") or ()),
+        )
         for name, body in sorted(groups.items())
     )
 
@@ -95,6 +99,8 @@ class _Builder:
             permission_profile=profile,
             permission_profile_json=profile_json,
             state=str(raw.get("state", "running")),
+            tools=tuple(sorted(set(raw.get("tools") or ()))),
+            tools_override=_overrides(raw.get("tools_override") or {}),
         )
 
     def _secrets(self, name: str, raw: Mapping[str, Any]) -> tuple[SecretRef, ...]:
@@ -141,6 +147,14 @@ class _Builder:
 def _port(value: Any) -> int | None:
     """JSON Schema integers include 8080.0; the spec holds ints."""
     return None if value is None else int(value)
+
+
+def _overrides(raw: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """``{actual: {name, description}}`` → sorted (actual, name, description) triples."""
+    return tuple(
+        (actual, str(body.get("name") or ""), str(body.get("description") or ""))
+        for actual, body in sorted(raw.items())
+    )
 
 
 def _proxy_mode(raw: Mapping[str, Any]) -> str:

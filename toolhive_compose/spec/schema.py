@@ -190,9 +190,13 @@ def _message(error: Any, spec: dict[str, Any]) -> str:
         return _type_message(value, instance)
     custom = spec.get("errorMessage")
     if validator == "enum":
-        return (custom or _one_of(value)) + did_you_mean(instance, map(str, value))
+        text = (custom or _one_of(value)).replace("{value}", str(instance))
+        return text + did_you_mean(instance, map(str, value))
     if custom:
         return str(custom)
+    if validator == "uniqueItems" and isinstance(instance, list):
+        seen = [v for i, v in enumerate(instance) if v in instance[:i]]
+        return f"lists {seen[0]!r} more than once" if seen else "lists a value more than once"
     return _generic(validator, value, error.message)
 
 

@@ -78,6 +78,7 @@ def _check_server(
     problems += _check_transport(server, path, origins)
     problems += _check_labels(server.get("labels"), (*path, "labels"), origins)
     problems += _check_secrets(server, path, origins, ctx)
+    problems += _check_tools(server, path, origins)
     if "url" not in server:  # for remote servers the schema forbids both
         problems += _check_volumes(server.get("volumes"), (*path, "volumes"), origins)
         problems += _check_profile(server.get("permission_profile"), path, origins, ctx)
@@ -124,6 +125,41 @@ def _check_transport(server: dict[str, Any], path: DocPath, origins: Origins) ->
     if transport in HTTP_TRANSPORTS and isinstance(mode, str) and mode != transport:
         message = f"must be {transport} (the transport) or left out; only stdio servers choose"
         problems.append(origins.problem(message, (*path, "proxy_mode")))
+    return problems
+
+
+def _check_tools(server: dict[str, Any], path: DocPath, origins: Origins) -> list[Problem]:
+    """Overrides that rename two tools alike, and a filter naming a tool by the name an
+    override takes away (ToolHive filters by the new name: that tool would be hidden yet
+    callable by its old name)."""
+    problems = []
+    overrides = server.get("tools_override")
+    overrides = overrides if isinstance(overrides, dict) else {}
+    renamed: dict[str, str] = {}  # new name -> server's name
+    for actual, body in overrides.items():
+        new = body.get("name") if isinstance(body, dict) else None
+        if not actual or not isinstance(new, str) or not new:
+            continue
+        if new in renamed:
+            message = f"'{renamed[new]}' and '{actual}' are both renamed to '{new}'"
+            problems.append(origins.problem(message, (*path, "tools_override", actual, "name")))
+        renamed.setdefault(new, actual)
+    filter_ = server.get("tools")
+    old_names = {actual: new for new, actual in renamed.items()}
+    listed: set[str] = set()
+    for index, name in enumerate(filter_ if isinstance(filter_, list) else []):
+        if not isinstance(name, str) or not name:
+            continue  # the schema says what is wrong
+        if name in listed:
+            problems.append(origins.problem(f"'{name}' is listed twice", (*path, "tools", index)))
+        listed.add(name)
+        if name in old_names and name not in renamed:
+            message = (
+                f"'{name}' is renamed to '{old_names[name]}' by tools_override, and tools lists "
+                f"the names clients see (ToolHive renames first, then filters): use "
+                f"'{old_names[name]}'"
+            )
+            problems.append(origins.problem(message, (*path, "tools", index)))
     return problems
 
 

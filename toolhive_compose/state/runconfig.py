@@ -5,6 +5,10 @@ ToolHive's struct order, ``schema_version`` ``v0.1.0``), plus one extra key,
 ``toolhive_compose``, holding the owning project and the canonical spec that produced it.
 ToolHive ignores unknown keys; when it drops ours, :func:`canonical_from_runconfig`
 rebuilds the spec from ToolHive's own fields.
+
+The tool surface: ToolHive's ``tools_filter`` and ``tools_override`` (what its proxy and ours
+enforce; :func:`tool_settings` reads them as ToolHive's runner does), and our pins
+(``toolhive_compose.spec.tool_pins``, from workloads.lock), which only our proxy enforces.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..fingerprint import TOOL_FIELDS, overrides_doc
 from ..gojson import dumps
 from ..gojson import kind as describe
 from ..model import (
@@ -27,6 +32,7 @@ from ..model import (
     TOOLHIVE_STANDARD_LABELS,
     ServerSpec,
 )
+from ..tools import Override, ToolConfig
 
 SCHEMA_VERSION = "v0.1.0"
 # ToolHive's RunConfig fields in struct order (= its JSON order) and the JSON kind Go's
@@ -68,7 +74,7 @@ MODELED = frozenset(
         "registry_server_name", "cmd_args", "name", "container_name", "base_name", "transport",
         "host", "port", "target_port", "target_host", "permission_profile_name_or_path",
         "permission_profile", "env_vars", "volumes", "container_labels", "secrets",
-        "proxy_mode", "group", "toolhive_compose",
+        "proxy_mode", "group", "tools_filter", "tools_override", "toolhive_compose",
     }
 )  # fmt: skip
 EXTENSION_KEY = "toolhive_compose"
@@ -145,6 +151,10 @@ def build_runconfig(
         rc["secrets"] = [f"{_secret_name(s.source, s.ref)},target={s.target}" for s in spec.secrets]
     rc["proxy_mode"] = spec.proxy_mode
     rc["group"] = spec.group
+    if spec.tools:
+        rc["tools_filter"] = list(spec.tools)
+    if spec.tools_override:
+        rc["tools_override"] = overrides_doc(spec.tools_override)
     rc[EXTENSION_KEY] = {"project": project, "spec": canon}
     return rc
 
@@ -231,13 +241,111 @@ def project_of(rc: dict[str, Any]) -> str:
 
 
 def canonical_from_runconfig(rc: dict[str, Any]) -> dict[str, Any]:
-    """The canonical spec (see :mod:`fingerprint`) this run config describes."""
+    """The canonical spec (see :mod:`fingerprint`) this run config describes.  The group and
+    the tool settings are read from ToolHive's keys, which ToolHive (or a hand) may rewrite."""
     ext = rc.get(EXTENSION_KEY)
     if isinstance(ext, dict) and isinstance(ext.get("spec"), dict):
         canon = dict(ext["spec"])
         canon["group"] = rc.get("group") or "default"  # ToolHive moves groups by rewriting this
-        return canon
-    return _rebuild_canonical(rc)
+        canon["tool_pins"] = _pins(canon.get("tool_pins"))
+    else:
+        canon = _rebuild_canonical(rc)
+    filter_, overrides = tool_settings(rc)
+    canon["tools"] = sorted(filter_)
+    canon["tools_override"] = {a: _omit_empty(o) for a, o in sorted(overrides.items())}
+    return canon
+
+
+def tool_settings(rc: dict[str, Any]) -> tuple[frozenset[str], dict[str, Override]]:
+    """The filter and overrides ToolHive's proxy enforces for ``rc``: from its tool-filter
+    middleware entry when the run config has a middleware chain (ToolHive then ignores the
+    plain fields), else from ``tools_filter`` / ``tools_override``."""
+    chain = rc.get("middleware_configs")
+    if isinstance(chain, list) and chain:
+        entry = next((m for m in chain if isinstance(m, dict) and m.get("type") == TOOL_MW), {})
+        params = entry.get("parameters")
+        params = params if isinstance(params, dict) else {}
+        return _names(params.get("filter_tools")), _overrides(params.get("tools_override"))
+    return _names(rc.get("tools_filter")), _overrides(rc.get("tools_override"))
+
+
+def tool_config(rc: dict[str, Any]) -> ToolConfig:
+    """Everything our proxy enforces: ToolHive's settings plus our pins."""
+    filter_, overrides = tool_settings(rc)
+    ext = rc.get(EXTENSION_KEY)
+    spec = ext.get("spec") if isinstance(ext, dict) else None
+    pins = _pins(spec.get("tool_pins")) if isinstance(spec, dict) else None
+    return ToolConfig(filter=filter_, overrides=overrides, pins=pins)
+
+
+def with_tool_settings(rc: dict[str, Any], canon: dict[str, Any]) -> dict[str, Any]:
+    """``rc`` with the tool settings and pins of ``canon``: ToolHive's keys (and any
+    tool-filter middleware entries, so ToolHive's proxy agrees), and our spec.  Every other
+    key is kept."""
+    out = dict(rc)
+    filter_, overrides = list(canon.get("tools") or []), dict(canon.get("tools_override") or {})
+    for key, value in (("tools_filter", filter_), ("tools_override", overrides)):
+        if value:
+            out[key] = value
+        else:
+            out.pop(key, None)
+    chain = out.get("middleware_configs")
+    if isinstance(chain, list):
+        params = {"filter_tools": filter_, "tools_override": _full(overrides)}
+        out["middleware_configs"] = [
+            {**m, "parameters": params} if _is_tool_mw(m) else m for m in chain
+        ]
+    ext = dict(out.get(EXTENSION_KEY) or {})
+    if isinstance(ext.get("spec"), dict):
+        ext["spec"] = {**ext["spec"], **{k: canon.get(k) for k in TOOL_FIELDS}}
+        out[EXTENSION_KEY] = ext
+    return out
+
+
+TOOL_MW = "tool-filter"
+_TOOL_MWS = (TOOL_MW, "tool-call-filter")
+
+
+def _is_tool_mw(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("type") in _TOOL_MWS
+
+
+def _names(value: Any) -> frozenset[str]:
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(v for v in value if isinstance(v, str) and v)
+
+
+def _overrides(value: Any) -> dict[str, Override]:
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for actual, body in value.items():
+        if isinstance(actual, str) and actual and isinstance(body, dict):
+            name, description = body.get("name"), body.get("description")
+            out[actual] = Override(
+                name if isinstance(name, str) else "",
+                description if isinstance(description, str) else "",
+            )
+    return {a: o for a, o in out.items() if o.name or o.description}
+
+
+def _omit_empty(o: Override) -> dict[str, str]:
+    return overrides_doc(((" ", o.name, o.description),))[" "]
+
+
+def _full(overrides: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The middleware parameters' override shape (no omitempty)."""
+    return {
+        a: {"name": str(o.get("name") or ""), "description": str(o.get("description") or "")}
+        for a, o in overrides.items()
+    }
+
+
+def _pins(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _rebuild_canonical(rc: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +379,7 @@ def _rebuild_canonical(rc: dict[str, Any]) -> dict[str, Any]:
         "permission_profile": {"source": source, "profile": profile},
         "group": rc.get("group") or "default",
         "state": "running",
+        "tool_pins": None,
     }
 
 

@@ -6,7 +6,8 @@ The run config's canonical spec (our key, else rebuilt from ToolHive's own field
 (:mod:`toolhive_compose.targets.kubernetes`) exports it as it renders a workloads file:
 secrets stay references (a ToolHive secret ``NAME,target=ENV`` is source ``toolhive``), the
 permission profile is the one the workload runs with (a built-in one stays built-in when
-ToolHive only added the volumes to it), and the workload's group comes along.
+ToolHive only added the volumes to it), and the workload's group and tool filter and
+overrides come along.
 An export describes how to run the workload: a stopped one exports as running, as
 ToolHive's does.
 """
@@ -43,6 +44,11 @@ def desired_from_runconfig(rc: Mapping[str, Any], *, group_description: str = ""
         group=group,
         permission_profile=source,
         permission_profile_json=profile_json,
+        tools=tuple(canon.get("tools") or ()),
+        tools_override=tuple(
+            (actual, str(o.get("name") or ""), str(o.get("description") or ""))
+            for actual, o in sorted((canon.get("tools_override") or {}).items())
+        ),
     )
     return DesiredState(
         project=project_of(dict(rc)),

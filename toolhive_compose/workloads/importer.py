@@ -5,7 +5,8 @@ Input is each workload's canonical spec
 run config fields when our key is absent) and whether it runs.
 The file keeps what adoption compares — image or URL, transport, ports (the same proxy port,
 so nothing moves), proxy mode, args, env (without the ``MCP_*`` variables ToolHive injects),
-secrets, volumes, labels (without ToolHive's and ours), group, permission profile — so that
+secrets, volumes, labels (without ToolHive's and ours), group, permission profile, the tool
+filter and overrides (``tools``, ``tools_override``) — so that
 ``thv plan --adopt`` on it shows ``adopt`` and no recreate for every workload it describes.
 
 Secrets: a ToolHive secret reference ``NAME,target=ENV`` becomes ``{env: NAME}`` with a
@@ -29,8 +30,8 @@ HTTP = ("sse", "streamable-http")
 # Run-config settings a workloads file cannot express: adoption keeps them (the run config is
 # rewritten, not rebuilt), a recreate drops them.
 UNEXPRESSED = (
-    "remote_auth_config", "header_forward", "tools_filter", "tools_override", "oidc_config",
-    "authz_config", "authz_config_path", "audit_config", "audit_config_path", "isolate_network",
+    "remote_auth_config", "header_forward", "oidc_config", "authz_config", "authz_config_path",
+    "audit_config", "audit_config_path", "isolate_network",
 )  # fmt: skip
 _PLACEHOLDER = "THV_IMPORT_SECRET_{}_"
 
@@ -106,6 +107,8 @@ def _server(w: Imported, notes: list[tuple[str, str]]) -> dict[str, Any]:
     profile = None if remote else _profile(spec.get("permission_profile") or {})
     if profile is not None:
         out["permission_profile"] = profile
+    _copy(out, "tools", list(spec.get("tools") or []), False)
+    _copy(out, "tools_override", dict(spec.get("tools_override") or {}), False)
     if not w.running:
         out["state"] = "stopped"
     return out

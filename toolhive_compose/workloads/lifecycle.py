@@ -24,6 +24,7 @@ from ..errors import DamagedFile, EngineError
 from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
+from ..proxy.processes.procfs import pid_alive
 from ..runtime import Runtime
 from ..secrets import resolve_secret_value
 from ..state import Store, group_document
@@ -101,7 +102,7 @@ class Lifecycle:
             canon=canon,
             config_hash=digest,
         )
-        self._save_runconfig(spec.name, rc)
+        self._save_runconfig(spec.name, rc, canon)
         self.store.statuses.set_status(spec.name, "starting")
         if spec.remote:  # no container: the proxy is the workload
             if spec.state == "running":
@@ -158,6 +159,7 @@ class Lifecycle:
         self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
+        (self.store.paths.surfaces / f"{name}.json").unlink(missing_ok=True)
         with contextlib.suppress(DamagedFile):  # a stale record names nobody (see ownership)
             self.store.ownership.drop_workload(name)
 
@@ -182,6 +184,36 @@ class Lifecycle:
             raise EngineError(f"workload {name} has no run config to move")
         rc["group"] = group
         self.store.runconfigs.write(name, rc)
+
+    def reconfigure(self, name: str, canon: dict[str, Any]) -> None:
+        """Rewrite the run config's tool settings (ToolHive's ``tools_filter`` and
+        ``tools_override``, our pins) and make a serving proxy follow them without touching
+        the container: ours re-reads them on the next ``tools/*`` message, which one MCP round
+        trip through it provokes and its report confirms; any other (ToolHive's) is restarted."""
+        from ..state.runconfig import tool_config, with_tool_settings
+
+        rc = self.store.runconfigs.read(name)
+        if rc is None:
+            raise EngineError(f"workload {name} has no run config to reconfigure")
+        rc = with_tool_settings(rc, canon)
+        self.store.runconfigs.write(name, rc)
+        status = self.store.statuses.get(name)
+        if status is None or status.status != "running" or not pid_alive(status.process_id):
+            return  # no proxy: the next one reads the new settings
+        if not self._proxy_follows(name, rc, status.process_id, tool_config(rc).digest()):
+            self._finish_start(name)
+
+    def _proxy_follows(self, name: str, rc: dict[str, Any], pid: int, digest: str) -> bool:
+        from ..proxy.processes.readiness import NotReady, wait_ready
+        from ..proxy.transports.toolsurface import read_report
+
+        url, sse = _mcp_endpoint(name, rc)
+        try:
+            wait_ready(url, sse=sse, timeout=min(self.ready_timeout, REMOTE_READY_TIMEOUT) or 5)
+        except NotReady:
+            return False
+        report = read_report(self.store, name)
+        return report.get("pid") == pid and report.get("tool_config") == digest
 
     def adopt(self, name: str, canon: dict[str, Any], *, project: str) -> None:
         """Take an unmanaged workload under ``project`` without touching its container or
@@ -271,14 +303,17 @@ class Lifecycle:
         rc = self.store.runconfigs.read_or_none(name) or {}
         return int(rc.get("port") or 0)
 
-    def _save_runconfig(self, name: str, rc: dict[str, Any]) -> None:
-        """Write ``rc`` over the current run config, keeping the keys it does not set."""
+    def _save_runconfig(self, name: str, rc: dict[str, Any], canon: dict[str, Any]) -> None:
+        """Write ``rc`` over the current run config, keeping the keys it does not set (a
+        kept middleware chain's tool-filter entries follow the new tool settings)."""
+        from ..state.runconfig import with_tool_settings
+
         try:
             current = self.store.runconfigs.read(name)
         except DamagedFile:
             self.store.runconfigs.keep_copy(name)
             current = None
-        self.store.runconfigs.write(name, merge_runconfig(current, rc))
+        self.store.runconfigs.write(name, with_tool_settings(merge_runconfig(current, rc), canon))
 
     def _with_ports(self, spec: ServerSpec, canon: dict[str, Any]) -> dict[str, Any]:
         canon = dict(canon)

@@ -141,11 +141,13 @@ def _groups(store: Store, owners: dict[str, Owner]) -> tuple[ObservedGroup, ...]
             doc, damage = store.groups.read(name) or {}, ""
         except DamagedFile as exc:
             doc, damage = {}, exc.message
+        clients = doc.get("registered_clients")
         groups.append(
             ObservedGroup(
                 name=str(doc.get("name") or name),
                 project=owner.project,
                 description=owner.description,
+                registered_clients=tuple(map(str, clients if isinstance(clients, list) else [])),
                 damage=damage,
             )
         )

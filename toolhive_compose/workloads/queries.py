@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlparse
 
+from ..clients.catalog import proxy_url
 from ..errors import DamagedFile, NotFound
 from ..model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
 from ..proxy.processes.procfs import pid_alive
@@ -107,16 +107,7 @@ def workload_url(
     """ToolHive's GenerateMCPServerURL for list/status output (always 127.0.0.1)."""
     if not port:
         return ""
-    base = f"http://127.0.0.1:{port}"
-    mode = effective_proxy_mode(transport, proxy_mode)
-    if remote_url:
-        path = urlparse(remote_url).path
-        if mode == "sse":
-            return f"{base}{path or '/sse'}#{quote(name, safe='')}"
-        return base + ("" if path == "/" else path)
-    if mode == "sse":
-        return f"{base}/sse#{quote(name, safe='')}"
-    return f"{base}/mcp"
+    return proxy_url(port, effective_proxy_mode(transport, proxy_mode), name, remote_url)
 
 
 def list_workloads(

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..http.server import log
 from .jsonrpc import Message, Router, is_request, is_response
+from .toolsurface import LIST, LIST_CHANGED, Screening, SurfaceGuard
 
 BACKLOG = 256
 PING = object()  # queue item: send a keep-alive comment
@@ -79,9 +80,15 @@ class Session:
 class Bridge:
     """Routes between HTTP sessions and the server's stdin/stdout."""
 
-    def __init__(self, write: Callable[[bytes], None], drain: Callable[[], Awaitable[None]]):
+    def __init__(
+        self,
+        write: Callable[[bytes], None],
+        drain: Callable[[], Awaitable[None]],
+        guard: SurfaceGuard | None = None,
+    ) -> None:
         self._write = write
         self.drain = drain
+        self.guard = guard
         self.router = Router()
         self.sessions: dict[str, Session] = {}
         self.anonymous = Session("")  # clients that send no session id
@@ -103,14 +110,29 @@ class Bridge:
         for session in [s for s in self.sessions.values() if s.idle and s.touched < cutoff]:
             self.end_session(session)
 
-    def forward(self, session: Session, messages: list[Message], sink: Sink | None) -> None:
-        """Write client messages to the server; answers to its requests go to ``sink``."""
+    def screen(self, messages: list[Message]) -> Screening:
+        """The tool guard's verdict on client messages (all forwarded when there is none)."""
+        return Screening(messages) if self.guard is None else self.guard.requests(messages)
+
+    def forward(
+        self, session: Session, messages: list[Message] | Screening, sink: Sink | None
+    ) -> None:
+        """Write client messages to the server; answers to its requests go to ``sink`` (the
+        guard's refusals too, at once)."""
+        screening = messages if isinstance(messages, Screening) else self.screen(messages)
+        session.touched = time.monotonic()
+        for answer in screening.answers:
+            if sink is not None:
+                sink.put(answer)
+            else:
+                session.deliver(answer)
+        if not screening.forward:
+            return
         lines = [
             json.dumps(self.router.outgoing(session.id, m, sink), separators=(",", ":"),
                        ensure_ascii=False).encode() + b"\n"
-            for m in messages
+            for m in screening.forward
         ]  # fmt: skip
-        session.touched = time.monotonic()
         self._last = session
         self._write(b"".join(lines))
 
@@ -136,7 +158,10 @@ class Bridge:
             if routed is None:
                 log(f"dropped a response to unknown request id {message.get('id')!r}")
             elif routed[0].sink is not None:
-                routed[0].sink.put(routed[1])
+                pending, answer = routed
+                if pending.method == LIST and self.guard is not None:
+                    answer = self.guard.response(answer, first_page=pending.first_page)
+                pending.sink.put(answer)
         elif is_request(message):
             self._request_target().deliver(message)
         elif message.get("method") == "notifications/progress" and (
@@ -145,6 +170,8 @@ class Bridge:
             if progress[0].sink is not None:
                 progress[0].sink.put(progress[1])
         else:
+            if self.guard is not None and message.get("method") == LIST_CHANGED:
+                self.guard.notification(message)
             for session in [*self.sessions.values(), self.anonymous]:
                 session.deliver(message)
 

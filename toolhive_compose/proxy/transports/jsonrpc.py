@@ -42,6 +42,8 @@ class Pending:
     original_id: Any
     sink: Any
     token: Any = None  # the client's own progress token, when one was rewritten
+    method: str = ""
+    first_page: bool = True  # a tools/list without a cursor
 
 
 def _id_key(value: Any) -> str:
@@ -107,7 +109,9 @@ class Router:
         if isinstance(meta, dict) and meta.get("progressToken") is not None:
             token = meta["progressToken"]
             out["params"] = {**params, "_meta": {**meta, "progressToken": proxy_id}}  # type: ignore[dict-item]
-        self.pending[proxy_id] = Pending(session, message["id"], sink, token)
+        method = str(message.get("method"))
+        first = not (isinstance(params, dict) and params.get("cursor") is not None)
+        self.pending[proxy_id] = Pending(session, message["id"], sink, token, method, first)
         self._by_origin[(session, _id_key(message["id"]))] = proxy_id
         return out
 

@@ -4,6 +4,12 @@ Requests are forwarded with their path, query and headers (hop-by-hop ones dropp
 ``Host`` rewritten); responses are relayed as they arrive, chunk by chunk, so SSE streams
 pass through unbuffered.  Upstream connections are kept alive and reused; a request that
 fails on a reused connection before any response byte is retried once on a fresh one.
+
+The tool guard (:mod:`.toolsurface`) looks only at POST bodies that may concern tools: a
+refused ``tools/call`` is answered here (a legacy SSE session gets the error on its stream,
+the POST ``202``), a renamed one forwarded under the server's name; the answer to a
+``tools/list`` is screened, buffered when it is JSON, event by event when it is SSE
+(:mod:`.sse_screen`), as are the GET streams.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from ..http.wire import (
     respond,
     response_head,
 )
+from .reverse_tools import Asked, ToolScreen
+from .sse_screen import EventScreen
+from .toolsurface import SurfaceGuard, may_concern_tools
 
 HOP_BY_HOP = frozenset(
     {
@@ -40,6 +49,7 @@ HOP_BY_HOP = frozenset(
         "content-length", "host", "expect",
     }
 )  # fmt: skip
+_NO_LENGTH = HOP_BY_HOP
 MAX_IDLE = 64
 CONNECT_TIMEOUT = 10.0
 RETRYABLE = (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError)
@@ -115,12 +125,19 @@ class Pool:
 class ReverseProxy:
     """The proxy application for sse / streamable-http servers and remote servers."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, guard: SurfaceGuard | None = None) -> None:
         self.upstream = upstream
         self.pool = Pool(upstream)
         self._origin = upstream.origin.encode()
+        self.tools = ToolScreen(guard) if guard is not None else None
 
     async def handle(self, request: Request, client: Conn) -> bool:
+        asked = None
+        if self.tools is not None and request.method == "POST" and may_concern_tools(request.body):
+            screened = self.tools.request(request, client)
+            if screened is None:
+                return request.keep_alive  # answered here
+            request, asked = screened
         head = self._request_head(request)
         try:
             upstream, response = await self._exchange(head + request.body)
@@ -128,7 +145,7 @@ class ReverseProxy:
             log(f"upstream {self.upstream.origin} unavailable: {type(exc).__name__}: {exc}")
             respond(client, 502, b"upstream MCP server unavailable\n")
             return request.keep_alive
-        return await self._relay(request, response, upstream, client)
+        return await self._relay(request, response, upstream, client, asked)
 
     def _request_head(self, request: Request) -> bytes:
         lines = [
@@ -160,9 +177,17 @@ class ReverseProxy:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _relay(
-        self, request: Request, response: Response, upstream: Conn, client: Conn
+        self,
+        request: Request,
+        response: Response,
+        upstream: Conn,
+        client: Conn,
+        asked: Asked | None = None,
     ) -> bool:
         body, length, reusable = _framing(request, response, upstream)
+        kind = response.headers.get("content-type")
+        if asked and body is not None and 200 <= response.status < 300 and "json" in kind:
+            return await self._screened_json(request, response, body, upstream, client, asked)
         fields = [(k, v) for k, v in response.headers.items if k.lower() not in HOP_BY_HOP]
         chunked = body is not None and length is None
         if length is not None:
@@ -174,16 +199,50 @@ class ReverseProxy:
         if body is None:
             client.write(head)
         else:
-            streaming = request.method == "GET" and "event-stream" in response.headers.get(
-                "content-type"
-            )
-            relay = _Relay(client, upstream, chunked, bytearray(head))
+            streaming = request.method == "GET" and "event-stream" in kind
+            relay = _Relay(client, upstream, chunked, bytearray(head), fixed=length is not None)
+            if self.tools is not None and "event-stream" in kind:
+                relay.screen = self.tools.event_screen(asked, relay)
+                relay.tools = self.tools
             ok = await self._pump(body, relay, streaming)
+            if self.tools is not None:
+                self.tools.stream_ended(relay)
         if ok and reusable:
             self.pool.put(upstream)
         else:
             upstream.close()
         return ok and request.keep_alive
+
+    async def _screened_json(
+        self,
+        request: Request,
+        response: Response,
+        body: Body,
+        upstream: Conn,
+        client: Conn,
+        asked: Asked,
+    ) -> bool:
+        """A JSON answer, whole: its tools lists screened, a batch's refusals added."""
+        assert self.tools is not None
+        parts = []
+        try:
+            async with contextlib.aclosing(body):
+                async for data in body:
+                    parts.append(data)
+        except (ConnectionError, asyncio.IncompleteReadError, HttpError) as exc:
+            log(f"upstream answer ended early: {type(exc).__name__}")
+            upstream.close()
+            respond(client, 502, b"upstream MCP server unavailable\n")
+            return False
+        raw = self.tools.json_body(b"".join(parts), asked)
+        fields = [(k, v) for k, v in response.headers.items if k.lower() not in _NO_LENGTH]
+        fields.append(("Content-Length", str(len(raw))))
+        client.write(response_head(response.status, fields) + raw)
+        if "close" in response.headers.get("connection").lower():
+            upstream.close()
+        else:
+            self.pool.put(upstream)
+        return request.keep_alive
 
     async def _pump(
         self, body: AsyncGenerator[bytes, None], relay: _Relay, streaming: bool
@@ -237,11 +296,33 @@ class _Relay:
     chunked: bool
     out: bytearray
     origin: bytes | None = None
+    fixed: bool = False  # the body has a Content-Length
+    screen: EventScreen | None = None  # the tool guard's, on an SSE body
+    tools: ToolScreen | None = None
+    session: str = ""  # a legacy SSE stream's session, once its endpoint event passed
 
     def flush(self) -> None:
         if self.out:
             self.client.write(bytes(self.out))
             self.out.clear()
+
+    def inject(self, event: bytes) -> bool:
+        """An event of the proxy's own, between two of the server's; False when the body's
+        framing (a Content-Length) leaves no room for one."""
+        if self.screen is None or self.fixed:
+            return False
+        if self.screen.partial:
+            self.screen.queued.append(event)
+        else:
+            self.client.write(chunk(event) if self.chunked else event)
+        return True
+
+    def _screened(self, data: bytes) -> bytes:
+        assert self.screen is not None
+        data = self.screen.feed(data)
+        if self.screen.endpoint and not self.session and self.tools is not None:
+            self.tools.stream_started(self)
+        return data
 
     async def copy(self, body: Body) -> bool:
         """Relay the body; True when all of it went through."""
@@ -250,11 +331,15 @@ class _Relay:
                 async for data in body:
                     if self.origin and b"endpoint" in data:
                         data = data.replace(b"data: " + self.origin + b"/", b"data: /")
+                    if self.screen is not None:
+                        data = self._screened(data)
                     if data:
                         self.out += chunk(data) if self.chunked else data
                     if not self.upstream.buf:
                         self.flush()
                         await self.client.drain()
+            if self.screen is not None and (rest := self.screen.flush()):
+                self.out += chunk(rest) if self.chunked else rest
             if self.chunked:
                 self.out += LAST_CHUNK
             self.flush()

@@ -30,6 +30,7 @@ from ..http.server import (
 from ..http.wire import Conn, Request, respond, response_head
 from .bridge import PING, Bridge, Session, Sink
 from .jsonrpc import is_request, is_response, parse_messages
+from .toolsurface import refuse_single
 
 PING_INTERVAL = 20.0
 SESSION_MAX_IDLE = 3600.0
@@ -81,6 +82,10 @@ class StdioApp:
         except ValueError:
             json_response(conn, 400, _error(-32700, "Parse error"))
             return request.keep_alive
+        screening = self.bridge.screen(messages)
+        if not batch and screening.answers:  # a refused tools/call, answered as ToolHive does
+            refuse_single(conn, screening, request.headers.get("accept"))
+            return request.keep_alive
         requests = [m for m in messages if is_request(m)]
         if any(m.get("method") == "initialize" for m in requests):
             session: Session | None = self.bridge.new_session()
@@ -90,7 +95,7 @@ class StdioApp:
             return request.keep_alive
         headers = [("Mcp-Session-Id", session.id)] if session.id else []
         sink = Sink() if requests else None
-        self.bridge.forward(session, messages, sink)
+        self.bridge.forward(session, screening, sink)
         await self.bridge.drain()
         if sink is None:
             respond(conn, 202, headers=headers)

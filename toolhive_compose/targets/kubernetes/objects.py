@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import Problem, SpecError, ThvError
+from ...fingerprint import overrides_doc
 from ...model import LABEL_PROJECT, DesiredState, ServerSpec
 from .names import (
     LABEL_LIMIT,
@@ -48,6 +49,7 @@ TOOL = "toolhive-compose"
 NAME_ANNOTATION = "toolhive-compose.name"
 KIND_ORDER = ("MCPGroup", "ConfigMap", "MCPToolConfig", "MCPServer", "MCPRemoteProxy")
 PROFILE_SUFFIX = "-permission-profile"
+TOOLS_SUFFIX = "-tools"  # a server's MCPToolConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,12 +145,17 @@ class _Render:
     def server(self, spec: ServerSpec) -> list[dict[str, Any]]:
         name = self.server_names[spec.name]
         profile = name + PROFILE_SUFFIX if has_custom_profile(spec) else ""
-        names = ServerNames(server=name, group=self.group_names[spec.group], profile=profile)
+        tools = name + TOOLS_SUFFIX if spec.tools or spec.tools_override else ""
+        group = self.group_names[spec.group]
+        names = ServerNames(server=name, group=group, profile=profile, tool_config=tools)
         labels = {**dict(spec.labels), **self.ours}
+        objects = []
+        if tools:
+            objects.append(self._object("MCPToolConfig", tools, tools, labels, tool_config(spec)))
         if spec.remote:
             body = remote_proxy_spec(spec, names, self.found)
-            return [self._object("MCPRemoteProxy", name, spec.name, labels, body)]
-        objects = [
+            return [*objects, self._object("MCPRemoteProxy", name, spec.name, labels, body)]
+        objects += [
             self._object(
                 "MCPServer",
                 name,
@@ -173,6 +180,16 @@ class _Render:
         if kind == "ConfigMap":
             return {"apiVersion": "v1", "data": body, "kind": kind, "metadata": metadata}
         return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": body}
+
+
+def tool_config(spec: ServerSpec) -> dict[str, Any]:
+    """The ``MCPToolConfig`` spec: ToolHive's ``tools_filter`` / ``tools_override``."""
+    out: dict[str, Any] = {}
+    if spec.tools:
+        out["toolsFilter"] = list(spec.tools)
+    if spec.tools_override:
+        out["toolsOverride"] = overrides_doc(spec.tools_override)
+    return out
 
 
 def _unique(names: dict[str, str], section: str, what: str, found: Findings) -> dict[str, str]:
