@@ -15,6 +15,7 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     targets     base only (renderers for other platforms: pure, like the planner)
     workloads   + state, runtime, proxy, spec, registry
     apply       + workloads' stages, plan, clients    upgrade  + workloads' stages, plan
+    review      + workloads' stages, plan
     api         everything below it
     cli         everything below it
     entry       the package face and __main__
@@ -40,7 +41,7 @@ PACKAGE = "toolhive_compose"
 
 BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson", "tools")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "clients", "spec", "targets",
-                  "workloads", "apply", "upgrade", "api", "cli")  # fmt: skip
+                  "workloads", "apply", "upgrade", "review", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
     {f"{PACKAGE}.{module}": "base" for module in (*BASE, "clients.catalog")}
@@ -48,7 +49,7 @@ STAGES = (
     | {PACKAGE: "entry", f"{PACKAGE}.__main__": "entry"}
 )
 _WORKLOADS = {"base", "state", "runtime", "proxy", "spec", "registry", "workloads"}
-_BELOW_API = _WORKLOADS | {"plan", "clients", "targets", "apply", "upgrade"}
+_BELOW_API = _WORKLOADS | {"plan", "clients", "targets", "apply", "upgrade", "review"}
 ALLOWED = {
     "base": {"base"},
     "state": {"base", "state"},
@@ -62,6 +63,7 @@ ALLOWED = {
     "workloads": _WORKLOADS,
     "apply": _WORKLOADS | {"plan", "clients", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
+    "review": _WORKLOADS | {"plan", "review"},
     "api": _BELOW_API | {"api"},
     "cli": _BELOW_API | {"api", "cli"},
     "entry": set(STAGES.values()),

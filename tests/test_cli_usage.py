@@ -59,10 +59,11 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("schema")[0] == ""
     assert loaded("status", "--help")[0] == "workloads"
     assert loaded("group", "--help")[0] == "groups"
+    assert loaded("state", "--help")[0] == "review"
     every, help_text = loaded("--help")
-    assert every == "clients,groups,importing,run,targets,upgrade,workloads"
+    assert every == "clients,groups,importing,review,run,targets,upgrade,workloads"
     assert loaded("render", "--help")[0] == "targets"
     assert loaded("client", "list", "--help")[0] == "clients"
-    commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm")
-    for command in (*commands, "render", "export", "client"):
+    commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm", "show")
+    for command in (*commands, "render", "export", "client", "state"):
         assert f"  {command} " in help_text

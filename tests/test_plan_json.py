@@ -162,7 +162,7 @@ def test_representative_plan_covers_every_kind() -> None:
 
 def test_exact_shape() -> None:
     doc = json.loads(representative_plan().to_json())
-    assert list(doc) == ["format_version", "project", "actions", "warnings", "summary"]
+    assert list(doc) == ["format_version", "project", "actions", "warnings", "summary", "risks"]
     assert doc["format_version"] == "1"
     assert doc["project"] == PROJECT
     assert isinstance(doc["warnings"], list)
@@ -176,7 +176,11 @@ def test_exact_shape() -> None:
         if action["kind"].startswith("client-"):  # client actions name the client and file
             keys.append("client")
             assert list(action["client"]) == ["name", "file", "location", "group"]
+        keys += ["risk", "widening"]  # added in format 1 (issue 13): classes, then how it widens
         assert list(action) == keys
+        assert action["risk"] and set(action["risk"]) <= set(doc["risks"])
+        assert all(isinstance(w, str) for w in action["widening"])
+        assert bool(action["widening"]) == ("privilege-widening" in action["risk"])
         assert action["id"] == index
         assert action["kind"] in {str(k) for k in ActionKind}
         assert isinstance(action["name"], str) and action["name"]
@@ -190,6 +194,9 @@ def test_exact_shape() -> None:
     for kind in kinds:
         assert doc["summary"][kind] == sum(1 for a in doc["actions"] if a["kind"] == kind)
     assert doc["summary"]["total"] == len(doc["actions"])
+    assert list(doc["risks"]) == ["disruptive", "privilege-widening", "new-server", "benign"]
+    for risk, count in doc["risks"].items():
+        assert count == sum(1 for a in doc["actions"] if risk in a["risk"])
 
 
 def test_secrets_are_masked_and_digests_absent() -> None:

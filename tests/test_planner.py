@@ -19,7 +19,8 @@ A case file::
       memberships: {name: group}    # default: the group of every observed spec
     expect:                         # the actions, in execution order
       - {kind: create, name: a, reason: "exact", reason_match: "regex",
-         changes: [path, {path: p, before: x, after: y}], depends_on: [name | kind:name | id]}
+         changes: [path, {path: p, before: x, after: y}], depends_on: [name | kind:name | id],
+         risk: [new-server], widening: ["exact sentence", …]}
     error: {type: PlanError, match: "regex", hint: "regex"}   # instead of expect
     adopt: true                     # make_plan(..., adopt=True)
     warnings: [regex, …]            # every warning, in order (default: none)
@@ -73,7 +74,9 @@ CASE_KEYS = {
     "description", "desired", "observed", "adopt", "expect", "error", "warnings",
     "json_excludes", "text_contains",
 }  # fmt: skip
-ACTION_KEYS = {"kind", "name", "reason", "reason_match", "changes", "depends_on"}
+ACTION_KEYS = {
+    "kind", "name", "reason", "reason_match", "changes", "depends_on", "risk", "widening",
+}  # fmt: skip
 
 
 # ------------------------------------------------------------------ building the inputs
@@ -246,6 +249,10 @@ def check_plan(case: dict[str, Any], plan: Plan) -> None:
                     for key in ("before", "after"):
                         if key in e:
                             assert getattr(c, key) == e[key], f"{where}: {c.path}.{key}"
+        if "risk" in exp:
+            assert list(action.risks) == exp["risk"], where
+        if "widening" in exp:
+            assert list(action.widening) == exp["widening"], where
         if "depends_on" in exp:
             want_deps = sorted(_resolve(r, plan) for r in exp["depends_on"])
             assert list(action.depends_on) == want_deps, f"{where}\n{_describe(plan)}"

@@ -93,7 +93,11 @@ def test_filter_and_overrides_on_every_transport_then_a_reconfigure(
         plan = thv("plan", "-f", str(file), "--format", "json")
         kinds = {(a["kind"], a["name"]) for a in json.loads(plan.stdout)["actions"]}
         assert kinds == {("reconfigure", n) for n in mine}, plan.stdout
-        again = thv("apply", "-f", str(file), "--yes")
+        risks = {tuple(a["risk"]) for a in json.loads(plan.stdout)["actions"]}
+        assert risks == {("privilege-widening",)}  # the filter admits whoami
+        asked = thv("apply", "-f", str(file), "--yes")  # off a terminal: --allow needed
+        assert asked.returncode == 1 and "--allow privilege-widening" in asked.stderr
+        again = thv("apply", "-f", str(file), "--yes", "--allow", "privilege-widening")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "4 action(s) done" in again.stdout
         after = {n: store.statuses.get(n).process_id for n in mine}  # type: ignore[union-attr]

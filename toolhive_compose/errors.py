@@ -16,6 +16,9 @@ Hierarchy::
     ├── PlanError                 the desired state cannot be reached (name clash, port clash)
     ├── NotFound                  a named workload or group does not exist
     ├── ApplyFailed               some actions failed (the summary was already printed)
+    ├── PlanFileError             a saved plan or observed-state file that cannot be used
+    ├── StalePlan                 a saved plan whose inputs or machine moved (nothing done)
+    ├── RiskDenied                the plan has an action of a class denied by --deny
     └── Interrupted               Ctrl-C (at a prompt, or while a command ran)   exit 130
 
 Exit codes: 0 success, 1 any error, 2 only for ``plan --detailed-exitcode`` with changes,
@@ -116,6 +119,19 @@ class NotFound(ThvError):
 
 class ApplyFailed(ThvError):
     """At least one action failed; the details were reported as events."""
+
+
+class PlanFileError(ThvError):
+    """A saved plan or an observed-state snapshot cannot be used: unreadable, truncated,
+    edited, from another project or state directory, or of a newer format."""
+
+
+class StalePlan(ThvError):
+    """Something a saved plan was made from changed since; nothing was done."""
+
+
+class RiskDenied(ThvError):
+    """The plan has actions of a risk class that ``--deny`` (or a refused question) forbids."""
 
 
 class Interrupted(ThvError):

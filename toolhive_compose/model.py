@@ -107,6 +107,7 @@ class DesiredState:
     groups: tuple[GroupSpec, ...] = ()  # declared groups, sorted by name
     labels: Pairs = ()  # the file's top-level labels (already merged into every server's)
     files: tuple[str, ...] = ()  # the files it was loaded from
+    env_files: tuple[str, ...] = ()  # the env files read for its variables (absolute)
     # Values of the ``env:`` secrets as the loader read them (shell, then env files), so the
     # container gets exactly what the plan's digest was made from.  Never printed or compared.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -116,6 +117,27 @@ class DesiredState:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineView:
+    """What differs between the machine a plan is for and the one making it (``thv plan
+    --observed``): where that machine's relative paths start, its home directory, the keyed
+    digests of what its secret sources hold now (``env:VAR`` / ``file:/path`` → digest; never
+    a value), and the permission profiles it reads from outside the project directory
+    (absolute path → canonical JSON)."""
+
+    base_dir: str
+    home: str
+    secret_digests: Pairs = ()
+    profiles: Pairs = ()
+
+    def secret_digest(self, source: str, ref: str) -> str:
+        """The machine's digest of a secret source, "" when it holds none."""
+        return dict(self.secret_digests).get(f"{source}:{ref}", "")
+
+    def profile(self, path: str) -> str | None:
+        return dict(self.profiles).get(path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

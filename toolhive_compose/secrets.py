@@ -93,6 +93,12 @@ def secret_digest(key: bytes, value: str) -> str:
     return "hmac-sha256:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+def key_id(key: bytes) -> str:
+    """A name for the key, and so for the state directory holding it, that reveals nothing of
+    it: saved plans and observed-state files carry it to be used only where they were made."""
+    return hmac.new(key, b"toolhive-compose state directory", hashlib.sha256).hexdigest()[:32]
+
+
 def secret_key(ours: Path) -> bytes:
     """The local key for secret digests, created on first use."""
     path = ours / KEY_FILE

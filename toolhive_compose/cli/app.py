@@ -25,6 +25,7 @@ import os
 import sys
 import typing
 from collections.abc import Callable, Collection, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -32,6 +33,7 @@ import typer
 import typer.core
 
 from ..errors import Interrupted, ThvError
+from ..plan.risk import Risk
 
 
 class Group(typer.core.TyperGroup):
@@ -128,6 +130,35 @@ Timeout = Annotated[
     float, typer.Option("--timeout", min=1, help="Seconds one action may take before it fails.")
 ]
 Many = list[str] | None  # a repeatable option's values
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Allowable(StrEnum):
+    """The risk classes that ask before they run, and so can be allowed up front."""
+
+    privilege_widening = "privilege-widening"
+
+
+Deny = Annotated[
+    list[Risk] | None,
+    typer.Option(
+        "--deny",
+        help="Exit 1 when any action has this risk class (repeatable): the CI policy gate.",
+    ),
+]
+Allow = Annotated[
+    list[Allowable] | None,
+    typer.Option(
+        "--allow",
+        help="Grant privilege-widening actions without the second question (needed, with "
+        "--yes, off a terminal).",
+    ),
+]
 
 
 class OptionGroup:

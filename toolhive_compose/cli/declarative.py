@@ -1,13 +1,14 @@
 """The declarative commands: ``plan``, ``apply``, ``down``, ``validate``, ``config``, ``schema``.
 
-Options in, calls out, text rendered (:mod:`.text`); no logic of their own.  A file is loaded
-(:mod:`toolhive_compose.spec`), observed and planned (:mod:`toolhive_compose.plan`), and the
-plan confirmed once, then carried out exactly (:mod:`toolhive_compose.apply`).
+Options in, calls out, text rendered (:mod:`.text`, :mod:`.markdown`); no logic of their own.
+A file is loaded (:mod:`toolhive_compose.spec`), observed and planned
+(:mod:`toolhive_compose.plan`), and the plan confirmed once, then carried out exactly
+(:mod:`toolhive_compose.apply`).  Saved plans and plans against an exported observed state are
+:mod:`.review`; the risk gates and the run itself :mod:`.running`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -18,9 +19,12 @@ import typer
 
 from .app import (
     Adopt,
+    Allow,
+    Deny,
     EnvFiles,
     Execution,
     Files,
+    PlanFormat,
     RegistryOpt,
     Source,
     Strict,
@@ -30,17 +34,8 @@ from .app import (
 )
 
 if TYPE_CHECKING:
-    from ..apply.executor import Event
-    from ..model import DesiredState, ObservedState
-    from ..plan.actions import Plan
+    from ..model import DesiredState
     from ..proxy.processes.control import Launcher
-    from ..runtime import Runtime
-    from ..state import Store
-
-
-class PlanFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 class ConfigFormat(StrEnum):
@@ -53,7 +48,9 @@ class ConfigFormat(StrEnum):
 @option_groups
 def plan(
     source: Source,
-    output: Annotated[PlanFormat, typer.Option("--format", help="text or json.")] = PlanFormat.text,
+    output: Annotated[
+        PlanFormat, typer.Option("--format", help="text, json or markdown.")
+    ] = PlanFormat.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")
     ] = False,
@@ -64,31 +61,51 @@ def plan(
     ] = False,
     adopt: Adopt = False,
     strict: Strict = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Also save the plan to FILE, for thv apply FILE."),
+    ] = None,
+    observed: Annotated[
+        Path | None,
+        typer.Option(
+            "--observed", help="Plan against an exported observed state (no engine needed)."
+        ),
+    ] = None,
+    deny: Deny = None,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
-    desired = _load(source.files, source.env_file, source.project, registry)
-    the_plan = _make_plan(desired, adopt=adopt, strict=strict)
+    from ..plan.planner import make_plan
+    from .review import planning_inputs, render, save
+    from .running import deny_gate
+
+    if observed is not None and check_upgrades:
+        raise typer.BadParameter(
+            "--check-upgrades asks this machine's engine; it cannot go with --observed",
+            param_hint="--check-upgrades",
+        )
+    if observed is not None and out is not None and out.resolve() == observed.resolve():
+        raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
+    planned = planning_inputs(source, registry, observed, adopt=adopt)
+    the_plan = make_plan(planned[0], planned[1], adopt=adopt, strict=strict)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import plan_upgrades
 
-        the_plan, upgrades = plan_upgrades(the_plan, desired)
-    if output is PlanFormat.json:
-        if upgrades is None:
-            sys.stdout.write(the_plan.to_json() + "\n")
-        else:
-            import json
+        the_plan, upgrades = plan_upgrades(the_plan, planned[0])
+    if output is PlanFormat.json and upgrades is not None:
+        import json
 
-            doc = {**the_plan.to_dict(), "upgrades": [u.to_dict() for u in upgrades]}
-            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        doc = {**the_plan.to_dict(), "upgrades": [u.to_dict() for u in upgrades]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        from .text import render_plan
+        render(the_plan, output)
+    if upgrades is not None and output is PlanFormat.text:
+        from .tables import render_pinned
 
-        sys.stdout.write(render_plan(the_plan, colour=_colour()))
-        if upgrades is not None:
-            from .tables import render_pinned
-
-            sys.stdout.write(render_pinned(upgrades))
+        sys.stdout.write(render_pinned(upgrades))
+    if out is not None:
+        save(out, the_plan, planned, source, registry=registry, adopt=adopt, strict=strict)
+    deny_gate(the_plan, deny or ())
     if detailed_exitcode and the_plan.has_changes:
         raise typer.Exit(2)
 
@@ -98,20 +115,38 @@ def plan(
 def apply(
     source: Source,
     execution: Execution,
+    plan_file: Annotated[
+        Path | None,
+        typer.Argument(help="A saved plan (thv plan -o FILE): carry out exactly it."),
+    ] = None,
     registry: RegistryOpt = None,
     adopt: Adopt = False,
     strict: Strict = False,
+    allow: Allow = None,
+    deny: Deny = None,
 ) -> None:
-    """Plan, confirm, then carry out exactly that plan."""
+    """Plan, confirm, then carry out exactly that plan (or exactly a saved plan)."""
     from ..paths import Paths
     from ..proxy.processes.control import Launcher
 
+    if plan_file is not None and (registry or adopt or strict):
+        flag = "--registry" if registry else "--adopt" if adopt else "--strict"
+        raise typer.BadParameter(f"a saved plan keeps its own {flag}", param_hint=flag)
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
     launcher = Launcher(Paths.from_env())
+    gates = {"allow": [str(a) for a in allow or ()], "deny": [str(d) for d in deny or ()]}
     try:
+        if plan_file is not None:
+            from .review import apply_saved
+
+            apply_saved(plan_file, source, execution, launcher=launcher, **gates)
+            return
         desired = _load(source.files, source.env_file, source.project, registry)
-        _reconcile(desired, execution, adopt=adopt, strict=strict, launcher=launcher)
+        _reconcile(
+            desired, execution, adopt=adopt, strict=strict, launcher=launcher,
+            allow=gates["allow"], deny=gates["deny"],
+        )  # fmt: skip
     finally:
         launcher.close()
 
@@ -128,9 +163,25 @@ def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> 
 
 @app.command()
 @option_groups
-def validate(source: Source, registry: RegistryOpt = None) -> None:
+def validate(
+    source: Source,
+    registry: RegistryOpt = None,
+    observed: Annotated[
+        Path | None,
+        typer.Option(
+            "--observed",
+            help="Check it for the machine of an exported observed state (its secrets are "
+            "not read here).",
+        ),
+    ] = None,
+) -> None:
     """Check the workloads file; report every problem at once."""
-    desired = _load(source.files, source.env_file, source.project, registry)
+    if observed is not None:
+        from .review import load_for_snapshot
+
+        desired, _ = load_for_snapshot(source, registry, observed)
+    else:
+        desired = _load(source.files, source.env_file, source.project, registry)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
     )
@@ -177,25 +228,6 @@ def _load(
     return load(files or [], env_files=env_files or [], project=project, registry=registry)
 
 
-def _make_plan(desired: DesiredState, *, adopt: bool = False, strict: bool = False) -> Plan:
-    from ..plan.planner import make_plan
-    from ..runtime import get_runtime
-    from ..state import Store
-
-    return make_plan(
-        desired, _observe(desired, get_runtime(), Store.from_env()), adopt=adopt, strict=strict
-    )
-
-
-def _observe(desired: DesiredState, runtime: Runtime, store: Store) -> ObservedState:
-    """What exists: workloads and groups, and the MCP client files the plan needs."""
-    from ..clients.observe import with_clients
-    from ..workloads.observe import observe
-
-    observed = observe(runtime, store, desired_names=[s.name for s in desired.servers])
-    return with_clients(observed, desired, store.paths)
-
-
 def _reconcile(
     desired: DesiredState,
     execution: Execution,
@@ -203,22 +235,24 @@ def _reconcile(
     adopt: bool = False,
     strict: bool = False,
     launcher: Launcher | None = None,
+    allow: Sequence[str] = (),
+    deny: Sequence[str] = (),
     command: str = "thv apply",
 ) -> None:
-    from ..apply.executor import apply_plan
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store, state_lock
-    from ..workloads.lifecycle import Lifecycle
-    from .text import render_plan, render_result
+    from .running import colour, deny_gate, observe_for, run_plan, widening_gate
+    from .text import render_plan
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours, operation=command):
-        observed = _observe(desired, runtime, store)
+        observed = observe_for(desired, runtime, store)
         the_plan = make_plan(desired, observed, adopt=adopt, strict=strict)
-        typer.echo(render_plan(the_plan, colour=_colour()), nl=False)
+        typer.echo(render_plan(the_plan, colour=colour()), nl=False)
         if not the_plan.has_changes:
             return
+        deny_gate(the_plan, deny)
         confirm(
             "\nDo you want to perform these actions? Only 'yes' will be accepted: ",
             yes=execution.yes,
@@ -226,34 +260,5 @@ def _reconcile(
             hint="review the plan above, then run again with --yes",
             cancelled="apply cancelled",
         )
-        progress = Progress(_colour())
-        result = apply_plan(
-            the_plan,
-            desired,
-            Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
-            parallelism=execution.parallelism,
-            timeout=execution.timeout,
-            on_event=progress,
-        )
-        typer.echo(render_result(result))
-        if not result.ok:
-            raise typer.Exit(1)
-
-
-class Progress:
-    """Apply events as lines: every event off a TTY, finished actions only on a TTY."""
-
-    def __init__(self, colour: bool) -> None:
-        self.colour = colour
-        self.tty = sys.stdout.isatty()
-
-    def __call__(self, event: Event) -> None:
-        from .text import render_event
-
-        if self.tty and event.state == "started":
-            return
-        typer.echo(render_event(event, colour=self.colour))
-
-
-def _colour() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        widening_gate(the_plan, allow=allow)
+        run_plan(the_plan, desired, execution, runtime, store, launcher)

@@ -60,6 +60,7 @@ PAST = {
     ActionKind.CLIENT_UNREGISTER: "removed",
 }  # fmt: skip
 COLOUR = {"+": "32", "-": "31", "~": "33", "-/+": "35"}
+WIDENING = "privilege-widening"
 
 
 class Style:
@@ -80,6 +81,7 @@ def render_plan(plan: Plan, *, colour: bool = False) -> str:
         lines.extend(_action_block(action, style))
         lines.append("")
     lines.extend(_warnings(plan, style))
+    lines.extend(_widening_note(plan, style))
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
 
@@ -88,12 +90,13 @@ def _action_block(action: Action, style: Style) -> list[str]:
     symbol = SYMBOL[action.kind]
     noun = "group" if action.is_group else "server"
     deps = f" (after #{', #'.join(map(str, action.depends_on))})" if action.depends_on else ""
-    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}"
+    risk = f" [{', '.join(action.risks)}]" if action.risks else ""
+    head = f"  # {noun} {action.name} {HEADLINE[action.kind]}: {action.reason}{deps}{risk}"
     title = f"{noun} {action.name!r}"
     if action.client is not None:
-        symbol, headline = _client_headline(action)
+        symbol, headline = client_headline(action)
         head = f"  # client {action.client.name}: server {action.name} {headline}: "
-        head += f"{action.reason}{deps}"
+        head += f"{action.reason}{deps}{risk}"
         title = f"client {action.client.name} {action.name!r} in {action.client.file}"
     lines = [style(head, "1"), f"{style(symbol.rjust(3), COLOUR[symbol])} {title}"]
     width = max((len(c.path) for c in action.changes), default=0)
@@ -105,10 +108,21 @@ def _action_block(action: Action, style: Style) -> list[str]:
         lines.append(
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
+    lines.extend("      " + style(f"! {WIDENING}: {w}", "31") for w in action.widening)
     return lines
 
 
-def _client_headline(action: Action) -> tuple[str, str]:
+def _widening_note(plan: Plan, style: Style) -> list[str]:
+    """Before the footer: the actions that widen privileges, and what apply asks of them."""
+    widening = plan.carrying(WIDENING)
+    if not widening:
+        return []
+    names = ", ".join(f"{a.kind} {a.name}" for a in widening)
+    note = f"Privilege-widening: {names} (thv apply asks again before these)."
+    return [style(note, "31"), ""]
+
+
+def client_headline(action: Action) -> tuple[str, str]:
     """A client action that writes nothing only changes what is on record."""
     if action.kind is ActionKind.CLIENT_UNREGISTER and action.after is None and action.before:
         return SYMBOL[action.kind], HEADLINE[action.kind]
@@ -150,28 +164,33 @@ def _warnings(plan: Plan, style: Style) -> list[str]:
     return [style(f"Warning: {w}", "33") for w in plan.warnings] + ([""] if plan.warnings else [])
 
 
+# The counts of a plan's summary, in order; the first three are always shown.
+COUNT_LABELS = (
+    ("create", "to create"),
+    ("recreate", "to recreate"),
+    ("delete", "to delete"),
+    ("upgrade", "to upgrade"),
+    ("start", "to start"),
+    ("stop", "to stop"),
+    ("move-group", "to move"),
+    ("adopt", "to adopt"),
+    ("reconfigure", "to reconfigure"),
+    ("group-create", "group(s) to create"),
+    ("group-update", "group(s) to update"),
+    ("group-delete", "group(s) to delete"),
+    ("client-register", "client entr(ies) to register"),
+    ("client-update", "client entr(ies) to update"),
+    ("client-unregister", "client entr(ies) to remove"),
+)
+
+
 def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     parts = [
-        f"{counts['create']} to create",
-        f"{counts['recreate']} to recreate",
-        f"{counts['delete']} to delete",
+        f"{counts[kind]} {label}"
+        for index, (kind, label) in enumerate(COUNT_LABELS)
+        if index < 3 or counts[kind]
     ]
-    extra = [
-        ("upgrade", "to upgrade"),
-        ("start", "to start"),
-        ("stop", "to stop"),
-        ("move-group", "to move"),
-        ("adopt", "to adopt"),
-        ("reconfigure", "to reconfigure"),
-        ("group-create", "group(s) to create"),
-        ("group-update", "group(s) to update"),
-        ("group-delete", "group(s) to delete"),
-        ("client-register", "client entr(ies) to register"),
-        ("client-update", "client entr(ies) to update"),
-        ("client-unregister", "client entr(ies) to remove"),
-    ]
-    parts += [f"{counts[k]} {label}" for k, label in extra if counts[k]]
     return "Plan: " + ", ".join(parts) + "."
 
 
@@ -187,7 +206,7 @@ def render_event(event: Event, *, colour: bool = False) -> str:
     if event.state == "done":
         note = f": {event.message}" if event.message else ""
         past = PAST[action.kind]
-        if action.client is not None and _client_headline(action)[0] == "~":
+        if action.client is not None and client_headline(action)[0] == "~":
             past = "taken on record" if action.kind is ActionKind.CLIENT_REGISTER else "forgotten"
         return f"{who}: {style(past, '32')} ({event.seconds:.1f}s){note}"
     if event.state == "skipped":

@@ -9,6 +9,8 @@ from typing import Any
 
 FORMAT_VERSION = "1"
 SENSITIVE = "(sensitive)"
+# The risk classes (:class:`.risk.Risk`), in their fixed order.
+RISK_CLASSES = ("disruptive", "privilege-widening", "new-server", "benign")
 
 
 class ActionKind(StrEnum):
@@ -67,6 +69,11 @@ class FieldChange:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "before": self.before, "after": self.after}
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> FieldChange:
+        before, after = doc["before"], doc["after"]
+        return cls(str(doc["path"]), before, after, SENSITIVE in (before, after))
+
 
 @dataclass(frozen=True, slots=True)
 class ImageChange:
@@ -87,6 +94,15 @@ class ImageChange:
             doc["after_digest"] = self.after_digest
         return doc
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ImageChange:
+        return cls(
+            str(doc["before"]),
+            str(doc["after"]),
+            str(doc.get("before_digest", "")),
+            str(doc.get("after_digest", "")),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ClientTarget:
@@ -101,6 +117,10 @@ class ClientTarget:
         return {"name": self.name, "file": self.file, "location": self.location,
                 "group": self.group}  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ClientTarget:
+        return cls(str(doc["name"]), str(doc["file"]), str(doc["location"]), str(doc["group"]))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
@@ -113,6 +133,8 @@ class Action:
     target: str = ""  # the container id acted on, if any
     image: ImageChange | None = None  # upgrades only
     client: ClientTarget | None = None  # client actions only
+    risks: tuple[str, ...] = ()  # risk classes (:mod:`.risk`), in their fixed order
+    widening: tuple[str, ...] = ()  # how a privilege-widening action grants more
     # Canonical specs (fingerprint.canonical); for a client action, the entry as the plan saw
     # it and as it will be.  Not serialised: specs carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
@@ -135,7 +157,26 @@ class Action:
             doc["image"] = self.image.to_dict()
         if self.client is not None:
             doc["client"] = self.client.to_dict()
+        doc["risk"] = list(self.risks)
+        doc["widening"] = list(self.widening)
         return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Action:
+        """The action :meth:`to_dict` wrote (without the canonical specs it leaves out)."""
+        image, client = doc.get("image"), doc.get("client")
+        return cls(
+            id=int(doc["id"]),
+            kind=ActionKind(doc["kind"]),
+            name=str(doc["name"]),
+            reason=str(doc["reason"]),
+            changes=tuple(FieldChange.from_dict(c) for c in doc["changes"]),
+            depends_on=tuple(int(d) for d in doc["depends_on"]),
+            image=ImageChange.from_dict(image) if image is not None else None,
+            client=ClientTarget.from_dict(client) if client is not None else None,
+            risks=tuple(str(r) for r in doc.get("risk", ())),
+            widening=tuple(str(w) for w in doc.get("widening", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +197,17 @@ class Plan:
         counts["total"] = len(self.actions)
         return counts
 
+    def risk_counts(self) -> dict[str, int]:
+        """How many actions carry each risk class (every class, in its fixed order)."""
+        counts = dict.fromkeys(RISK_CLASSES, 0)
+        for action in self.actions:
+            for risk in action.risks:
+                counts[risk] = counts.get(risk, 0) + 1
+        return counts
+
+    def carrying(self, risk: str) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if risk in a.risks)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
@@ -163,7 +215,19 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "warnings": list(self.warnings),
             "summary": self.summary(),
+            "risks": self.risk_counts(),
         }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Plan:
+        """The plan :meth:`to_dict` wrote; ``KeyError``/``ValueError``/``TypeError`` when the
+        document is not one."""
+        return cls(
+            project=str(doc["project"]),
+            actions=tuple(Action.from_dict(a) for a in doc["actions"]),
+            warnings=tuple(str(w) for w in doc["warnings"]),
+            format_version=str(doc["format_version"]),
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

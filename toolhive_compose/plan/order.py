@@ -16,6 +16,7 @@ from ..fingerprint import TOOL_FIELDS
 from ..model import ObservedState
 from .actions import PHASE, Action, ActionKind, ClientTarget, FieldChange, ImageChange
 from .diff import field_changes
+from .risk import classify
 
 HOST_PORT_FIELDS = ("port", "target_port")
 Key = tuple[ActionKind, str, str]  # kind, workload or group, client
@@ -120,6 +121,7 @@ def _action(d: Draft, ids: dict[Key, int]) -> Action:
         changes = tuple(c for c in changes if c.path == "group")
     elif d.kind is ActionKind.RECONFIGURE:
         changes = tuple(c for c in changes if c.path.split(".", 1)[0] in TOOL_FIELDS)
+    risks, widening = classify(d.kind, d.before, d.after)
     return Action(
         id=ids[d.key],
         kind=d.kind,
@@ -132,4 +134,6 @@ def _action(d: Draft, ids: dict[Key, int]) -> Action:
         after=d.after,
         image=d.image,
         client=d.client,
+        risks=tuple(str(r) for r in risks),
+        widening=widening,
     )

@@ -20,9 +20,9 @@ from .field_values import (
     HTTP_TRANSPORTS,
     Context,
     absolute,
-    load_profile_file,
     parse_volume,
     project_name,
+    read_profile,
     scalar_text,
     transport_of,
 )
@@ -36,7 +36,9 @@ def build_state(
     """The desired state of a document that passed validation."""
     servers: Mapping[str, Any] = doc.get("servers") or {}
     builder = _Builder(origins, ctx, _pairs((doc.get("labels") or {}).items()))
-    if not ctx.portable and any(server.get("secrets") for server in servers.values()):
+    if not (ctx.portable or ctx.machine) and any(
+        server.get("secrets") for server in servers.values()
+    ):
         builder.key = secret_key(ours)
     specs = sorted((builder.server(name, raw) for name, raw in servers.items()), key=_name)
     return DesiredState(
@@ -112,6 +114,9 @@ class _Builder:
             return SecretRef(target=target, source=source, ref=ref, digest="")
         if source == "file":
             ref = absolute(ref, self.ctx)
+        if self.ctx.machine is not None:  # the machine's digest of what its source holds
+            digest = self.ctx.machine.secret_digest(source, ref)
+            return SecretRef(target=target, source=source, ref=ref, digest=digest)
         try:
             value = read_secret(source, ref, self.ctx.environ)
         except Unavailable as exc:
@@ -136,9 +141,9 @@ class _Builder:
         if value in BUILTIN_PROFILES:
             kind, profile = BUILTIN_PROFILES[value]
             return kind, canonical_json(profile)
-        file = absolute(value, self.ctx)
         try:
-            return file, canonical_json(load_profile_file(file))
+            file, content = read_profile(value, self.ctx)
+            return file, canonical_json(content)
         except Unavailable as exc:
             where = ("servers", name, "permission_profile")
             raise SpecError([self.origins.problem(f"permission profile: {exc}", where)]) from None

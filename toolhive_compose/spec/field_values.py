@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import BUILTIN_PROFILES as BUILTIN_PROFILES  # the loader reads them from here
+from ..model import MachineView
 from ..secrets import Unavailable, read_text_file
 
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -34,6 +35,10 @@ class Context:
     # Loading for another machine (``thv render``): secret values are not read (only where
     # they come from), and volume host paths stay as written.
     portable: bool = False
+    # Planning for another machine (``plan --observed``): paths are recorded as that machine
+    # resolves them, secrets are not read (their digests are the machine's), out-of-project
+    # permission profiles are the machine's copies.
+    machine: MachineView | None = None
 
 
 def scalar_text(value: Any) -> str:
@@ -54,7 +59,8 @@ def project_name(doc: Mapping[str, Any], ctx: Context) -> str:
         return ctx.project
     if isinstance(doc.get("project"), str):
         return str(doc["project"])
-    return normalize_project(ctx.base_dir.name)
+    base = Path(ctx.machine.base_dir) if ctx.machine else ctx.base_dir
+    return normalize_project(base.name)
 
 
 def transport_of(server: Mapping[str, Any]) -> str:
@@ -63,11 +69,36 @@ def transport_of(server: Mapping[str, Any]) -> str:
 
 
 def absolute(path: str, ctx: Context) -> str:
-    """``path`` made absolute: ``~`` is the home directory, relative means from base_dir."""
+    """``path`` made absolute as the machine the plan is for resolves it: ``~`` is the home
+    directory, relative means from the first file's directory."""
+    if ctx.machine is None:
+        return local_path(path, ctx)
+    if path == "~" or path.startswith("~/"):
+        path = ctx.machine.home + path[1:]
+    return os.path.normpath(os.path.join(ctx.machine.base_dir, path))
+
+
+def local_path(path: str, ctx: Context) -> str:
+    """``path`` made absolute here, where the files are read."""
     if path == "~" or path.startswith("~/"):
         home = ctx.environ.get("HOME") or os.path.expanduser("~")
         path = home + path[1:]
     return os.path.normpath(os.path.join(ctx.base_dir, path))
+
+
+def read_profile(value: str, ctx: Context) -> tuple[str, dict[str, Any]]:
+    """A profile file named in the document: (its path as recorded, its content).
+
+    For another machine, a file outside the project directory (an absolute or ``~`` path) is
+    that machine's copy when it sent one; a relative path is the project's own file, read
+    here.  :class:`Unavailable` says why a file cannot be used.
+    """
+    recorded = absolute(value, ctx)
+    inside = not (os.path.isabs(value) or value == "~" or value.startswith("~/"))
+    copy = ctx.machine.profile(recorded) if ctx.machine and not inside else None
+    if copy is not None:
+        return recorded, json.loads(copy)
+    return recorded, load_profile_file(local_path(value, ctx))
 
 
 def parse_volume(text: str) -> tuple[str, str, str]:

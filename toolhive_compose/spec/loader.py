@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import Problem, SpecError
-from ..model import DesiredState
+from ..model import DesiredState, MachineView
 from ..paths import Paths
 from .desired import build_state
 from .field_values import Context
@@ -52,6 +52,7 @@ class _Resolved:
     files: tuple[str, ...]  # absolute paths
     ctx: Context
     resolved: Resolved  # servers resolved from the registry
+    env_files: tuple[str, ...]  # the env files read (absolute)
 
 
 def load(
@@ -63,6 +64,7 @@ def load(
     paths: Paths | None = None,
     registry: str | None = None,
     portable: bool = False,
+    machine: MachineView | None = None,
 ) -> DesiredState:
     """Load, validate and complete the workloads files; :class:`SpecError` lists every problem.
 
@@ -70,14 +72,18 @@ def load(
     ``paths`` locates the validation cache and the secret-digest key; ``registry`` (a path
     or URL) is where ``server:`` entries are looked up, ahead of the file's ``registry:``.
     ``portable`` loads for another machine (``thv render``): secret values are not read
-    (their variables need not be set), and volume host paths stay as written.
+    (their variables need not be set), and volume host paths stay as written.  ``machine``
+    plans for another machine (paths and secret digests as it has them, secret values not
+    read: see :class:`~toolhive_compose.model.MachineView`).
     """
     paths = paths or Paths.from_env()
-    resolved = _resolve(files, env_files, environ, project, paths.cache, registry, portable)
+    resolved = _resolve(
+        files, env_files, environ, project, paths.cache, registry, portable, machine
+    )
     state = build_state(
         resolved.document, resolved.origins, resolved.ctx, resolved.files, paths.ours
     )
-    return record(state, resolved.resolved)
+    return record(replace(state, env_files=resolved.env_files), resolved.resolved)
 
 
 def resolve_document(
@@ -120,6 +126,7 @@ def _resolve(
     cache_dir: Path | None,
     registry: str | None = None,
     portable: bool = False,
+    machine: MachineView | None = None,
 ) -> _Resolved:
     names = discover(files)
     absolute = tuple(os.path.abspath(name) for name in names)
@@ -127,8 +134,8 @@ def _resolve(
     base_dir = Path(absolute[0]).parent
     order = names + [str(f) for f in env_files]
     sources = [read_source(name) for name in names]
-    variables, env_problems = _variables(env_files, base_dir, shell)
-    ctx = Context(base_dir, variables, project, cache_dir, portable)
+    variables, env_problems, read = _variables(env_files, base_dir, shell)
+    ctx = Context(base_dir, variables, project, cache_dir, portable=portable, machine=machine)
     early = [p for source in sources for p in source.problems] + env_problems
     if env_problems or any(source.data is None for source in sources):
         raise SpecError(_ordered(early, order))
@@ -138,7 +145,7 @@ def _resolve(
     problems = early + _unreported(_validate(document, origins, ctx), early)
     if problems:
         raise SpecError(_ordered(problems, order))
-    return _Resolved(document, origins, absolute, ctx, resolved)
+    return _Resolved(document, origins, absolute, ctx, resolved, read)
 
 
 def _unreported(late: list[Problem], early: list[Problem]) -> list[Problem]:
@@ -163,8 +170,9 @@ def read_source(name: str) -> Source:
 
 def _variables(
     env_files: Sequence[FileArg], base_dir: Path, shell: Mapping[str, str]
-) -> tuple[dict[str, str], list[Problem]]:
-    """Interpolation variables: env files in order, then the shell (which wins)."""
+) -> tuple[dict[str, str], list[Problem], tuple[str, ...]]:
+    """Interpolation variables: env files in order, then the shell (which wins); the
+    problems found and the files read."""
     candidates = [str(f) for f in env_files]
     if not candidates and (base_dir / ".env").is_file():
         candidates = [str(base_dir / ".env")]
@@ -180,7 +188,7 @@ def _variables(
         values.update(parsed)
         problems += found
     values.update(shell)
-    return values, problems
+    return values, problems, tuple(os.path.abspath(name) for name in candidates)
 
 
 def _reason(exc: Exception) -> str:

@@ -20,9 +20,9 @@ from .field_values import (
     PROJECT_RE,
     Context,
     absolute,
-    load_profile_file,
     parse_volume,
     project_name,
+    read_profile,
     scalar_text,
     transport_of,
 )
@@ -220,7 +220,7 @@ def _check_secrets(
             message = f"'{target}' is also set under env; a variable is either plain or secret"
             problems.append(origins.problem(message, where, at_key=True))
         source = _secret_source(secret, ctx)
-        if source is None or ctx.portable:
+        if source is None or ctx.portable or ctx.machine is not None:  # read elsewhere
             continue
         try:
             read_secret(*source, ctx.environ)
@@ -243,9 +243,8 @@ def _check_profile(profile: Any, path: DocPath, origins: Origins, ctx: Context) 
     if not isinstance(profile, str) or not profile or profile in BUILTIN_PROFILES:
         return []
     where = (*path, "permission_profile")
-    file = absolute(profile, ctx)
     try:
-        content = load_profile_file(file)
+        file, content = read_profile(profile, ctx)
     except Unavailable as exc:
         return [origins.problem(f"permission profile: {exc}", where)]
     issues = validate(content, cache_dir=ctx.cache_dir, definition="permissionProfile")
