@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.busybox_mcp import workload_args
 from tests.support.images import ensure_busybox_image
 from toolhive_compose.fingerprint import config_hash
 from toolhive_compose.paths import Paths
@@ -36,27 +37,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = 6
-# A stdio MCP server in busybox sh: answers initialize and tools/list, echoing the id.
-_INIT = (
-    '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18",'
-    '"capabilities":{"tools":{}},"serverInfo":{"name":"bb","version":"1"}}}'
-)
-_TOOLS = '{"jsonrpc":"2.0","id":%s,"result":{"tools":[]}}'
-_ID = (
-    """sed -n -e 's/.*"id": *\\([0-9][0-9]*\\).*/\\1/p'"""
-    """ -e 's/.*"id": *\\("[^"]*"\\).*/\\1/p' | head -n 1"""
-)
-MCP_SH = "\n".join(
-    [
-        "while IFS= read -r line; do",
-        f"  id=$(printf '%s' \"$line\" | {_ID})",
-        '  case "$line" in',
-        f"    *'\"initialize\"'*) printf '{_INIT}\\n' \"$id\" ;;",
-        f"    *'\"tools/list\"'*) printf '{_TOOLS}\\n' \"$id\" ;;",
-        "  esac",
-        "done",
-    ]
-)
 
 
 class Project:
@@ -75,7 +55,7 @@ class Project:
         servers = {
             name: {
                 "image": self.image,
-                "args": ["sh", "-c", MCP_SH.replace("$", "$$")],  # $$: no interpolation
+                "args": workload_args(),
                 "env": {"VERSION": version},
                 "group": "crash",
             }

@@ -26,6 +26,7 @@ from toolhive_compose import connect
 from toolhive_compose.plan.planner import make_plan
 from toolhive_compose.spec.loader import load
 from toolhive_compose.state import Store
+from toolhive_compose.state.runconfig import build_runconfig
 from toolhive_compose.state.status import parse_rfc3339
 from toolhive_compose.workloads.importer import Imported, import_document, unexpressed
 from toolhive_compose.workloads.observe import observe
@@ -236,19 +237,24 @@ def test_import_reproduces_toolhive_workloads(
         [Imported(w.name, w.spec or {}) for w in chosen if w], project="adopted", schema="s.json"
     )
     assert text.splitlines()[0] == "# yaml-language-server: $schema=s.json"
-    assert "export GITHUB_TOKEN=" in text  # the ToolHive secret's comment
+    # the ToolHive secret: ToolHive's environment provider reads the same variable
+    assert "set TOOLHIVE_SECRET_github-token=<its value>" in text
     doc = yaml.safe_load(text)
     fetch = doc["servers"]["fetch"]
     assert fetch["env"] == {"LOG_LEVEL": "debug"} and fetch["port"] == 23456
-    assert fetch["secrets"] == {"GITHUB_TOKEN": {"env": "GITHUB_TOKEN"}}
+    assert fetch["secrets"] == {"GITHUB_TOKEN": {"env": "TOOLHIVE_SECRET_github-token"}}
     assert fetch["permission_profile"]["read"] == ["/srv/fetch-data:/data"]  # inline: exact
     assert fetch["tools"] == ["fetch"]  # ToolHive's tool filter, from its middleware chain
     assert doc["servers"]["github"]["permission_profile"] == "none"
     assert doc["groups"] == {"dev": {}}
     file = tmp_path / "workloads.yaml"
     file.write_text(text)
-    monkeypatch.setenv("GITHUB_TOKEN", "anything")
+    monkeypatch.setenv("TOOLHIVE_SECRET_github-token", "anything")
     desired = load([file], environ=dict(os.environ))
+    # a recreate from this file names the secret as ToolHive did: the round trip holds
+    spec = desired.server("fetch")
+    rc = build_runconfig(spec, port=1, target_port=2, project="p", canon={}, config_hash="h")
+    assert rc["secrets"] == ["github-token,target=GITHUB_TOKEN"]
     plan = make_plan(desired, observe(engine, store, desired_names=["fetch", "github"]), adopt=True)
     # The fixtures' proxy PIDs are not live processes here: adopted, then their proxies start.
     assert [(a.kind, a.name) for a in plan.actions] == [

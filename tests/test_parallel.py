@@ -12,7 +12,19 @@ from collections.abc import Callable
 
 import pytest
 
-from toolhive_compose.apply.parallel import DONE, FAILED, SKIPPED, Outcome, run_graph
+from toolhive_compose import cancel
+from toolhive_compose.apply.parallel import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    NOT_STARTED,
+    SKIPPED,
+    Interrupt,
+    Outcome,
+    run_graph,
+)
+from toolhive_compose.errors import Cancelled
+from toolhive_compose.state.atomic import atomic_write
 
 WAIT = 5.0  # generous bound for anything that should happen at once
 
@@ -128,47 +140,103 @@ def test_failure_skips_dependants_transitively_but_not_independents() -> None:
     assert not {"b", "c", "d"} & set(rec.started)
 
 
-def test_timeout_marks_failed_and_moves_on() -> None:
-    release = threading.Event()
-
+def test_timeout_cancels_the_item_and_moves_on() -> None:
     def work(key: str) -> None:
         if key == "hang":
-            release.wait(WAIT)
+            cancel.sleep(WAIT)  # stops at once when cancelled, as engine calls do
 
     rec = Recorder(work)
     began = time.monotonic()
-    try:
-        outcomes = run_graph(
-            ["hang", "after-hang", "other"],
-            {"after-hang": ["hang"]},
-            rec,
-            parallelism=2,
-            timeout=0.3,
-        )
-    finally:
-        release.set()
+    outcomes = run_graph(
+        ["hang", "after-hang", "other"], {"after-hang": ["hang"]}, rec, parallelism=2, timeout=0.3
+    )
     elapsed = time.monotonic() - began
     assert states(outcomes) == {"hang": FAILED, "after-hang": SKIPPED, "other": DONE}
     assert isinstance(outcomes["hang"].error, TimeoutError)
     assert "timed out after 0.3s" in str(outcomes["hang"].error)
     assert outcomes["hang"].seconds >= 0.3
-    assert elapsed < WAIT - 1, "the runner waited for the hung item instead of moving on"
+    assert elapsed < WAIT - 1, "the runner waited for the hung item instead of cancelling it"
 
 
-def test_a_timed_out_item_does_not_block_the_remaining_items() -> None:
-    """With parallelism 1, a hung item times out and the queue keeps going."""
+def test_a_timed_out_item_keeps_its_slot_until_it_has_stopped() -> None:
+    """With parallelism 1, nothing else runs while a timed-out item is still running."""
+
+    def work(key: str) -> None:
+        if key == "slow":
+            time.sleep(0.6)  # ignores the cancellation (no engine call, no write)
+
+    rec = Recorder(work)
+    outcomes = run_graph(["slow", "b", "c"], {}, rec, parallelism=1, timeout=0.2)
+    assert rec.peak == 1
+    assert rec.finished.index("slow") < rec.started.index("b")
+    assert states(outcomes) == {"slow": DONE, "b": DONE, "c": DONE}
+
+
+def test_a_late_success_is_done_not_failed() -> None:
+    outcomes = run_graph(["slow"], {}, lambda key: time.sleep(0.5), timeout=0.1)
+    assert outcomes["slow"].state == DONE and outcomes["slow"].late
+    assert outcomes["slow"].seconds >= 0.5
+
+
+def test_a_timed_out_item_cannot_write_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "state.json"
+    target.write_bytes(b"before")
+
+    def work(key: str) -> None:
+        time.sleep(0.5)  # past the timeout
+        atomic_write(target, b"late result")
+
+    outcomes = run_graph(["w"], {}, work, timeout=0.1)
+    assert outcomes["w"].state == FAILED and isinstance(outcomes["w"].error, TimeoutError)
+    assert target.read_bytes() == b"before"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp file left
+
+
+def test_interrupt_starts_nothing_more_and_lets_running_items_finish() -> None:
+    interrupt = Interrupt(grace=WAIT)
+
+    def work(key: str) -> None:
+        if key == "a":
+            interrupt.request()  # Ctrl-C while a and b run
+            time.sleep(0.2)
+
+    rec = Recorder(work)
+    barrier_keys = ["a", "b", "c", "d"]
+    outcomes = run_graph(barrier_keys, {"d": ["a"]}, rec, parallelism=2, interrupt=interrupt)
+    assert states(outcomes) == {"a": DONE, "b": DONE, "c": NOT_STARTED, "d": NOT_STARTED}
+    assert sorted(rec.started) == ["a", "b"]
+
+
+def test_interrupt_cancels_running_items_after_the_grace() -> None:
+    interrupt = Interrupt(grace=0.2)
+
+    def work(key: str) -> None:
+        interrupt.request()
+        cancel.sleep(WAIT)
+
+    began = time.monotonic()
+    outcomes = run_graph(["a", "b"], {}, work, parallelism=1, interrupt=interrupt)
+    assert states(outcomes) == {"a": INTERRUPTED, "b": NOT_STARTED}
+    assert isinstance(outcomes["a"].error, Cancelled)
+    assert time.monotonic() - began < WAIT - 1
+
+
+def test_a_second_interrupt_stops_waiting() -> None:
+    interrupt = Interrupt(grace=WAIT)
     release = threading.Event()
 
     def work(key: str) -> None:
-        if key == "hang":
-            release.wait(WAIT)
+        interrupt.request()
+        interrupt.request()
+        release.wait(WAIT)  # does not even look at the cancellation
 
-    rec = Recorder(work)
+    began = time.monotonic()
     try:
-        outcomes = run_graph(["hang", "b", "c"], {}, rec, parallelism=1, timeout=0.2)
+        outcomes = run_graph(["a"], {}, work, interrupt=interrupt)
     finally:
         release.set()
-    assert states(outcomes) == {"hang": FAILED, "b": DONE, "c": DONE}
+    assert states(outcomes) == {"a": INTERRUPTED}
+    assert time.monotonic() - began < WAIT - 1
 
 
 def test_outcome_for_every_key_and_callbacks() -> None:
@@ -223,19 +291,15 @@ def test_a_base_exception_in_an_item_is_a_failure() -> None:
 
 
 def test_more_hung_items_than_workers_do_not_fail_the_rest() -> None:
-    """Timed-out items keep their threads busy; items after them still really run."""
-    release = threading.Event()
+    """Timed-out items are cancelled one after the other; items after them still really run."""
 
     def work(key: str) -> None:
         if key.startswith("hang"):
-            release.wait(WAIT)
+            cancel.sleep(WAIT)
 
     rec = Recorder(work)
     keys = ["hang1", "hang2", "hang3", "hang4", "ok1", "ok2"]
-    try:
-        outcomes = run_graph(keys, {}, rec, parallelism=1, timeout=0.2)
-    finally:
-        release.set()
+    outcomes = run_graph(keys, {}, rec, parallelism=1, timeout=0.2)
     assert states(outcomes) == {
         "hang1": FAILED,
         "hang2": FAILED,
@@ -245,19 +309,20 @@ def test_more_hung_items_than_workers_do_not_fail_the_rest() -> None:
         "ok2": DONE,
     }
     assert {"ok1", "ok2"} <= set(rec.finished)
+    assert rec.peak == 1
 
 
 def test_a_timed_out_item_does_not_keep_the_process_alive() -> None:
-    """`thv apply --timeout` bounds the command: a stuck call must not block the exit."""
+    """`thv apply --timeout` bounds the command: a stuck engine call is cancelled."""
     import subprocess
     import sys
 
     code = (
-        "import time\n"
+        "from toolhive_compose import cancel\n"
         "from toolhive_compose.apply.parallel import run_graph\n"
         "def work(key):\n"
         "    if key == 'hang':\n"
-        "        time.sleep(60)\n"
+        "        cancel.sleep(60)\n"
         "out = run_graph(['hang', 'ok'], {}, work, parallelism=2, timeout=0.2)\n"
         "print(sorted((k, o.state) for k, o in out.items()))\n"
     )

@@ -199,3 +199,33 @@ def test_result_lines() -> None:
     line = render_result(bad)
     assert line.startswith("Apply failed: 1 action(s) failed, 1 skipped, 1 done.")
     assert "thv apply converges" in line
+
+
+def test_interrupted_result_names_what_was_not_done() -> None:
+    result = ApplyResult(
+        (
+            Event(_action(), "done"),
+            Event(_action(ActionKind.RECREATE, name="b"), "interrupted"),
+            Event(_action(name="c"), "not started"),
+        )
+    )
+    assert result.interrupted and not result.ok
+    text = render_result(result).splitlines()
+    assert text[0] == (
+        "Apply interrupted: 1 action(s) done, 1 interrupted, 1 not started, 0 failed, 0 skipped."
+    )
+    assert text[1:4] == ["Not done:", "  recreate b: interrupted", "  create c: not started"]
+    assert "thv apply converges" in text[-1]
+    cut = render_event(Event(_action(name="c"), "not started"))
+    assert cut == "c: create not started (interrupted)"
+
+
+def test_pull_lines() -> None:
+    from toolhive_compose.cli.text import render_pull
+    from toolhive_compose.runtime import PullProgress
+
+    going = PullProgress(
+        "img:1", done=3 * 1024 * 1024, total=12 * 1024 * 1024, status="Downloading"
+    )
+    assert render_pull(going, tty=True) == "pulling img:1: 3.0/12.0 MB"
+    assert render_pull(going, tty=False) == "pulling img:1: downloading"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import PROJECT_LABEL
 from toolhive_compose.errors import EngineError
-from toolhive_compose.runtime import ContainerParams
+from toolhive_compose.runtime import ContainerParams, Mount
 from toolhive_compose.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
@@ -32,10 +32,10 @@ def _params(name: str, project: str) -> ContainerParams:
         command=("sleep", "3600"),
         env={"A": "1", "B": "x=y"},
         labels={PROJECT_LABEL: project, "toolhive": "true"},
-        binds=("/tmp:/data:ro",),
+        mounts=(Mount("/tmp", "/data", read_only=True),),
         network_mode="bridge",
         publish=((8080, 18080),),
-        stdin_open=True,
+        attach_stdio=True,
     )
 
 
@@ -51,7 +51,7 @@ def _essentials(attrs: dict[str, Any]) -> dict[str, Any]:
         "tty": config["Tty"],
         "attach": [config[k] for k in ("AttachStdin", "AttachStdout", "AttachStderr")],
         "exposed": config.get("ExposedPorts"),
-        "binds": host["Binds"],
+        "mounts": host["Mounts"],
         "ports": host["PortBindings"],
         "network": host["NetworkMode"],
         "cap_drop": host["CapDrop"],
@@ -72,7 +72,10 @@ def test_lean_and_sdk_create_the_same_container(docker_client: Any, test_project
     seen = {k: _essentials(docker_client.api.inspect_container(cid)) for k, cid in made.items()}
     assert seen["lean"] == seen["sdk"]
     assert seen["lean"]["ports"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]}
-    assert seen["lean"]["attach"] == [False, False, False] and seen["lean"]["open_stdin"]
+    assert seen["lean"]["attach"] == [True, True, True] and seen["lean"]["open_stdin"]
+    assert seen["lean"]["mounts"] == [
+        {"Type": "bind", "Source": "/tmp", "Target": "/data", "ReadOnly": True}
+    ]
     assert seen["lean"]["stdin_once"] is False and seen["lean"]["cap_drop"] == ["ALL"]
 
 

@@ -16,6 +16,7 @@ import pytest
 from tests.support.cli import Result, thv
 from tests.support.fake_engine import FakeRuntime, install
 from toolhive_compose.review import files
+from toolhive_compose.runtime import Mount
 
 WORKLOADS = """\
 version: 1
@@ -319,7 +320,8 @@ def test_privilege_widening_asks_again(
     assert not engine.calls
     monkeypatch.setattr("sys.stdin", _Terminal("yes", "yes"))
     ok(thv(capsys, "apply"))
-    assert engine.created["alpha"].binds == (f"{project / 'data'}:/data:rw",)
+    mount = Mount(str(project / "data"), "/data", read_only=False)
+    assert engine.created["alpha"].mounts == (mount,)
 
 
 def test_saved_plan_widening_needs_allow_off_a_terminal(

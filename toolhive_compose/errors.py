@@ -19,6 +19,7 @@ Hierarchy::
     ├── PlanFileError             a saved plan or observed-state file that cannot be used
     ├── StalePlan                 a saved plan whose inputs or machine moved (nothing done)
     ├── RiskDenied                the plan has an action of a class denied by --deny
+    ├── Cancelled                 the work was cancelled (timed out, or interrupted)
     └── Interrupted               Ctrl-C (at a prompt, or while a command ran)   exit 130
 
 Exit codes: 0 success, 1 any error, 2 only for ``plan --detailed-exitcode`` with changes,
@@ -132,6 +133,11 @@ class StalePlan(ThvError):
 
 class RiskDenied(ThvError):
     """The plan has actions of a risk class that ``--deny`` (or a refused question) forbids."""
+
+
+class Cancelled(ThvError):
+    """The work was cancelled (its timeout passed, or Ctrl-C): it stopped before its next
+    engine call or state write (:mod:`toolhive_compose.cancel`)."""
 
 
 class Interrupted(ThvError):

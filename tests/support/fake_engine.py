@@ -9,12 +9,13 @@ protocol, for tests of queries and commands that need no real engine.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from toolhive_compose.runtime import Container, ContainerParams
+from toolhive_compose.runtime import Container, ContainerParams, PullProgress
 
+STARTED_AT = "2026-08-21T08:00:00.123456789Z"  # when a running fake container started
 TOOLHIVE_LABELS = ("toolhive", "toolhive-name", "toolhive-basename", "toolhive-transport")
 
 
@@ -39,6 +40,8 @@ class FakeRuntime:
         self.calls: list[tuple[str, Any]] = []
         self.created: dict[str, ContainerParams] = {}  # the last create of each name
         self.log_bytes: dict[str, bytes] = {}
+        self.image_configs: dict[str, dict[str, Any]] = {}  # image -> its Config
+        self.networks: set[str] = set()
         self._ids = itertools.count(1)
 
     def add(
@@ -67,12 +70,38 @@ class FakeRuntime:
     def image_id(self, image: str) -> str:
         return ""
 
-    def started_at(self, container_id: str) -> str:
-        c = self.containers.get(container_id)
-        return "2026-08-21T08:00:00.123456789Z" if c is not None and c.state == "running" else ""
-
-    def pull(self, image: str) -> None:
+    def pull(
+        self,
+        image: str,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> None:
         self.calls.append(("pull", image))
+
+    def image_config(self, image: str) -> dict[str, Any]:
+        return dict(self.image_configs.get(image, {}))
+
+    def inspect(self, container_id: str) -> dict[str, Any] | None:
+        found = self.containers.get(container_id) or next(
+            (c for c in self.containers.values() if c.name == container_id), None
+        )
+        if found is None:
+            return None
+        return {
+            "Id": found.id,
+            "Name": f"/{found.name}",
+            "State": {
+                "Status": found.state,
+                "Running": found.state == "running",
+                "StartedAt": STARTED_AT if found.state == "running" else "0001-01-01T00:00:00Z",
+            },
+            "Config": {"Image": found.image, "Labels": dict(found.labels)},
+        }
+
+    def remove_network(self, name: str) -> None:
+        self.calls.append(("remove_network", name))
+        self.networks.discard(name)
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None

@@ -1,9 +1,12 @@
 """Carry out a plan, exactly as planned: images first, then the action graph in parallel.
 
-Every image that a create, recreate or upgrade needs is made present (pulled if missing)
-before any action runs, so a missing image fails its own action and leaves the old workload
-untouched.  Independent actions run together; a failed action's dependants are skipped.
-Progress goes to ``on_event``; nothing here prints.
+Every image that a create, recreate or upgrade needs is made present (pulled if missing, each
+pull bounded by ``pull_timeout``) before any action runs, so a missing image fails its own
+action and leaves the old workload untouched.  Independent actions run together; a failed
+action's dependants are skipped.  A timed-out action is cancelled and holds its slot until
+it has stopped (:mod:`.parallel`).  An :class:`~.parallel.Interrupt` (Ctrl-C) starts nothing
+more and lets the running actions finish within its grace.  Progress goes to ``on_event``
+(pulls to ``on_pull``); nothing here prints.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from ..clients.editor import ClientEditor
 from ..errors import ThvError
 from ..model import DesiredState
 from ..plan.actions import CLIENT_KINDS, Action, ActionKind, Plan
+from ..runtime import PullProgress
+from ..runtime.pulls import PULL_TIMEOUT
+from ..workloads.inflight import ContainerGone
 from ..workloads.lifecycle import Lifecycle
-from .parallel import DONE, FAILED, Outcome, run_graph
+from .parallel import DONE, FAILED, INTERRUPTED, NOT_STARTED, Interrupt, Outcome, run_graph
 
 DEFAULT_PARALLELISM = 8
 DEFAULT_TIMEOUT = 300.0
@@ -27,7 +33,7 @@ IMAGE_KINDS = frozenset({ActionKind.CREATE, ActionKind.RECREATE, ActionKind.UPGR
 @dataclass(frozen=True, slots=True)
 class Event:
     action: Action
-    state: str  # started | done | failed | skipped
+    state: str  # started | done | failed | skipped | not started | interrupted
     message: str = ""
     seconds: float = 0.0
 
@@ -39,6 +45,10 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return all(e.state == DONE for e in self.events)
+
+    @property
+    def interrupted(self) -> bool:
+        return any(e.state in (NOT_STARTED, INTERRUPTED) for e in self.events)
 
     def count(self, state: str) -> int:
         return sum(1 for e in self.events if e.state == state)
@@ -52,25 +62,39 @@ def apply_plan(
     parallelism: int = DEFAULT_PARALLELISM,
     timeout: float = DEFAULT_TIMEOUT,
     on_event: Callable[[Event], None] | None = None,
+    interrupt: Interrupt | None = None,
+    pull_timeout: float = PULL_TIMEOUT,
+    on_pull: Callable[[PullProgress], None] | None = None,
 ) -> ApplyResult:
     emit = on_event or (lambda event: None)
+    run = _Run(parallelism, timeout, interrupt or Interrupt(), pull_timeout, on_pull)
     # Proxies come from a pre-loaded launcher, started first: its start-up overlaps the rest.
     launching = any(_starts_proxy(a) for a in plan.actions)
     with lifecycle.launching_proxies() if launching else contextlib.nullcontext():
-        return _apply(plan, desired, lifecycle, parallelism, timeout, emit)
+        return _apply(plan, desired, lifecycle, run, emit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """How an apply runs: its limits, its interrupt, its pulls."""
+
+    parallelism: int
+    timeout: float
+    interrupt: Interrupt
+    pull_timeout: float
+    on_pull: Callable[[PullProgress], None] | None
 
 
 def _apply(
     plan: Plan,
     desired: DesiredState,
     lifecycle: Lifecycle,
-    parallelism: int,
-    timeout: float,
+    how: _Run,
     emit: Callable[[Event], None],
 ) -> ApplyResult:
     actions = {a.id: a for a in plan.actions}
     lifecycle.store.groups.ensure_default()
-    image_errors = _prepare_images(plan, lifecycle, parallelism)
+    image_errors = _prepare_images(plan, lifecycle, how)
     notes = _upgrade_notes(plan, lifecycle, image_errors)
     clients = ClientEditor(lifecycle.store)
 
@@ -88,6 +112,8 @@ def _apply(
 
     def outcome(result: Outcome[int]) -> None:
         note = notes.get(result.key, "") if result.state == DONE else ""
+        if result.late:
+            note = f"finished after the {how.timeout:g}s timeout" + (f"; {note}" if note else "")
         message = _message(result.error) or note
         event = Event(actions[result.key], result.state, message, result.seconds)
         finals[result.key] = event
@@ -97,10 +123,11 @@ def _apply(
         [a.id for a in plan.actions],
         {a.id: a.depends_on for a in plan.actions},
         run,
-        parallelism=parallelism,
-        timeout=timeout,
+        parallelism=how.parallelism,
+        timeout=how.timeout,
         on_start=lambda key: emit(Event(actions[key], "started")),
         on_outcome=outcome,
+        interrupt=how.interrupt,
     )
     return ApplyResult(tuple(finals[a.id] for a in plan.actions))
 
@@ -113,7 +140,7 @@ def _starts_proxy(action: Action) -> bool:
     return False
 
 
-def _prepare_images(plan: Plan, lifecycle: Lifecycle, parallelism: int) -> dict[str, BaseException]:
+def _prepare_images(plan: Plan, lifecycle: Lifecycle, how: _Run) -> dict[str, BaseException]:
     images = sorted(
         {
             str(a.after["image"])
@@ -125,9 +152,9 @@ def _prepare_images(plan: Plan, lifecycle: Lifecycle, parallelism: int) -> dict[
 
     def ensure(image: str) -> None:
         if not runtime.image_present(image):
-            runtime.pull(image)
+            runtime.pull(image, timeout=how.pull_timeout, progress=how.on_pull)
 
-    outcomes = run_graph(images, {}, ensure, parallelism=parallelism)
+    outcomes = run_graph(images, {}, ensure, parallelism=how.parallelism, interrupt=how.interrupt)
     return {k: o.error for k, o in outcomes.items() if o.state == FAILED and o.error}
 
 
@@ -170,7 +197,10 @@ def _dispatch(
     elif kind in (ActionKind.RECREATE, ActionKind.UPGRADE):
         lifecycle.replace(desired.server(name), after, project=project, container_id=action.target)
     elif kind is ActionKind.START:
-        lifecycle.start(name, action.target)
+        try:
+            lifecycle.start(name, action.target)
+        except ContainerGone:  # removed meanwhile (a removal a killed run left under way)
+            lifecycle.create(desired.server(name), after, project=project)
     elif kind is ActionKind.STOP:
         lifecycle.stop(name, action.target)
     elif kind is ActionKind.DELETE:

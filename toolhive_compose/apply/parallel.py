@@ -1,8 +1,20 @@
 """A dependency-aware parallel runner, independent of what the items are.
 
-Items whose dependencies all succeeded run concurrently, at most ``parallelism`` at a time.
-A failure (an exception, or running past ``timeout``) never stops independent items; the
-items that depend on it, directly or not, are skipped.
+Items whose dependencies all succeeded run concurrently, at most ``parallelism`` at a time,
+each in a thread of its own under a cancellation token (:mod:`toolhive_compose.cancel`).  A
+failure never stops independent items; the items that depend on it, directly or not, are
+skipped.
+
+Timeouts bound the work without ever oversubscribing ``parallelism``: an item running past
+``timeout`` is *cancelled* — it stops at its next engine call or state write, which raises,
+so a late result cannot change anything — and keeps its slot until its thread has really
+ended.  Then it is reported: failed (timed out) if the cancellation stopped it, done (with
+``late`` set) if it finished anyway.
+
+An :class:`Interrupt` (Ctrl-C) stops the run: no new item starts (they are reported
+``not started``), running ones get ``grace`` seconds to finish and are then cancelled; a
+second request stops waiting at once (those still running are reported ``interrupted``;
+being cancelled, they can no longer change anything).
 """
 
 from __future__ import annotations
@@ -11,20 +23,49 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from .. import cancel
+from ..errors import Cancelled
 
 K = TypeVar("K", bound=Hashable)
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+NOT_STARTED, INTERRUPTED = "not started", "interrupted"
+POLL = 0.25  # seconds between looks at an interrupt while waiting
+GRACE = 30.0  # seconds running items get after an interrupt before they are cancelled
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome(Generic[K]):
     key: K
-    state: str  # done | failed | skipped
+    state: str  # done | failed | skipped | not started | interrupted
     error: BaseException | None = None
     seconds: float = 0.0
+    late: bool = False  # done, but only after its timeout had passed
+
+
+class Interrupt:
+    """A request to stop a run, safe to make from a signal handler."""
+
+    def __init__(self, grace: float = GRACE) -> None:
+        self.grace = grace
+        self.count = 0
+        self.at = 0.0  # time.monotonic() of the first request
+        self._wake: queue.SimpleQueue[object] | None = None
+
+    def request(self) -> None:
+        """First call: stop starting items; second: stop waiting for the running ones."""
+        self.count += 1
+        if self.count == 1:
+            self.at = time.monotonic()
+        if self._wake is not None:
+            self._wake.put(None)  # SimpleQueue.put may be called from a signal handler
+
+    @property
+    def requested(self) -> bool:
+        return self.count > 0
 
 
 def run_graph(
@@ -36,51 +77,63 @@ def run_graph(
     timeout: float | None = None,
     on_start: Callable[[K], None] | None = None,
     on_outcome: Callable[[Outcome[K]], None] | None = None,
+    interrupt: Interrupt | None = None,
 ) -> dict[K, Outcome[K]]:
     """Run ``func(key)`` for every key after its deps; returns every key's outcome."""
-    runner: _Runner[K] = _Runner(
-        keys, deps, func, max(1, parallelism), timeout, on_start, on_outcome
-    )
-    return runner.run()
+    runner: _Runner[K] = _Runner(keys, deps, func, max(1, parallelism), timeout)
+    runner.on_start, runner.on_outcome = on_start, on_outcome
+    return runner.run(interrupt or Interrupt())
 
 
+@dataclass
+class _Running:
+    started: float
+    token: cancel.Token
+    timed_out: bool = False
+
+
+@dataclass
 class _Runner(Generic[K]):
-    """One daemon thread per started item; results come back through a queue.
+    """Daemon threads, one per started item (a timed-out item cannot be killed, and a pool
+    would join it at interpreter exit); results come back through a queue."""
 
-    Not a thread pool: a timed-out item cannot be killed, and a pool would both lend its
-    worker to it for good (starving later items) and join it at interpreter exit (keeping
-    ``thv apply --timeout`` from ending).  A daemon thread does neither.
-    """
+    order: Sequence[K]
+    raw_deps: Mapping[K, Sequence[K]]
+    func: Callable[[K], None]
+    parallelism: int
+    timeout: float | None
+    on_start: Callable[[K], None] | None = None
+    on_outcome: Callable[[Outcome[K]], None] | None = None
+    outcomes: dict[K, Outcome[K]] = field(default_factory=dict)
+    running: dict[K, _Running] = field(default_factory=dict)
+    results: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
 
-    def __init__(self, keys, deps, func, parallelism, timeout, on_start, on_outcome) -> None:  # type: ignore[no-untyped-def]
-        self.order = list(keys)
-        self.deps = {k: [d for d in deps.get(k, ()) if d in set(keys)] for k in keys}
-        self.func = func
-        self.parallelism = parallelism
-        self.timeout = timeout
-        self.on_start = on_start
-        self.on_outcome = on_outcome
-        self.outcomes: dict[K, Outcome[K]] = {}
-        self.running: dict[K, float] = {}  # started, not finished nor timed out: start time
-        self.results: queue.SimpleQueue[tuple[K, BaseException | None]] = queue.SimpleQueue()
+    def __post_init__(self) -> None:
+        known = set(self.order)
+        self.deps = {k: [d for d in self.raw_deps.get(k, ()) if d in known] for k in self.order}
 
-    def run(self) -> dict[K, Outcome[K]]:
-        while len(self.outcomes) < len(self.order):
-            self._skip_blocked()
-            self._submit_ready()
-            if not self.running:
-                if len(self.outcomes) < len(self.order):
+    def run(self, interrupt: Interrupt) -> dict[K, Outcome[K]]:
+        interrupt._wake = self.results
+        try:
+            while len(self.outcomes) < len(self.order):
+                if interrupt.requested:
+                    self._stop_starting(interrupt)
+                    if interrupt.count > 1 or not self.running:
+                        self._abandon()
+                        break
+                else:
+                    self._skip_blocked()
+                    self._submit_ready()
+                if not self.running:
                     self._skip_blocked(force=True)
-                continue
-            try:
-                self._collect(*self.results.get(timeout=self._wait_time()))
-                while True:  # everything else that finished meanwhile
-                    self._collect(*self.results.get_nowait())
-            except queue.Empty:
-                pass
-            self._expire()
+                    continue
+                self._wait()
+                self._expire()
+        finally:
+            interrupt._wake = None
         return self.outcomes
 
+    # -- starting ------------------------------------------------------------------------
     def _ready(self, key: K) -> bool:
         if key in self.outcomes or key in self.running:
             return False
@@ -93,19 +146,86 @@ class _Runner(Generic[K]):
             if self._ready(key):
                 if self.on_start:
                     self.on_start(key)
-                self.running[key] = time.monotonic()
+                now = time.monotonic()
+                deadline = None if self.timeout is None else now + self.timeout
+                token = cancel.Token(deadline)
+                self.running[key] = _Running(now, token)
                 thread = threading.Thread(
-                    target=self._work, args=(key,), name=f"run-graph-{key}", daemon=True
+                    target=self._work, args=(key, token), name=f"run-graph-{key}", daemon=True
                 )
                 thread.start()
 
-    def _work(self, key: K) -> None:
+    def _work(self, key: K, token: cancel.Token) -> None:
         try:
-            self.func(key)
+            with cancel.scope(token):
+                self.func(key)
         except BaseException as exc:  # reported as this item's failure
             self.results.put((key, exc))
         else:
             self.results.put((key, None))
+
+    # -- waiting -------------------------------------------------------------------------
+    def _wait(self) -> None:
+        try:
+            self._collect(self.results.get(timeout=self._wait_time()))
+            while True:  # everything else that finished meanwhile
+                self._collect(self.results.get_nowait())
+        except queue.Empty:
+            pass
+
+    def _wait_time(self) -> float:
+        waits = [POLL]
+        if self.timeout is not None:
+            pending = [r.started for r in self.running.values() if not r.timed_out]
+            if pending:
+                waits.append(self.timeout - (time.monotonic() - min(pending)))
+        return max(0.01, min(waits))
+
+    def _collect(self, item: object) -> None:
+        if item is None:  # an interrupt's wake-up
+            return
+        key: K
+        error: BaseException | None
+        key, error = item  # type: ignore[misc]
+        run = self.running.pop(key, None)
+        if run is None:  # abandoned already
+            return
+        seconds = time.monotonic() - run.started
+        if error is None:
+            self._finish(Outcome(key, DONE, None, seconds, late=run.timed_out))
+        elif isinstance(error, Cancelled) and run.timed_out:
+            reason = f"timed out after {self.timeout:g}s (stopped before it finished)"
+            self._finish(Outcome(key, FAILED, TimeoutError(reason), seconds))
+        elif isinstance(error, Cancelled):
+            self._finish(Outcome(key, INTERRUPTED, error, seconds))
+        else:
+            self._finish(Outcome(key, FAILED, error, seconds))
+
+    def _expire(self) -> None:
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for run in self.running.values():
+            if not run.timed_out and now - run.started >= self.timeout:
+                run.timed_out = True
+                run.token.cancel(f"timed out after {self.timeout:g}s")
+
+    # -- stopping ------------------------------------------------------------------------
+    def _stop_starting(self, interrupt: Interrupt) -> None:
+        for key in self.order:
+            if key not in self.outcomes and key not in self.running:
+                self._finish(Outcome(key, NOT_STARTED))
+        if time.monotonic() - interrupt.at >= interrupt.grace:
+            for run in self.running.values():
+                run.token.cancel("interrupted")
+
+    def _abandon(self) -> None:
+        """Stop waiting: whatever still runs is cancelled and reported interrupted."""
+        now = time.monotonic()
+        for key, run in list(self.running.items()):
+            run.token.cancel("interrupted")
+            del self.running[key]
+            self._finish(Outcome(key, INTERRUPTED, Cancelled("interrupted"), now - run.started))
 
     def _skip_blocked(self, force: bool = False) -> None:
         changed = True
@@ -118,29 +238,6 @@ class _Runner(Generic[K]):
                 if any(s != DONE for s in states) or (force and key not in self.running):
                     self._finish(Outcome(key, SKIPPED))
                     changed = True
-
-    def _collect(self, key: K, error: BaseException | None) -> None:
-        started = self.running.pop(key, None)
-        if started is None:  # it had timed out already: its late result is dropped
-            return
-        state = FAILED if error else DONE
-        self._finish(Outcome(key, state, error, time.monotonic() - started))
-
-    def _expire(self) -> None:
-        if self.timeout is None:
-            return
-        now = time.monotonic()
-        for key, started in list(self.running.items()):
-            if now - started >= self.timeout:
-                del self.running[key]
-                error = TimeoutError(f"timed out after {self.timeout:g}s")
-                self._finish(Outcome(key, FAILED, error, now - started))
-
-    def _wait_time(self) -> float | None:
-        if self.timeout is None:
-            return None
-        oldest = min(self.running.values())
-        return max(0.01, self.timeout - (time.monotonic() - oldest))
 
     def _finish(self, outcome: Outcome[K]) -> None:
         self.outcomes[outcome.key] = outcome

@@ -115,11 +115,12 @@ def _ensure_image(image: str) -> None:
     if not image:
         return
     from ..runtime import get_runtime
+    from ..runtime.pulls import PULL_TIMEOUT
+    from .running import PullDisplay
 
     runtime = get_runtime()
     if not runtime.image_present(image):
-        typer.echo(f"Pulling {image}...", err=True)
-        runtime.pull(image)
+        runtime.pull(image, timeout=PULL_TIMEOUT, progress=PullDisplay())
 
 
 def _server(

@@ -1,5 +1,5 @@
 """What every way of carrying out a plan shares: observing for it, the risk gates, and running
-it with progress.
+it with progress (pulls too), stopping cleanly on Ctrl-C.
 
 The gates: ``--deny CLASS`` refuses a plan with any action of that class (the CI policy gate);
 a privilege-widening action needs a second, explicit answer on a terminal, or ``--allow
@@ -9,10 +9,14 @@ privilege-widening`` (with ``--yes``) off one.  Both ask through the one confirm
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,13 +25,15 @@ from .app import Execution, confirm
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
+    from ..apply.parallel import Interrupt
     from ..model import DesiredState, ObservedState
     from ..plan.actions import Plan
     from ..proxy.processes.control import Launcher
-    from ..runtime import Runtime
+    from ..runtime import PullProgress, Runtime
     from ..state import Store
 
 WIDENING = "privilege-widening"
+EXIT_INTERRUPTED = 130
 
 
 def deny_gate(plan: Plan, deny: Collection[str]) -> None:
@@ -77,22 +83,53 @@ def run_plan(
     store: Store,
     launcher: Launcher | None,
 ) -> None:
-    """Carry out ``plan`` exactly, with progress lines; exit 1 when any action failed."""
+    """Carry out ``plan`` exactly, with progress lines; exit 1 when any action failed, 130
+    when Ctrl-C stopped it (:func:`interruptible`)."""
     from ..apply.executor import apply_plan
+    from ..apply.parallel import Interrupt
     from ..workloads.lifecycle import Lifecycle
     from .text import render_result
 
-    result = apply_plan(
-        plan,
-        desired,
-        Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
-        parallelism=execution.parallelism,
-        timeout=execution.timeout,
-        on_event=Progress(colour()),
-    )
+    interrupt = Interrupt()
+    with interruptible(interrupt):
+        result = apply_plan(
+            plan,
+            desired,
+            Lifecycle(runtime, store, environ=desired.secret_env, launcher=launcher),
+            parallelism=execution.parallelism,
+            timeout=execution.timeout,
+            on_event=Progress(colour()),
+            interrupt=interrupt,
+            on_pull=PullDisplay(),
+        )
     typer.echo(render_result(result))
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def interruptible(interrupt: Interrupt) -> Iterator[None]:
+    """Ctrl-C (SIGINT, or SIGTERM) during an apply: the first stops new actions and gives the
+    running ones ``interrupt.grace`` seconds, the second stops waiting.  Either way the apply
+    then ends with its summary (exit 130), and the state is the next apply's to converge."""
+    running = f"waiting up to {interrupt.grace:g}s for the running actions"
+
+    def handler(signum: int, frame: Any) -> None:
+        interrupt.request()
+        if interrupt.count == 1:
+            note = f"\nInterrupted: no new action will start; {running} (Ctrl-C again to stop)\n"
+        else:
+            note = "\nInterrupted again: not waiting any longer.\n"
+        os.write(2, note.encode())  # not sys.stderr: the main thread may be inside a write
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Progress:
@@ -108,6 +145,39 @@ class Progress:
         if self.tty and event.state == "started":
             return
         typer.echo(render_event(event, colour=self.colour))
+
+
+class PullDisplay:
+    """Image pulls as they go: on a terminal one line updated in place (bytes so far, at most
+    five times a second), off a terminal one line when a pull begins."""
+
+    INTERVAL = 0.2
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.seen: set[str] = set()
+        self.shown = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, progress: PullProgress) -> None:
+        from .text import render_pull
+
+        with self.lock:
+            first = progress.image not in self.seen
+            self.seen.add(progress.image)
+            if not self.tty:
+                if first:
+                    sys.stdout.write(render_pull(progress, tty=False) + "\n")
+                    sys.stdout.flush()
+                return
+            final = progress.status.startswith("Status:")
+            now = time.monotonic()
+            if not (first or final or now - self.shown >= self.INTERVAL):
+                return
+            self.shown = now
+            line = f"pulled {progress.image}" if final else render_pull(progress, tty=True)
+            sys.stdout.write("\r\x1b[K" + line + ("\n" if final else ""))
+            sys.stdout.flush()
 
 
 def colour() -> bool:

@@ -20,6 +20,7 @@ from ..plan.actions import (
 
 if TYPE_CHECKING:
     from ..apply.executor import ApplyResult, Event
+    from ..runtime import PullProgress
 
 SYMBOL = {
     ActionKind.CREATE: "+", ActionKind.GROUP_CREATE: "+",
@@ -213,6 +214,11 @@ def render_event(event: Event, *, colour: bool = False) -> str:
         return (
             f"{who}: {style(str(action.kind) + ' skipped', '33')} (an action it depends on failed)"
         )
+    if event.state == "not started":
+        return f"{who}: {style(str(action.kind) + ' not started', '33')} (interrupted)"
+    if event.state == "interrupted":
+        cut = style(f"{action.kind} interrupted", "33")
+        return f"{who}: {cut} (stopped before it finished)"
     return f"{who}: {style(str(action.kind) + ' failed', '31')}: {event.message}"
 
 
@@ -221,7 +227,26 @@ def render_result(result: ApplyResult) -> str:
     done = result.count("done")
     if result.ok:
         return f"Apply complete: {done} action(s) done."
-    return (
-        f"Apply failed: {failed} action(s) failed, {skipped} skipped, {done} done. "
-        "Run thv plan to see what is left; thv apply converges from here."
-    )
+    converge = "Run thv plan to see what is left; thv apply converges from here."
+    if not result.interrupted:
+        counts = f"{failed} action(s) failed, {skipped} skipped, {done} done"
+        return f"Apply failed: {counts}. {converge}"
+    cut, unstarted = result.count("interrupted"), result.count("not started")
+    lines = [
+        f"Apply interrupted: {done} action(s) done, {cut} interrupted, {unstarted} not started, "
+        f"{failed} failed, {skipped} skipped.",
+        "Not done:",
+    ]
+    for event in result.events:
+        if event.state != "done":
+            noun = "group " if event.action.is_group else ""
+            lines.append(f"  {event.action.kind} {noun}{event.action.name}: {event.state}")
+    return "\n".join([*lines, converge])
+
+
+def render_pull(progress: PullProgress, *, tty: bool) -> str:
+    """One line for a pull's progress: bytes so far on a terminal, the step otherwise."""
+    if tty and progress.total:
+        mb = 1024 * 1024
+        return f"pulling {progress.image}: {progress.done / mb:.1f}/{progress.total / mb:.1f} MB"
+    return f"pulling {progress.image}: {progress.status.lower() or 'started'}"

@@ -3,8 +3,10 @@
 Same names and flags as ``thv``.  Every command is a thin layer over the library
 (:func:`~toolhive_compose.api.connect`): queries for list/status, logs for logs, lifecycle for
 the rest.
-Batch commands act on several workloads in parallel, each with a 5-minute timeout, and report
-one aggregated result: a failure on one never hides the others.
+Batch commands act on several workloads in parallel — at most ``--parallelism`` at once
+(default 8, as ``apply``; ToolHive's own batches are unbounded) — each with ToolHive's
+5-minute timeout (a timed-out operation is cancelled and holds its slot until it has
+stopped), and report one aggregated result: a failure on one never hides the others.
 
 ``thv list`` text output adds a ``PROJECT`` column: the toolhive-compose project owning the
 workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
@@ -36,11 +38,15 @@ if TYPE_CHECKING:
     from ..api.protocols import Connection
     from ..workloads.queries import Workload
 
-BATCH_TIMEOUT = 300.0
+BATCH_TIMEOUT = 300.0  # ToolHive's AsyncOperationTimeout
+BATCH_PARALLELISM = 8
 
 All = Annotated[bool, typer.Option("--all", "-a", help="All workloads.")]
 Group = Annotated[str | None, typer.Option("--group", "-g", help="Workloads of this group.")]
 Names = Annotated[list[str] | None, typer.Argument(help="Workload names.", show_default=False)]
+Parallel = Annotated[
+    int, typer.Option("--parallelism", min=1, max=64, help="Workloads handled at the same time.")
+]
 
 
 @app.command("list")
@@ -142,27 +148,44 @@ def start(
     names: Names = None,
     all_: All = False,
     group: Group = None,
+    parallelism: Parallel = BATCH_PARALLELISM,
     foreground: Annotated[bool, typer.Option("--foreground", "-f", hidden=True)] = False,
 ) -> None:
     """Start workloads: the container and its proxy (adopts containers that lost theirs)."""
     _batch(
-        "start", names, all_, group, lambda api, n: api.lifecycle.start(n), skip=_serving, fork=True
-    )
+        "start", names, all_, group, lambda api, n: api.lifecycle.start(n),
+        skip=_serving, fork=True, parallelism=parallelism,
+    )  # fmt: skip
 
 
 app.command("restart", help="Alias of start.", cls=NamesCommand)(start)
 
 
-@app.command(cls=NamesCommand)
-def stop(names: Names = None, all_: All = False, group: Group = None) -> None:
-    """Stop workloads: the proxy first, then the container; state is kept."""
-    _batch("stop", names, all_, group, lambda api, n: api.lifecycle.stop(n))
+def _batch_command(verb: str, doc: str, operation: Callable[[Connection, str], object]) -> None:
+    """Register ``thv VERB [NAME…] [-a] [-g G] [--parallelism N]`` running ``operation``."""
+
+    def command(
+        names: Names = None,
+        all_: All = False,
+        group: Group = None,
+        parallelism: Parallel = BATCH_PARALLELISM,
+    ) -> None:
+        _batch(verb, names, all_, group, operation, parallelism=parallelism)
+
+    command.__doc__ = doc
+    app.command(verb, cls=NamesCommand)(command)
 
 
-@app.command(cls=NamesCommand)
-def rm(names: Names = None, all_: All = False, group: Group = None) -> None:
-    """Delete workloads: container, proxy, run config and status."""
-    _batch("rm", names, all_, group, lambda api, n: api.lifecycle.delete(n))
+_batch_command(
+    "stop",
+    "Stop workloads: the proxy first, then the container; state is kept.",
+    lambda api, n: api.lifecycle.stop(n),
+)
+_batch_command(
+    "rm",
+    "Delete workloads: container, proxy, run config and status.",
+    lambda api, n: api.lifecycle.delete(n),
+)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -174,6 +197,7 @@ def _batch(
     operation: Callable[[Connection, str], object],
     skip: Callable[[Workload], bool] | None = None,
     fork: bool = False,
+    parallelism: int = BATCH_PARALLELISM,
 ) -> None:
     """``operation`` on every chosen workload at once; ``fork``: it starts proxies, so
     several of them come from one pre-loaded launcher (``thv start --all`` after a reboot)."""
@@ -194,7 +218,7 @@ def _batch(
                 todo,
                 {},
                 lambda n: _call(operation, api, n),
-                parallelism=max(1, len(todo)),
+                parallelism=parallelism,
                 timeout=BATCH_TIMEOUT,
             )
     failed = [(k, o) for k, o in sorted(outcomes.items()) if o.state != "done"]

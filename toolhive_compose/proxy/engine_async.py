@@ -87,6 +87,20 @@ async def find_container(host: str, name: str) -> dict[str, Any] | None:
     return candidates[0] if candidates else None
 
 
+async def published_port(host: str, name: str) -> int:
+    """The TCP port that running container ``name`` publishes on 127.0.0.1 (0: none)."""
+    filters = compact_json({"name": [f"^/{name}$"]})
+    found = await call(host, "GET", "/containers/json", {"filters": filters})
+    for item in found or []:
+        if not isinstance(item, dict) or f"/{name}" not in (item.get("Names") or []):
+            continue
+        for port in item.get("Ports") or []:
+            loopback = port.get("IP") in ("127.0.0.1", "0.0.0.0", "", None)
+            if port.get("Type") == "tcp" and port.get("PublicPort") and loopback:
+                return int(port["PublicPort"])
+    return 0
+
+
 async def attach(host: str, container_id: str) -> tuple[Conn, bool]:
     """Attach to stdin, stdout and stderr.  The stream carries raw stdin one way and, the
     other way, stdout/stderr multiplexed in frames (see :class:`Demuxer`) unless the

@@ -1,7 +1,9 @@
 """The detached proxy process: ``thv start <name> --foreground``.
 
 Reads the workload's run config, finds its container, attaches (stdio) or targets its
-published port (sse / streamable-http) or the remote URL, binds ``127.0.0.1:<port>``, and
+published port (sse / streamable-http; for a ToolHive workload with network isolation, the
+port its ``<container>-ingress`` sidecar publishes on 127.0.0.1, as ToolHive's proxy does)
+or the remote URL, binds ``127.0.0.1:<port>``, and
 only then records ``running`` with its own PID in the status file (ToolHive's semantics: a
 running workload carries the live proxy PID) — unless the workload was stopped or removed
 meanwhile (its status no longer says starting), in which case it exits.  SIGTERM/SIGINT
@@ -20,7 +22,15 @@ from typing import Any
 
 from ..runtime.endpoint import engine_host
 from ..state.store import Store
-from .engine_async import STDERR, Demuxer, EngineFailure, attach, find_container, wait_stopped
+from .engine_async import (
+    STDERR,
+    Demuxer,
+    EngineFailure,
+    attach,
+    find_container,
+    published_port,
+    wait_stopped,
+)
 from .http.guard import guarded
 from .http.server import log, serve_connection
 from .http.wire import Conn, Request
@@ -124,7 +134,10 @@ class Proxy:
         container_id = await self._container_id()
         if str(rc.get("transport") or "stdio") == "stdio":
             return await self._stdio(container_id)
-        target = f"http://{rc.get('target_host') or '127.0.0.1'}:{int(rc['target_port'])}"
+        port = int(rc["target_port"])
+        if rc.get("isolate_network"):  # ToolHive's ingress sidecar stands in front of it
+            port = await self._ingress_port()
+        target = f"http://{rc.get('target_host') or '127.0.0.1'}:{port}"
         watch = asyncio.ensure_future(self._wait_stopped(container_id))
         return ReverseProxy(Upstream.from_url(target), self.guard).handle, watch
 
@@ -147,6 +160,19 @@ class Proxy:
                 return str(found["Id"])
             if asyncio.get_running_loop().time() > deadline or self.stop.is_set():
                 raise EngineFailure(f"the container of {self.name} is {found.get('State')}")
+            await asyncio.sleep(0.2)
+
+    async def _ingress_port(self) -> int:
+        """The host port of the running ``<container>-ingress`` sidecar (it is not in the
+        run config: ToolHive picks it at random each time it makes the sidecar)."""
+        name = f"{self.rc.get('container_name') or self.name}-ingress"
+        deadline = asyncio.get_running_loop().time() + CONTAINER_WAIT
+        while True:
+            port = await published_port(self.host, name)
+            if port:
+                return port
+            if asyncio.get_running_loop().time() > deadline or self.stop.is_set():
+                raise EngineFailure(f"the ingress sidecar {name} is not running")
             await asyncio.sleep(0.2)
 
     async def _wait_stopped(self, container_id: str) -> str:

@@ -8,7 +8,15 @@ proxy's asyncio client.
 
 from __future__ import annotations
 
-from .protocol import Container, ContainerParams, Runtime
+from .protocol import (
+    Conflict,
+    Container,
+    ContainerParams,
+    Mount,
+    NameInUse,
+    PullProgress,
+    Runtime,
+)
 
 
 def get_runtime() -> Runtime:
@@ -18,4 +26,13 @@ def get_runtime() -> Runtime:
     return DockerRuntime.from_env()
 
 
-__all__ = ["Container", "ContainerParams", "Runtime", "get_runtime"]
+__all__ = [
+    "Conflict",
+    "Container",
+    "ContainerParams",
+    "Mount",
+    "NameInUse",
+    "PullProgress",
+    "Runtime",
+    "get_runtime",
+]

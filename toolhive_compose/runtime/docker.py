@@ -9,15 +9,22 @@ same container config.  Engine and SDK exceptions are translated here, and only 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .. import cancel
 from ..errors import EngineError, EngineUnavailable
 from . import engine_sync
 from .endpoint import engine_host
 from .engine_http import lean_supported
-from .protocol import Container, ContainerParams
+from .protocol import Conflict, Container, ContainerParams, NameInUse, PullProgress
+from .pulls import pull_with_progress
+
+GONE_WAIT = 60.0  # seconds to wait for a removal the engine is already carrying out
+_IN_USE = re.compile(r'already in use by container "?([0-9a-f]{12,64})')
 
 
 class DockerRuntime:
@@ -51,54 +58,78 @@ class DockerRuntime:
         return bool(self.image_id(image))
 
     def image_id(self, image: str) -> str:
-        what = f"inspect image {image}"
-        with contextlib.suppress(engine_sync.NotFound):
-            if self.lean:
-                info = engine_sync.call(self.endpoint, "GET", f"/images/{image}/json", what=what)
-            else:
-                with self._errors(what):
-                    info = self.client.api.inspect_image(image)
-            return str((info or {}).get("Id") or "")
-        return ""
+        info = self._get(f"/images/{image}/json", f"inspect image {image}", "inspect_image", image)
+        return str((info or {}).get("Id") or "")
 
-    def started_at(self, container_id: str) -> str:
+    def image_config(self, image: str) -> dict[str, Any]:
+        info = self._get(f"/images/{image}/json", f"inspect image {image}", "inspect_image", image)
+        config = (info or {}).get("Config")
+        return dict(config) if isinstance(config, dict) else {}
+
+    def inspect(self, container_id: str) -> dict[str, Any] | None:
         what = f"inspect container {container_id[:12]}"
+        path = f"/containers/{container_id}/json"
+        info = self._get(path, what, "inspect_container", container_id)
+        return info if isinstance(info, dict) else None
+
+    def _get(self, path: str, what: str, sdk_call: str, *args: str) -> Any:
+        """GET ``path`` (lean) or the SDK's ``sdk_call``; None when the engine says 404."""
         with contextlib.suppress(engine_sync.NotFound):
             if self.lean:
-                info = engine_sync.call(
-                    self.endpoint, "GET", f"/containers/{container_id}/json", what=what
-                )
-            else:
-                with self._errors(what):
-                    info = self.client.api.inspect_container(container_id)
-            started = str(((info or {}).get("State") or {}).get("StartedAt") or "")
-            return "" if started.startswith("0001-01-01") else started
-        return ""
+                return engine_sync.call(self.endpoint, "GET", path, what=what, timeout=60.0)
+            with self._errors(what):
+                return getattr(self.client.api, sdk_call)(*args)
+        return None
 
     # -- writes --------------------------------------------------------------------------
-    def pull(self, image: str) -> None:
-        import docker.errors
+    def pull(
+        self,
+        image: str,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> None:
+        """Pull through the docker SDK (registry credentials, as ``docker pull``), at most
+        ``timeout`` seconds; ``progress`` hears of every step."""
+        import docker
 
         try:
-            self.client.images.pull(image)
-        except docker.errors.APIError as exc:
-            raise EngineError(
-                f"image {image} is not available locally and pulling it failed: {_explain(exc)}",
-                hint="build or load the image locally, or check the image name",
-            ) from None
-        except Exception as exc:  # requests / socket errors
+            api = docker.APIClient(base_url=self.endpoint, timeout=300)
+        except docker.errors.DockerException as exc:
             raise self._unavailable(exc) from None
+
+        def stream() -> Iterator[dict[str, Any]]:
+            repo, tag = _split_reference(image)
+            yield from api.pull(repo, tag=tag, stream=True, decode=True)
+
+        try:
+            pull_with_progress(image, stream, timeout=timeout, progress=progress, abort=api.close)
+        except docker.errors.APIError as exc:
+            raise _pull_failed(image, _explain(exc)) from None
+        except EngineError as exc:
+            raise _pull_failed(image, exc.message, exc.hint) from None
+        except (docker.errors.DockerException, OSError) as exc:
+            raise self._unavailable(exc) from None
+        except Exception as exc:  # requests' errors (a stalled or broken stream)
+            why = f"the engine stopped answering ({type(exc).__name__})"
+            raise _pull_failed(image, why) from None
+        finally:
+            api.close()
 
     def create(self, params: ContainerParams) -> str:
         config = create_config(params)
         what = f"create container {params.name}"
-        if self.lean:
-            query = {"name": params.name}
-            path = "/containers/create"
-            result = engine_sync.call(self.endpoint, "POST", path, query, config, what=what)
-        else:
-            with self._errors(what):
-                result = self.client.api.create_container_from_config(config, params.name)
+        try:
+            if self.lean:
+                query = {"name": params.name}
+                path = "/containers/create"
+                result = engine_sync.call(self.endpoint, "POST", path, query, config, what=what)
+            else:
+                with self._errors(what):
+                    result = self.client.api.create_container_from_config(config, params.name)
+        except Conflict as exc:
+            found = _IN_USE.search(exc.message)
+            raise NameInUse(exc.message, found.group(1) if found else "") from None
         return str(result["Id"])
 
     def start(self, container_id: str) -> None:
@@ -122,14 +153,51 @@ class DockerRuntime:
                 self.client.api.stop(container_id, timeout=timeout)
 
     def remove(self, container_id: str) -> None:
+        """Force-remove.  A removal the engine is already carrying out (another process's,
+        perhaps one that was killed since) is waited out; a removal the engine could not
+        finish (a ``dead`` container) is tried again."""
         what = f"remove container {container_id[:12]}"
+        for attempt in range(3):
+            try:
+                with contextlib.suppress(engine_sync.NotFound):
+                    self._remove(container_id, what)
+                return
+            except Conflict as exc:
+                if "already in progress" in exc.message:
+                    self.wait_gone(container_id)
+                    return
+                if attempt == 2:
+                    raise
+                cancel.sleep(0.5 * (attempt + 1))
+
+    def _remove(self, container_id: str, what: str) -> None:
+        if self.lean:
+            path = f"/containers/{container_id}"
+            engine_sync.call(self.endpoint, "DELETE", path, {"force": "1"}, what=what)
+            return
+        with self._errors(what):
+            self.client.api.remove_container(container_id, force=True)
+
+    def wait_gone(self, container_id: str, timeout: float = GONE_WAIT) -> None:
+        """Return once the container no longer exists (the engine is removing it)."""
+        deadline = time.monotonic() + timeout
+        while self.inspect(container_id) is not None:
+            if time.monotonic() >= deadline:
+                raise EngineError(
+                    f"the engine has been removing container {container_id[:12]} for "
+                    f"{timeout:g}s and it is still there",
+                    hint="the engine may be overloaded; try again",
+                )
+            cancel.sleep(0.1)
+
+    def remove_network(self, name: str) -> None:
+        what = f"remove network {name}"
         with contextlib.suppress(engine_sync.NotFound):
             if self.lean:
-                path = f"/containers/{container_id}"
-                engine_sync.call(self.endpoint, "DELETE", path, {"force": "1"}, what=what)
+                engine_sync.call(self.endpoint, "DELETE", f"/networks/{name}", what=what)
                 return
             with self._errors(what):
-                self.client.api.remove_container(container_id, force=True)
+                self.client.api.remove_network(name)
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None
@@ -173,6 +241,8 @@ class DockerRuntime:
         except docker.errors.NotFound as exc:  # ImageNotFound too
             raise engine_sync.NotFound(f"cannot {what}: {_explain(exc)}") from None
         except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"cannot {what}: {_explain(exc)}") from None
             raise EngineError(f"cannot {what}: {_explain(exc)}") from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             raise self._unavailable(exc) from None
@@ -184,27 +254,33 @@ class DockerRuntime:
 
 
 def create_config(params: ContainerParams) -> dict[str, Any]:
-    """The Engine API's container config for a workload (what ``docker create`` sends).
-
-    Detached: nothing attached at create; ``OpenStdin`` for stdio servers with ``StdinOnce``
-    false (as ToolHive), so stdin outlives a proxy that detaches or dies and the next proxy
-    can attach to the same server."""
+    """The Engine API's container config for a workload, setting by setting what ToolHive's
+    ``createMcpContainer`` sends (the settings its re-create check compares, see
+    ``tests/support/toolhive_deploy.py``): a stdio server has its three streams attached and
+    stdin open (``StdinOnce`` false, so stdin outlives a proxy that detaches or dies and the
+    next proxy attaches to the same server); bind mounts are ``Mounts``, never ``Binds``;
+    ``CapAdd`` empty, ``CapDrop`` ``ALL``, ``label:disable``, ``unless-stopped``."""
+    stdio = params.attach_stdio
     config: dict[str, Any] = {
         "Image": params.image,
         "Env": [f"{k}={v}" for k, v in params.env.items()],
         "Labels": dict(params.labels),
         "Tty": False,
-        "OpenStdin": params.stdin_open,
+        "OpenStdin": stdio,
         "StdinOnce": False,
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
+        "AttachStdin": stdio,
+        "AttachStdout": stdio,
+        "AttachStderr": stdio,
         "HostConfig": {
-            "Binds": list(params.binds),
+            "Mounts": [
+                {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+                for m in params.mounts
+            ],
             "PortBindings": {
                 f"{c}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(h)}] for c, h in params.publish
             },
             "NetworkMode": params.network_mode,
+            "CapAdd": [],
             "CapDrop": ["ALL"],
             "SecurityOpt": ["label:disable"],
             "RestartPolicy": {"Name": "unless-stopped"},
@@ -216,6 +292,24 @@ def create_config(params: ContainerParams) -> dict[str, Any]:
     if params.publish:
         config["ExposedPorts"] = {f"{c}/tcp": {} for c, _ in params.publish}
     return config
+
+
+def _split_reference(image: str) -> tuple[str, str | None]:
+    """``repo[:tag][@digest]`` → (repo, tag or digest) as the SDK's pull takes them."""
+    if "@" in image:
+        repo, _, digest = image.partition("@")
+        return repo, digest
+    repo, sep, tag = image.rpartition(":")
+    if sep and "/" not in tag:
+        return repo, tag
+    return image, "latest"
+
+
+def _pull_failed(image: str, why: str, hint: str | None = None) -> EngineError:
+    return EngineError(
+        f"image {image} is not available locally and pulling it failed: {why}",
+        hint=hint or "build or load the image locally, or check the image name",
+    )
 
 
 def _explain(exc: Any) -> str:

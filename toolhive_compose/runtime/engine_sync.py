@@ -16,6 +16,7 @@ import json
 import socket
 from typing import Any
 
+from .. import cancel
 from ..errors import EngineError, EngineUnavailable
 from .engine_http import (
     compact_json,
@@ -25,6 +26,7 @@ from .engine_http import (
     unix_path,
     unreachable_reason,
 )
+from .protocol import Conflict
 
 HINT = "start the Docker engine (or Podman's Docker-compatible socket), or set DOCKER_HOST"
 
@@ -64,9 +66,13 @@ def call(
 ) -> Any:
     """One Engine API request; the decoded JSON answer (None when empty).
 
-    Unreachable engine: :class:`EngineUnavailable`; 404: :class:`NotFound`; any other
-    error status: :class:`EngineError` saying ``cannot <what>: <engine's message>``.
+    Unreachable engine: :class:`EngineUnavailable`; 404: :class:`NotFound`; 409:
+    :class:`~.protocol.Conflict`; any other error status: :class:`EngineError` saying
+    ``cannot <what>: <engine's message>``.  Cancelled work (:mod:`toolhive_compose.cancel`)
+    sends nothing, and a call made near its deadline waits no longer than the deadline allows.
     """
+    cancel.checkpoint()
+    timeout = cancel.io_timeout(timeout)
     target = request_target(path, params)
     headers = {"Content-Type": "application/json"} if body is not None else {}
     data = compact_json(body).encode() if body is not None else None
@@ -89,6 +95,8 @@ def call(
         conn.close()
     if response.status == 404:
         raise NotFound(f"cannot {what or path}: {_msg(answer)}")
+    if response.status == 409:
+        raise Conflict(f"cannot {what or path}: {_msg(answer)}")
     if response.status >= 400:
         if what:
             raise EngineError(f"cannot {what}: {_msg(answer)}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from ..errors import EngineError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,6 +22,15 @@ class Container:
     image_id: str = ""  # the engine's id of the image the container runs (sha256:…)
 
 
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A bind mount, as ToolHive makes them (``HostConfig.Mounts``, never ``Binds``)."""
+
+    source: str  # absolute host path
+    target: str  # absolute container path
+    read_only: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerParams:
     """Everything needed to create one workload container."""
@@ -29,11 +40,34 @@ class ContainerParams:
     command: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
-    binds: tuple[str, ...] = ()  # "host:container:ro|rw"
+    mounts: tuple[Mount, ...] = ()
     network_mode: str = "bridge"
     publish: tuple[tuple[int, int], ...] = ()  # (container port, host port on 127.0.0.1)
-    stdin_open: bool = False
+    attach_stdio: bool = False  # stdio server: Attach{Stdin,Stdout,Stderr} and OpenStdin
     privileged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PullProgress:
+    """Where a pull stands: bytes of the layers downloading (0 when unknown)."""
+
+    image: str
+    done: int = 0
+    total: int = 0
+    status: str = ""
+
+
+class NameInUse(EngineError):
+    """A create found its name taken; ``container_id`` holds it (may be "" if not said)."""
+
+    def __init__(self, message: str, container_id: str) -> None:
+        super().__init__(message)
+        self.container_id = container_id
+
+
+class Conflict(EngineError):
+    """The engine refused because of the container's state (HTTP 409): being removed, dead,
+    and the like."""
 
 
 class Runtime(Protocol):
@@ -49,25 +83,48 @@ class Runtime(Protocol):
 
     def image_present(self, image: str) -> bool: ...
 
-    def pull(self, image: str) -> None: ...
+    def pull(
+        self,
+        image: str,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+    ) -> None:
+        """Pull ``image``; past ``timeout`` seconds an :class:`EngineError` says so."""
+        ...
+
+    def image_config(self, image: str) -> dict[str, Any]:
+        """The local image's ``Config`` (``Cmd``, ``Entrypoint``, ``ExposedPorts``…);
+        {} when the image is not here."""
+        ...
+
+    def inspect(self, container_id: str) -> dict[str, Any] | None:
+        """The engine's inspect document of a container (id or name); None if there is none."""
+        ...
 
     def image_id(self, image: str) -> str:
         """The local image's id (``sha256:…``, as containers report it); "" if absent."""
         ...
 
-    def started_at(self, container_id: str) -> str:
-        """When the container last started (RFC 3339, as the engine says); "" if unknown."""
+    def create(self, params: ContainerParams) -> str:
+        """The new container's id; :class:`NameInUse` when the name is taken."""
         ...
 
-    def create(self, params: ContainerParams) -> str: ...
-
-    def start(self, container_id: str) -> None: ...
+    def start(self, container_id: str) -> None:
+        """Start; :class:`Conflict` when the container is being removed or is dead."""
+        ...
 
     def stop(self, container_id: str, timeout: int = 10) -> None: ...
 
     def remove(self, container_id: str) -> None:
-        """Force-remove; a container that is already gone is not an error."""
+        """Force-remove; a container that is already gone is not an error, nor one the engine
+        is already removing (the call waits until it is gone)."""
         ...
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network; one that is already gone is not an error."""
+        ...
+
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None

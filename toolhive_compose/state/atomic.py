@@ -2,7 +2,8 @@
 
 A write that fails (a full disk, a read-only or foreign directory) leaves the old file as it
 was and no temp file behind, and is a :class:`~toolhive_compose.errors.StateError` naming the
-file and the reason.
+file and the reason.  A cancelled action (:mod:`toolhive_compose.cancel`) writes nothing: the
+check comes right before the file is published (or deleted).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..cancel import checkpoint
 from ..errors import StateError
 
 _HINTS = {
@@ -29,6 +31,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int = 
     """Replace ``path`` with ``data`` so a reader sees the old file or the new, never half."""
     tmp = _temp_copy(path, data, mode, dir_mode)
     try:
+        checkpoint()
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -45,6 +48,7 @@ def atomic_create(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int =
     """
     tmp = _temp_copy(path, data, mode, dir_mode)
     try:
+        checkpoint()
         os.link(tmp, path)
         return True
     except FileExistsError:
@@ -88,6 +92,7 @@ def write_error(path: Path, exc: OSError) -> StateError:
 
 def remove(path: Path) -> None:
     """Delete ``path``; one already gone is fine, one that cannot go is a StateError."""
+    checkpoint()
     try:
         path.unlink()
     except FileNotFoundError:

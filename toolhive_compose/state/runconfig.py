@@ -6,6 +6,15 @@ ToolHive's struct order, ``schema_version`` ``v0.1.0``), plus one extra key,
 ToolHive ignores unknown keys; when it drops ours, :func:`canonical_from_runconfig`
 rebuilds the spec from ToolHive's own fields.
 
+It also describes the container exactly, in the terms ToolHive's ``thv start`` reads (and
+re-creates the container from, when its re-create check finds a difference): ``cmd_args`` is
+the command the container runs (the file's args, else the image's own ``CMD``, which the
+engine stores in the container), and ``permission_profile`` carries the mounts (the
+``volumes`` folded into ``read``/``write``, as ToolHive's builder folds ``--volume``) and the
+network mode made explicit (ToolHive reads ``bridge`` as its default, and the engine never
+stores an empty mode).  The container itself is made from the run config
+(:func:`toolhive_compose.workloads.containers.container_params`).
+
 The tool surface: ToolHive's ``tools_filter`` and ``tools_override`` (what its proxy and ours
 enforce; :func:`tool_settings` reads them as ToolHive's runner does), and our pins
 (``toolhive_compose.spec.tool_pins``, from workloads.lock), which only our proxy enforces.
@@ -14,6 +23,7 @@ enforce; :func:`tool_settings` reads them as ToolHive's runner does), and our pi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..fingerprint import TOOL_FIELDS, overrides_doc
@@ -67,19 +77,22 @@ ALWAYS_WRITTEN = frozenset(
     {"schema_version", "image", "name", "transport", "host", "port", "permission_profile"}
 )
 # The keys this tool writes (build_runconfig); any other key of a run config is kept as it is
-# on every rewrite.  registry_api_url goes with the registry fields it would contradict.
+# on every rewrite.  registry_api_url goes with the registry fields it would contradict, and
+# isolate_network stays off: this tool makes no sidecars (workloads/isolation.py).
 MODELED = frozenset(
     {
         "schema_version", "image", "remote_url", "registry_api_url", "registry_url",
         "registry_server_name", "cmd_args", "name", "container_name", "base_name", "transport",
         "host", "port", "target_port", "target_host", "permission_profile_name_or_path",
         "permission_profile", "env_vars", "volumes", "container_labels", "secrets",
-        "proxy_mode", "group", "tools_filter", "tools_override", "toolhive_compose",
+        "proxy_mode", "group", "tools_filter", "tools_override", "isolate_network",
+        "toolhive_compose",
     }
 )  # fmt: skip
 EXTENSION_KEY = "toolhive_compose"
 INJECTED_ENV = frozenset({"MCP_TRANSPORT", "MCP_PORT", "FASTMCP_PORT", "MCP_HOST"})
 HTTP_TRANSPORTS = frozenset({"sse", "streamable-http"})
+TOOLHIVE_SECRET_PREFIX = "TOOLHIVE_SECRET_"  # ToolHive's environment provider's variables
 
 
 def container_labels(
@@ -104,12 +117,79 @@ def container_labels(
 
 
 def injected_env(transport: str, target_port: int | None) -> dict[str, str]:
-    """The env vars ToolHive adds for the server to find its transport and port."""
+    """The env vars ToolHive's builder writes into ``env_vars`` for the server to find its
+    transport and port (``MCP_HOST`` is added only when the container is made)."""
     env = {"MCP_TRANSPORT": transport}
     if transport in HTTP_TRANSPORTS and target_port:
         env.update({"MCP_PORT": str(target_port), "FASTMCP_PORT": str(target_port)})
-        env["MCP_HOST"] = "0.0.0.0"
     return env
+
+
+def effective_profile(spec: ServerSpec) -> dict[str, Any] | None:
+    """The permission profile the run config records for ``spec``'s container: the spec's
+    own, its ``read``/``write`` lists replaced by the container's mounts (volumes win over the
+    profile's own entries for the same container path; then ``read`` over ``write``, which
+    flips a read mount to read-write as ToolHive does), and ``network.mode`` explicit."""
+    profile = json.loads(spec.permission_profile_json or "null")
+    if spec.url:  # no container
+        return profile  # type: ignore[no-any-return]
+    profile = dict(profile or {})
+    mounts = _mounts(spec.volumes, profile)
+    out = {k: v for k, v in profile.items() if k not in ("read", "write")}
+    read = [f"{src}:{dst}" for dst, (src, ro) in mounts.items() if ro]
+    write = [f"{src}:{dst}" for dst, (src, ro) in mounts.items() if not ro]
+    read += [d for d in profile.get("read") or [] if "://" in str(d)]  # kept, not mounted
+    write += [d for d in profile.get("write") or [] if "://" in str(d)]
+    if read:
+        out["read"] = read
+    if write:
+        out["write"] = write
+    network = dict(profile.get("network") or {})
+    network["mode"] = network_mode(profile, spec.transport in HTTP_TRANSPORTS)
+    out["network"] = network
+    return out
+
+
+def _mounts(volumes: tuple[str, ...], profile: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Container path → (host path, read-only), in the order they are declared."""
+    mounts: dict[str, tuple[str, bool]] = {}
+    for volume in volumes:
+        host, ctr, *mode = volume.split(":")
+        mounts[ctr] = (host, bool(mode) and mode[0] == "ro")
+    explicit = set(mounts)
+    for decl in profile.get("read") or []:
+        if "://" in str(decl):
+            continue
+        host, ctr = mount_declaration(str(decl))
+        mounts.setdefault(ctr, (host, True))
+    for decl in profile.get("write") or []:
+        if "://" in str(decl):
+            continue
+        host, ctr = mount_declaration(str(decl))
+        if ctr in mounts and ctr not in explicit:
+            mounts[ctr] = (mounts[ctr][0], False)  # ToolHive keeps the read entry's source
+        else:
+            mounts.setdefault(ctr, (host, False))
+    return mounts
+
+
+def mount_declaration(decl: str) -> tuple[str, str]:
+    """A profile's ``read``/``write`` entry: ``path`` or ``host:container`` → (host, container)."""
+    host, sep, ctr = decl.partition(":")
+    return (host, ctr) if sep else (decl, decl)
+
+
+def network_mode(profile: dict[str, Any], http: bool) -> str:
+    """The container's network: the profile's explicit mode wins (``default`` is bridge); a
+    profile allowing no outbound traffic runs a stdio server with no network at all; anything
+    else runs on the default bridge."""
+    network = profile.get("network") or {}
+    mode = str(network.get("mode") or "")
+    if mode and mode != "default":
+        return mode
+    outbound = network.get("outbound") or {}
+    closed = not outbound.get("insecure_allow_all") and not outbound.get("allow_host")
+    return "none" if closed and not http else "bridge"
 
 
 def build_runconfig(
@@ -120,8 +200,12 @@ def build_runconfig(
     project: str,
     canon: dict[str, Any],
     config_hash: str,
+    image_cmd: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The run config ToolHive would write for ``spec``, in ToolHive's key order."""
+    """The run config ToolHive would write for ``spec``, in ToolHive's key order.
+
+    ``image_cmd`` is the image's ``CMD``: without args, the container runs (and the engine
+    stores) that, so ``cmd_args`` records it."""
     rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image}
     if spec.url:
         rc["remote_url"] = spec.url
@@ -129,15 +213,16 @@ def build_runconfig(
         rc["registry_url"] = spec.registry_url
     if spec.registry_server_name:
         rc["registry_server_name"] = spec.registry_server_name
-    if spec.args:
-        rc["cmd_args"] = list(spec.args)
+    command = spec.args or (() if spec.url else image_cmd)
+    if command:
+        rc["cmd_args"] = list(command)
     rc.update(name=spec.name, container_name=spec.name, base_name=spec.name)
     rc.update(transport=spec.transport, host="127.0.0.1", port=port)
     if target_port and spec.transport in HTTP_TRANSPORTS and not spec.url:
         rc.update(target_port=target_port, target_host="127.0.0.1")
     if spec.permission_profile != "inline":
         rc["permission_profile_name_or_path"] = spec.permission_profile
-    rc["permission_profile"] = json.loads(spec.permission_profile_json or "null")
+    rc["permission_profile"] = effective_profile(spec)
     env = dict(spec.env)
     if not spec.url:
         env.update(injected_env(spec.transport, target_port))
@@ -148,7 +233,10 @@ def build_runconfig(
         spec, port=port, project=project, config_hash=config_hash
     )
     if spec.secrets:
-        rc["secrets"] = [f"{_secret_name(s.source, s.ref)},target={s.target}" for s in spec.secrets]
+        rc["secrets"] = [
+            f"{toolhive_secret_name(spec.name, s.source, s.ref, s.target)},target={s.target}"
+            for s in spec.secrets
+        ]
     rc["proxy_mode"] = spec.proxy_mode
     rc["group"] = spec.group
     if spec.tools:
@@ -159,8 +247,18 @@ def build_runconfig(
     return rc
 
 
-def _secret_name(source: str, ref: str) -> str:
-    return ref if source == "env" else ref.rsplit("/", 1)[-1]
+def toolhive_secret_name(server: str, source: str, ref: str, target: str) -> str:
+    """The name under which ToolHive's ``thv start`` looks a secret up (its secrets provider,
+    then the variable ``TOOLHIVE_SECRET_<name>``):
+
+    - ``{env: TOOLHIVE_SECRET_<N>}`` → ``<N>``: both tools read the same variable;
+    - ``{env: VAR}`` → ``VAR``;
+    - ``{file: PATH}`` → ``<server>_<TARGET>``, characters other than letters, digits and
+      ``_`` made ``_`` (a shell can export ``TOOLHIVE_SECRET_<that>``).
+    """
+    if source == "env":
+        return ref.removeprefix(TOOLHIVE_SECRET_PREFIX) or ref
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{server}_{target}")
 
 
 def type_problem(rc: dict[str, Any]) -> str | None:

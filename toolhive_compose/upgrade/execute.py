@@ -25,6 +25,7 @@ from ..errors import EngineError, NotFound, SpecError, ThvError
 from ..model import SecretRef, ServerSpec
 from ..paths import Paths
 from ..runtime import Runtime
+from ..runtime.pulls import PULL_TIMEOUT
 from ..secrets import resolve_secret_value, secret_digest, secret_key
 from ..state import Store
 from ..state.runconfig import canonical_from_runconfig
@@ -141,7 +142,7 @@ def _check_secrets(spec: ServerSpec, environ: Mapping[str, str]) -> None:
 def pull_and_verify(runtime: Runtime, name: str, image: str) -> str:
     """Pull the candidate; its digest once it is verifiably here.  Nothing else is touched."""
     try:
-        runtime.pull(image)
+        runtime.pull(image, timeout=PULL_TIMEOUT)
     except EngineError as exc:
         if not runtime.image_present(image):
             raise ThvError(

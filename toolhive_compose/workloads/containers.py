@@ -1,66 +1,80 @@
-"""Map a server spec onto container parameters (pure).
+"""A run config → the container ToolHive would make from it (pure).
 
-Permission profiles map as ToolHive maps them: ``read`` → read-only binds, ``write`` →
-read-write binds, all capabilities dropped, ``privileged`` as set.  Network: the profile's
-explicit ``network.mode`` wins; a profile that allows no outbound traffic runs a stdio server
-with no network at all; everything else runs on the default bridge.  (ToolHive's egress
-sidecars are not run: ``toolhive-network-isolation`` is ``false`` on our containers.)
+The container is made from the run config, not from the spec, in the terms of ToolHive's
+``DeployWorkload`` (``pkg/runtime/setup.go``, ``pkg/container/docker/client.go``): so the
+real ``thv start`` of the workload, which builds its desired container from the same run
+config and re-creates the existing one when a compared setting differs, finds ours equal and
+keeps it (and a container ToolHive does re-create is the same container, config-hash label
+included).  Setting by setting:
+
+- ``Cmd`` = ``cmd_args``; ``Env`` = ``env_vars``, then ``MCP_TRANSPORT`` and, for sse and
+  streamable-http, ``MCP_PORT``/``FASTMCP_PORT`` = the target port and ``MCP_HOST`` = the
+  ``target_host`` (127.0.0.1), then the secrets' values; ``Labels`` = ``container_labels``
+  (``toolhive-network-isolation`` ``false``);
+- stdio: ``AttachStdin``/``AttachStdout``/``AttachStderr`` and ``OpenStdin``;
+- the profile's ``read`` entries are read-only bind ``Mounts``, ``write`` read-write ones
+  (a ``write`` entry for a path already read flips it to read-write);
+- ``NetworkMode`` = the profile's ``network.mode``; ``Privileged`` = its ``privileged``;
+- sse and streamable-http: the target port exposed and published on ``host`` (127.0.0.1)
+  under the same number.
+
+ToolHive's network isolation (``isolate_network``: sidecars and an internal network) is not
+something we make: our run configs leave it off, and :mod:`.isolation` handles the isolated
+workloads ToolHive made.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
-from ..model import ServerSpec
-from ..runtime import ContainerParams
-from ..state.runconfig import HTTP_TRANSPORTS, injected_env
+from ..runtime import ContainerParams, Mount
+from ..state.runconfig import HTTP_TRANSPORTS, mount_declaration
 
 
-def container_params(
-    spec: ServerSpec,
-    *,
-    target_port: int | None,
-    labels: dict[str, str],
-    secret_env: dict[str, str],
-) -> ContainerParams:
-    profile = json.loads(spec.permission_profile_json or "null") or {}
-    env = dict(spec.env)
-    env.update(injected_env(spec.transport, target_port))
+def container_params(rc: Mapping[str, Any], secret_env: Mapping[str, str]) -> ContainerParams:
+    """The container of run config ``rc``; ``secret_env`` maps a secret's target variable to
+    its value (ToolHive resolves them through its secrets provider instead)."""
+    transport = str(rc.get("transport") or "stdio")
+    http = transport in HTTP_TRANSPORTS
+    target_port = int(rc.get("target_port") or 0)
+    env = {str(k): str(v) for k, v in (rc.get("env_vars") or {}).items()}
+    env["MCP_TRANSPORT"] = transport
+    if http:
+        env.update(
+            MCP_PORT=str(target_port),
+            FASTMCP_PORT=str(target_port),
+            MCP_HOST=str(rc.get("target_host") or "127.0.0.1"),
+        )
     env.update(secret_env)
-    http = spec.transport in HTTP_TRANSPORTS
+    profile = rc.get("permission_profile") or {}
+    network = profile.get("network") or {}
     return ContainerParams(
-        name=spec.name,
-        image=spec.image,
-        command=spec.args,
+        name=str(rc.get("container_name") or rc["name"]),
+        image=str(rc["image"]),
+        command=tuple(str(a) for a in rc.get("cmd_args") or ()),
         env=env,
-        labels=labels,
-        binds=tuple(_binds(spec.volumes, profile)),
-        network_mode=_network_mode(profile, http),
+        labels={str(k): str(v) for k, v in (rc.get("container_labels") or {}).items()},
+        mounts=mounts(profile),
+        network_mode=str(network.get("mode") or ""),
         publish=((target_port, target_port),) if http and target_port else (),
-        stdin_open=spec.transport == "stdio",
+        attach_stdio=transport == "stdio",
         privileged=bool(profile.get("privileged")),
     )
 
 
-def _binds(volumes: tuple[str, ...], profile: dict[str, Any]) -> list[str]:
-    binds: dict[str, str] = {}  # container path -> bind
-    for volume in volumes:
-        host, ctr, *mode = volume.split(":")
-        binds[ctr] = f"{host}:{ctr}:{mode[0] if mode else 'rw'}"
-    for access, key in (("ro", "read"), ("rw", "write")):
+def mounts(profile: Mapping[str, Any]) -> tuple[Mount, ...]:
+    """ToolHive's mapping of a profile's mount declarations (``addReadOnlyMounts``, then
+    ``addReadWriteMounts``); resource URIs (``volume://…``) are skipped, as ToolHive does."""
+    made: list[Mount] = []
+    for access, key in ((True, "read"), (False, "write")):
         for decl in profile.get(key) or []:
-            host, _, ctr = str(decl).partition(":")
-            ctr = ctr or host
-            binds.setdefault(ctr, f"{host}:{ctr}:{access}")
-    return [binds[c] for c in sorted(binds)]
-
-
-def _network_mode(profile: dict[str, Any], http: bool) -> str:
-    network = profile.get("network") or {}
-    mode = str(network.get("mode") or "")
-    if mode and mode != "default":
-        return mode
-    outbound = network.get("outbound") or {}
-    closed = not outbound.get("insecure_allow_all") and not outbound.get("allow_host")
-    return "none" if closed and not http else "bridge"
+            if "://" in str(decl):
+                continue
+            host, target = mount_declaration(str(decl))
+            at = next((i for i, m in enumerate(made) if m.target == target), None)
+            if at is None:
+                made.append(Mount(host, target, read_only=access))
+            elif not access:
+                made[at] = Mount(made[at].source, target, read_only=False)
+    return tuple(made)

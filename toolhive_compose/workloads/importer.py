@@ -9,8 +9,13 @@ secrets, volumes, labels (without ToolHive's and ours), group, permission profil
 filter and overrides (``tools``, ``tools_override``) — so that
 ``thv plan --adopt`` on it shows ``adopt`` and no recreate for every workload it describes.
 
-Secrets: a ToolHive secret reference ``NAME,target=ENV`` becomes ``{env: NAME}`` with a
-comment saying the value must be provided (ToolHive's secrets provider keeps it, not us).
+Secrets: a ToolHive secret reference ``NAME,target=ENV`` becomes
+``{env: TOOLHIVE_SECRET_NAME}`` with a comment saying the value must be provided (ToolHive's
+secrets provider keeps it, not us).  That is the variable ToolHive's environment provider
+reads for ``NAME``, and the run config we write for ``{env: TOOLHIVE_SECRET_NAME}`` names the
+secret ``NAME`` again (:func:`~toolhive_compose.state.runconfig.toolhive_secret_name`): one
+variable serves both tools, and the reference survives a recreate.  A name that cannot
+follow the prefix in a variable name becomes an upper-case variable name instead.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import yaml
 
 from ..model import DEFAULT_GROUP
 from ..spec.field_values import BUILTIN_PROFILES
+from ..state.runconfig import TOOLHIVE_SECRET_PREFIX
 
 HTTP = ("sse", "streamable-http")
 # Run-config settings a workloads file cannot express: adoption keeps them (the run config is
@@ -34,6 +40,7 @@ UNEXPRESSED = (
     "audit_config", "audit_config_path", "isolate_network",
 )  # fmt: skip
 _PLACEHOLDER = "THV_IMPORT_SECRET_{}_"
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # the schema's envName
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +142,13 @@ def _secrets(secrets: dict[str, Any], notes: list[tuple[str, str]]) -> dict[str,
         elif source == "env":
             out[target] = {"env": ref}
         else:  # a ToolHive secret: its value stays in ToolHive's provider
-            name, var = ref or target, env_var_name(ref or target)
+            name = ref or target
+            var = TOOLHIVE_SECRET_PREFIX + name
+            if not _VARIABLE.match(var):
+                var = env_var_name(name)
             placeholder = _PLACEHOLDER.format(len(notes))
             out[target] = {"env": placeholder}
-            comment = f"ToolHive secret {name}: export {var}=<its value> before plan/apply"
+            comment = f"ToolHive secret {name}: set {var}=<its value> (environment or .env)"
             notes.append((placeholder, f"{_scalar(var)}  # {comment}"))
     return out
 

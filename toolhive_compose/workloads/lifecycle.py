@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import DamagedFile, EngineError
+from ..errors import Cancelled, DamagedFile, EngineError
 from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
@@ -31,11 +31,12 @@ from ..state import Store, group_document
 from ..state.runconfig import (
     HTTP_TRANSPORTS,
     build_runconfig,
-    container_labels,
     effective_proxy_mode,
     merge_runconfig,
 )
+from . import isolation
 from .containers import container_params
+from .inflight import ContainerGone, create_container, start_container
 from .queries import workload_url
 
 if TYPE_CHECKING:
@@ -92,17 +93,16 @@ class Lifecycle:
     def create(self, spec: ServerSpec, canon: dict[str, Any], *, project: str) -> dict[str, Any]:
         """Save state, make the container, start it when wanted.  Returns the final spec."""
         canon = self._with_ports(spec, canon)
-        digest = config_hash(canon)
-        port, target_port = canon["port"], canon["target_port"]
         rc = build_runconfig(
             spec,
-            port=port,
-            target_port=target_port,
+            port=canon["port"],
+            target_port=canon["target_port"],
             project=project,
             canon=canon,
-            config_hash=digest,
+            config_hash=config_hash(canon),
+            image_cmd=self._image_cmd(spec),
         )
-        self._save_runconfig(spec.name, rc, canon)
+        rc = self._save_runconfig(spec.name, rc, canon)
         self.store.statuses.set_status(spec.name, "starting")
         if spec.remote:  # no container: the proxy is the workload
             if spec.state == "running":
@@ -110,16 +110,16 @@ class Lifecycle:
             else:
                 self.store.statuses.set_status(spec.name, "stopped")
             return canon
-        labels = container_labels(spec, port=port, project=project, config_hash=digest)
-        params = container_params(
-            spec, target_port=target_port, labels=labels, secret_env=self._secret_env(spec)
-        )
+        params = container_params(rc, self._secret_env(spec))
         try:
-            container_id = self.runtime.create(params)
+            container_id = create_container(self.runtime, params)
             if spec.state == "running":
-                self.runtime.start(container_id)
+                try:
+                    start_container(self.runtime, container_id)
+                except ContainerGone:  # removed under us, or lost by a crashed engine: again
+                    start_container(self.runtime, create_container(self.runtime, params))
         except Exception as exc:
-            self.store.statuses.set_status(spec.name, "error", str(exc))
+            self._record_error(spec.name, exc)
             raise
         if spec.state == "running":
             self._finish_start(spec.name)
@@ -136,21 +136,34 @@ class Lifecycle:
         return self.create(spec, canon, project=project)
 
     def start(self, name: str, container_id: str) -> None:
-        self.store.runconfigs.read(name)  # the proxy needs it: a damaged one fails here, named
+        """Start the container (an isolated workload's sidecars first), then its proxy.
+        :class:`~.inflight.ContainerGone` when the container went away meanwhile; a damaged
+        run config (the proxy needs it) fails here, named."""
+        rc = self.store.runconfigs.read(name)
         self.store.statuses.set_status(name, "starting")
         try:
             if container_id:
-                self.runtime.start(container_id)
+                isolated = isolation.has_isolation(rc)
+                cname = isolation.container_name(name, rc)
+                if isolated:
+                    isolation.start_sidecars(self.runtime, cname, isolation.BEFORE_SERVER)
+                start_container(self.runtime, container_id)
+                if isolated:
+                    isolation.start_sidecars(self.runtime, cname, isolation.AFTER_SERVER)
         except Exception as exc:
-            self.store.statuses.set_status(name, "error", str(exc))
+            self._record_error(name, exc)
             raise
         self._finish_start(name)
 
     def stop(self, name: str, container_id: str) -> None:
+        """The proxy, the container, then an isolated workload's sidecars."""
         self.store.statuses.set_status(name, "stopping")
         self._stop_proxy(name)
         if container_id:
             self.runtime.stop(container_id)
+        rc = self.store.runconfigs.read_or_none(name)  # None: unreadable, so maybe isolated
+        if rc is None or isolation.has_isolation(rc):
+            isolation.stop_sidecars(self.runtime, isolation.container_name(name, rc))
         self.store.statuses.set_status(name, "stopped")
 
     def delete(self, name: str, container_id: str) -> None:
@@ -170,10 +183,13 @@ class Lifecycle:
         The status already says stopping/removing, which a dying proxy never overwrites."""
         from ..proxy.processes.control import begin_stop_proxy
 
-        stopping = begin_stop_proxy(self.store, name, self._proxy_port(name))
+        rc = self.store.runconfigs.read_or_none(name)  # None: unreadable, so maybe isolated
+        stopping = begin_stop_proxy(self.store, name, int((rc or {}).get("port") or 0))
         try:
             if container_id:
                 self.runtime.remove(container_id)
+            if rc is None or isolation.has_isolation(rc):
+                isolation.remove_sidecars(self.runtime, isolation.container_name(name, rc))
         finally:
             stopping.finish()
 
@@ -272,12 +288,20 @@ class Lifecycle:
         except Unauthorized as exc:
             self.store.statuses.set_status(name, "unauthenticated", str(exc))
         except NotReady as exc:
+            if not remote:  # an engine that died meanwhile is the reason to report
+                self.runtime.list_containers(names=[name])
             self.store.statuses.set_status(name, "unhealthy", f"no MCP answer: {exc}")
             if not remote:
                 raise EngineError(
                     f"server {name} did not answer MCP initialize within {timeout:g}s",
                     hint=f"thv logs {name}",
                 ) from None
+
+    def _record_error(self, name: str, exc: BaseException) -> None:
+        """Status ``error`` with the reason; a cancelled action records nothing (it is
+        fenced: the next apply converges from the status it left)."""
+        if not isinstance(exc, Cancelled):
+            self.store.statuses.set_status(name, "error", str(exc))
 
     def _proxy_failed(self, name: str, exc: BaseException) -> NoReturn:
         """The proxy could not start: say why (its log's last line when it exited)."""
@@ -303,9 +327,12 @@ class Lifecycle:
         rc = self.store.runconfigs.read_or_none(name) or {}
         return int(rc.get("port") or 0)
 
-    def _save_runconfig(self, name: str, rc: dict[str, Any], canon: dict[str, Any]) -> None:
+    def _save_runconfig(
+        self, name: str, rc: dict[str, Any], canon: dict[str, Any]
+    ) -> dict[str, Any]:
         """Write ``rc`` over the current run config, keeping the keys it does not set (a
-        kept middleware chain's tool-filter entries follow the new tool settings)."""
+        kept middleware chain's tool-filter entries follow the new tool settings); the run
+        config as written, which the container is made from."""
         from ..state.runconfig import with_tool_settings
 
         try:
@@ -313,7 +340,9 @@ class Lifecycle:
         except DamagedFile:
             self.store.runconfigs.keep_copy(name)
             current = None
-        self.store.runconfigs.write(name, with_tool_settings(merge_runconfig(current, rc), canon))
+        merged = with_tool_settings(merge_runconfig(current, rc), canon)
+        self.store.runconfigs.write(name, merged)
+        return merged
 
     def _with_ports(self, spec: ServerSpec, canon: dict[str, Any]) -> dict[str, Any]:
         canon = dict(canon)
@@ -344,6 +373,14 @@ class Lifecycle:
 
     def _secret_env(self, spec: ServerSpec) -> dict[str, str]:
         return {s.target: resolve_secret_value(s, self.environ) for s in spec.secrets}
+
+    def _image_cmd(self, spec: ServerSpec) -> tuple[str, ...]:
+        """The image's ``CMD``, which the container runs (and the engine records) when the
+        spec gives no args; the run config records it for ToolHive's re-create check."""
+        if spec.remote or spec.args:
+            return ()
+        cmd = self.runtime.image_config(spec.image).get("Cmd")
+        return tuple(str(a) for a in cmd) if isinstance(cmd, list) else ()
 
 
 def _mcp_endpoint(name: str, rc: dict[str, Any]) -> tuple[str, bool]:

@@ -137,8 +137,9 @@ def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
     if workload is None:
         raise NotFound(f"workload {name} not found", hint="thv list --all shows every workload")
     if workload.status == "running" and workload.container_id:
-        started = runtime.started_at(workload.container_id)
-        if started:
+        info = runtime.inspect(workload.container_id) or {}
+        started = str((info.get("State") or {}).get("StartedAt") or "")
+        if started and not started.startswith("0001-01-01"):
             workload = replace(workload, started_at=started)
     return workload
 

@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from ... import cancel
 from ...paths import Paths
 from ...ports import is_available
 from ...state.store import Store
@@ -246,7 +247,7 @@ def wait_serving(store: Store, name: str, proc: ProxyProcess, timeout: float) ->
             raise ProxyNotServing(proc.exit_note(), exited=True)
         if time.monotonic() >= deadline:
             raise ProxyNotServing(f"the proxy did not serve within {timeout:g}s", exited=False)
-        time.sleep(SERVE_POLL)
+        cancel.sleep(SERVE_POLL)
 
 
 def legacy_pid_files(paths: Paths, name: str) -> list[Path]:

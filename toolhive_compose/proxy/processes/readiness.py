@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ... import cancel
+
 PROTOCOL_VERSION = "2025-06-18"
 ACCEPT = "application/json, text/event-stream"
 CLIENT_INFO = {"name": "toolhive-compose-readiness", "version": "1"}
@@ -35,24 +37,26 @@ class ProxyExited(NotReady):
 def wait_ready(
     url: str, *, sse: bool, timeout: float, alive: Callable[[], bool] = lambda: True
 ) -> None:
-    """Return once the server answers through ``url``; raise NotReady at the deadline."""
+    """Return once the server answers through ``url``; raise NotReady at the deadline
+    (:class:`~toolhive_compose.errors.Cancelled` at once if the current work is cancelled)."""
     deadline = time.monotonic() + timeout
     probe = probe_sse if sse else probe_streamable
     delay, last = 0.05, "no answer"
     while True:
+        cancel.checkpoint()
         if not alive():
             raise ProxyExited(f"the proxy exited ({last})")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise NotReady(last)
         try:
-            probe(url, remaining)
+            probe(url, cancel.io_timeout(remaining))
             return
         except Unauthorized:
             raise
         except (OSError, http.client.HTTPException, NotReady, ValueError) as exc:
             last = str(exc) or type(exc).__name__
-        time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+        cancel.sleep(max(0.0, min(delay, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.1)  # servers start in ~0.5-1 s: poll finely
 
 
