@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.chaos_cases import Context, Row  # noqa: E402
 
-SCENARIOS = ("kill_apply", "engine_kill", "concurrent", "racing", "state_damage")
+SCENARIOS = ("kill_apply", "engine_kill", "concurrent", "racing", "state_damage", "engine_restart")
 RESULTS = ROOT / "bench" / "results" / "chaos.json"
 XDG = {"XDG_CONFIG_HOME": ".config", "XDG_CACHE_HOME": ".cache",
        "XDG_DATA_HOME": ".local/share", "XDG_STATE_HOME": ".local/state"}  # fmt: skip

@@ -16,6 +16,8 @@ stage "docker engine"
 bash scripts/ensure-docker.sh
 stage "test images"
 bash scripts/build-images.sh
+stage "systemd-analyze (unit checks)"
+bash scripts/ensure-systemd-analyze.sh
 stage "ruff"
 .venv/bin/ruff check toolhive_compose tests bench
 stage "mypy"

@@ -15,7 +15,12 @@ import pytest
 import yaml
 
 from tests.support.cli import thv
-from tests.support.fake_engine import FakeRuntime, install, toolhive_labels
+from tests.support.fake_engine import (
+    FakeRuntime,
+    install,
+    this_process_is_a_proxy,
+    toolhive_labels,
+)
 from toolhive_compose.apply.executor import apply_plan
 from toolhive_compose.cli.text import render_plan
 from toolhive_compose.errors import PlanError
@@ -90,7 +95,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    this_process_is_a_proxy(monkeypatch)
     return World(tmp_path)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import toolhive_compose
-from tests.support.fake_engine import FakeRuntime, install
+from tests.support.fake_engine import FakeRuntime, install, this_process_is_a_proxy
 from toolhive_compose import api
 from toolhive_compose.api import protocols
 from toolhive_compose.errors import NotFound, ThvError
@@ -33,8 +33,9 @@ PROTOCOLS = {
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
     fake = install(monkeypatch, FakeRuntime())
     # no proxy process for a fake container: "started" means the status says so
+    pid = this_process_is_a_proxy(monkeypatch)
     monkeypatch.setattr(
-        Lifecycle, "_finish_start", lambda self, name: self.store.statuses.set_running(name, 1)
+        Lifecycle, "_finish_start", lambda self, name: self.store.statuses.set_running(name, pid)
     )
     return fake
 

@@ -17,8 +17,9 @@ The stages, lowest first (a stage may import the ones its row names, and itself)
     workloads   + state, runtime, proxy, spec, registry
     apply       + workloads' stages, plan, clients    upgrade  + workloads' stages, plan
     review      + workloads' stages, plan
+    service     + state (systemd units: written, enabled, listed)
     api         everything below it
-    cli         everything below it
+    cli         everything below it, service
     entry       the package face and __main__
 
 ``clients.catalog`` (the table of MCP clients: pure data, which the loader, the planner and
@@ -42,7 +43,7 @@ PACKAGE = "toolhive_compose"
 
 BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson", "tools", "cancel")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "clients", "spec", "targets",
-                  "workloads", "apply", "upgrade", "review", "api", "cli")  # fmt: skip
+                  "workloads", "apply", "upgrade", "review", "service", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix
 STAGES = (
     {f"{PACKAGE}.{module}": "base" for module in (*BASE, "clients.catalog")}
@@ -65,8 +66,9 @@ ALLOWED = {
     "apply": _WORKLOADS | {"plan", "clients", "apply"},
     "upgrade": _WORKLOADS | {"plan", "upgrade"},
     "review": _WORKLOADS | {"plan", "review"},
+    "service": {"base", "state", "service"},
     "api": _BELOW_API | {"api"},
-    "cli": _BELOW_API | {"api", "cli"},
+    "cli": _BELOW_API | {"api", "service", "cli"},
     "entry": set(STAGES.values()),
 }
 # What the planner may reach: its own package and the pure base modules ...

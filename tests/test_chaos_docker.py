@@ -1,6 +1,7 @@
 """The reliability suite's scenarios (``bench/chaos_cases``), with few trials, in CI:
 ``thv apply`` SIGKILLed at random points and with engine work in flight, the engine killed
-mid-apply (a private engine), two applies at once, ``stop``/``rm``/``run`` racing an apply.
+mid-apply (a private engine), two applies at once, ``stop``/``rm``/``run`` racing an apply,
+the engine restarted and crashed under running workloads (a private engine).
 ``python bench/chaos.py`` runs them with the full number of trials and prints the figures."""
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ def _assert_no_loss(rows: list[Row]) -> None:
 
 @pytest.mark.parametrize(
     ("scenario", "trials", "servers"),
-    [("kill_apply", 2, 3), ("engine_kill", 1, 2), ("concurrent", 1, 2), ("racing", 1, 2)],
+    [
+        ("kill_apply", 2, 3),
+        ("engine_kill", 1, 2),
+        ("concurrent", 1, 2),
+        ("racing", 1, 2),
+        ("engine_restart", 1, 2),
+    ],
 )
 def test_chaos_scenario(
     scenario: str, trials: int, servers: int, tmp_path: Path, docker_client: Any
@@ -41,6 +48,6 @@ def test_chaos_scenario(
 
     module = importlib.import_module(f"bench.chaos_cases.{scenario}")
     rows = module.run(_context(tmp_path, docker_client, trials, servers))
-    if scenario == "engine_kill" and rows[0].trials == 0:
+    if scenario in ("engine_kill", "engine_restart") and rows[0].trials == 0:
         pytest.skip(rows[0].detail)
     _assert_no_loss(rows)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.support.cli import thv
-from tests.support.fake_engine import toolhive_labels
+from tests.support.fake_engine import this_process_is_a_proxy, toolhive_labels
 from tests.support.images import ensure_busybox_image
 from toolhive_compose.ports import PortAllocator
 from toolhive_compose.state import Store
@@ -29,8 +29,11 @@ NETWORK = {"name": "network", "network": {"outbound": {"insecure_allow_all": Tru
 
 
 @pytest.fixture
-def toolhive_workload(test_project: str, docker_client: Any) -> Iterator[tuple[str, str]]:
+def toolhive_workload(
+    test_project: str, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, str]]:
     """(name, container id) of a running busybox workload ToolHive could have made."""
+    this_process_is_a_proxy(monkeypatch)
     image, name = ensure_busybox_image(), f"{test_project}-th"
     port = PortAllocator(set).allocate()
     labels = toolhive_labels(name, port=port, team="tools")

@@ -3,7 +3,7 @@
 Each workload is made with ``Lifecycle.create`` (the path ``thv apply`` takes) from the
 ``thc-test/mcp-py:1`` image, which serves ``echo``/``add``/``whoami`` over the transport in
 ``MCP_TRANSPORT``.  Also: healing a killed proxy, freeing a port whose PID record was lost,
-a server that never answers, and a container that dies under its proxy.
+a server that never answers, and a container killed under its proxy (started again).
 """
 
 from __future__ import annotations
@@ -157,12 +157,24 @@ def test_a_server_that_never_answers_fails_the_start(workloads) -> None:
     assert pid_alive(status.process_id)  # the proxy stays; the server may still come up
 
 
-def test_a_dying_container_makes_the_workload_unhealthy(workloads, docker_client) -> None:
+def test_a_container_killed_from_outside_is_started_again(workloads, docker_client) -> None:
+    """``docker kill`` counts as a stop by hand for the engine, which then leaves the container
+    alone; the proxy starts it again and serves on, and the new process ends old sessions."""
     w = workloads()
-    w.create(f"{PX}-dies")
-    pid = w.pid(f"{PX}-dies")
-    docker_client.containers.get(w.container_id(f"{PX}-dies")).kill()
-    wait_until(lambda: not pid_alive(pid))
-    status = w.store.statuses.get(f"{PX}-dies")
-    assert status is not None and status.status == "unhealthy"
-    assert "container" in status.status_context and status.process_id == 0
+    name = f"{PX}-dies"
+    canon = w.create(name)
+    pid, container = w.pid(name), w.container_id(name)
+    before = docker_client.containers.get(container).attrs["State"]["StartedAt"]
+    docker_client.containers.get(container).kill()
+
+    def restarted() -> bool:
+        state = docker_client.containers.get(container).attrs["State"]
+        status = w.store.statuses.get(name)
+        return state["StartedAt"] != before and status is not None and status.status == "running"
+
+    wait_until(restarted, timeout=30)
+    assert w.pid(name) == pid and pid_alive(pid), "the same proxy serves on"
+    assert asyncio.run(mcp_round_trip(url(canon, False), text="back")) == (TOOLS, "back")
+    log = (w.store.paths.logs / f"{name}.log").read_text()
+    assert "the container exited with code 137; starting it again (restart 1 of 10)" in log
+    assert "serving again (a new server process: client sessions were ended)" in log

@@ -125,7 +125,8 @@ def test_a_new_status_replaces_a_damaged_file_after_keeping_it(store: Store) -> 
     path = _put(store, bad)
     store.statuses.set_pid("w", 5)
     assert store.statuses.reset_pid_if_match("w", 5) is False
-    assert not store.statuses.transition("w", "unhealthy", only_from=("running",))
+    with pytest.raises(DamagedFile):  # its status is unknown: neither yes nor no
+        store.statuses.transition("w", "unhealthy", only_from=("running",))
     assert path.read_text() == bad  # untouched by updates that need a readable file
     store.statuses.set_status("w", "stopping")
     assert _copy(path).read_text() == bad

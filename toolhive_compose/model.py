@@ -156,6 +156,7 @@ class ObservedWorkload:
     spec: dict[str, Any] | None = None  # canonical spec rebuilt from the run config
     status: str = ""  # ToolHive status file value, "" = no file
     proxy_alive: bool = True  # the status file's proxy PID is a live process
+    proxy_pid: int = 0  # the status file's PID (0: none recorded)
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
     # A damaged state file of this workload, as one sentence naming it ("" = none).  A damaged

@@ -7,7 +7,6 @@ already run in sync on a fake engine, so that a plan holds only client actions.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import yaml
 
 from tests.support.cli import Result, thv
-from tests.support.fake_engine import FakeRuntime, install
+from tests.support.fake_engine import FakeRuntime, install, this_process_is_a_proxy
 from toolhive_compose.clients import jsonc
 from toolhive_compose.clients.catalog import CLIENT_NAMES, CLIENTS, config_path, install_marker
 from toolhive_compose.clients.documents import open_document
@@ -57,6 +56,7 @@ class Machine:
     def __init__(self, home: Path, tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
         self.home, self.tmp_path, self.capsys = home, tmp_path, capsys
         self.engine = install(monkeypatch, FakeRuntime())
+        self.proxy_pid = this_process_is_a_proxy(monkeypatch)  # stands in for every proxy
         self.store = Store.from_env()
         self.file = tmp_path / "workloads.yaml"
 
@@ -110,7 +110,7 @@ class Machine:
             config_hash=digest,
         )  # fmt: skip
         self.store.runconfigs.write(spec.name, rc)
-        self.store.statuses.set_running(spec.name, os.getpid())
+        self.store.statuses.set_running(spec.name, self.proxy_pid)
 
     def thv(self, *args: str) -> Result:
         if args and args[0] in ("plan", "apply", "down", "validate"):

@@ -143,3 +143,14 @@ def install(monkeypatch: Any, fake: FakeRuntime) -> FakeRuntime:
 
     monkeypatch.setattr(runtime_module, "get_runtime", lambda: fake)
     return fake
+
+
+def this_process_is_a_proxy(monkeypatch: Any) -> int:
+    """Let this test process stand in for a workload's proxy (its PID in a status file reads
+    as a live proxy, not as another program); its PID."""
+    import os
+
+    from toolhive_compose.workloads import orphans
+
+    monkeypatch.setattr(orphans, "is_thv_process", lambda pid: pid == os.getpid())
+    return os.getpid()

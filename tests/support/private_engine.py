@@ -171,8 +171,7 @@ class PrivateEngine:
         if _running(self.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(self.pid, os.WNOHANG)
+        _reap(self.pid)
         self.pid = None
 
     def _forget_dead_containerd(self) -> None:
@@ -220,6 +219,23 @@ class PrivateEngine:
             if marker in cmdline and b"containerd" in cmdline:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(entry.name), signal.SIGKILL)
+
+
+def _reap(pid: int, wait: float = 10.0) -> None:
+    """Collect the exit of our child ``pid``.  A multi-threaded process shows as a zombie as
+    soon as its main thread is gone, before its other threads are; until then it cannot be
+    reaped, and a dockerd started meanwhile refuses to run while the old PID is in /proc
+    ("pid file found, ensure docker is not running")."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # not ours, or reaped already
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
 
 
 def _running(pid: int) -> bool:

@@ -4,10 +4,10 @@ The app and what the commands share are :mod:`.app`; the commands live in one mo
 family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :mod:`.workloads`
 (list, status, logs, start/restart, stop, rm), :mod:`.groups`, :mod:`.run`,
 :mod:`.importing` (import), :mod:`.upgrade`, :mod:`.targets` (render, export),
-:mod:`.clients` (client), :mod:`.review` (show, state export; saved plans) — and register
-themselves when imported; their human text is :mod:`.text`, :mod:`.markdown` and
-:mod:`.tables`, the risk gates and the run of a plan :mod:`.running`; an unexpected error's
-report is :mod:`.crash`.  Call :func:`main` to run ``thv`` inside another program.
+:mod:`.clients` (client), :mod:`.review` (show, state export; saved plans), :mod:`.service`
+— and register themselves when imported; their human text is :mod:`.text`, :mod:`.markdown`
+and :mod:`.tables`, the risk gates and the run of a plan :mod:`.running`; an unexpected
+error's report is :mod:`.crash`.  Call :func:`main` to run ``thv`` inside another program.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "run": "run",
     "render": "targets",
     "export": "targets",
+    "service": "service",
     "upgrade": "upgrade",
     "show": "review",
     "state": "review",

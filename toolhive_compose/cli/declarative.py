@@ -34,8 +34,9 @@ from .app import (
 )
 
 if TYPE_CHECKING:
-    from ..model import DesiredState
+    from ..model import DesiredState, ObservedState
     from ..proxy.processes.control import Launcher
+    from ..state import Store
 
 
 class ConfigFormat(StrEnum):
@@ -248,6 +249,9 @@ def _reconcile(
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours, operation=command):
         observed = observe_for(desired, runtime, store)
+        if _sweep_orphans(store, observed):  # a PID cleared: observe what is now true
+            observed = observe_for(desired, runtime, store)
+        _note_strays(observed, desired.project)
         the_plan = make_plan(desired, observed, adopt=adopt, strict=strict)
         typer.echo(render_plan(the_plan, colour=colour()), nl=False)
         if not the_plan.has_changes:
@@ -262,3 +266,25 @@ def _reconcile(
         )
         widening_gate(the_plan, allow=allow)
         run_plan(the_plan, desired, execution, runtime, store, launcher)
+
+
+def _sweep_orphans(store: Store, observed: ObservedState) -> bool:
+    """Orphan proxies stopped, foreign PIDs cleared (:mod:`toolhive_compose.workloads.orphans`);
+    whether a status file changed."""
+    from ..workloads.orphans import sweep
+
+    recorded = [(w.name, w.proxy_pid) for w in observed.workloads if w.proxy_pid]
+    done = sweep(store, recorded)
+    for orphan in done:
+        typer.echo(f"note: {orphan.describe()}: {orphan.outcome()}", err=True)
+    return any(o.kind == "pid" for o in done)
+
+
+def _note_strays(observed: ObservedState, project: str) -> None:
+    """The project's containers without a run config here: reported, never removed."""
+    from ..workloads.orphans import Orphan
+
+    for w in observed.workloads:
+        if w.project == project and w.container_id and w.spec is None and not w.remote:
+            orphan = Orphan("container", w.name, container_id=w.container_id)
+            typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)

@@ -12,8 +12,10 @@ stopped), and report one aggregated result: a failure on one never hides the oth
 workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
 stays exactly ToolHive's Workload shape, without the project; ``thv status --format json``
 is ToolHive's status shape (``health``, ``uptime``).  Both are encoded as Go encodes them.
-A workload whose state files are damaged is listed (its status context names the file) and a
-warning on stderr says so; ``rm`` always works on it.
+When the engine does not answer (within a few seconds) ``list`` and ``status`` still answer,
+from the state files, with a warning; orphans (:mod:`toolhive_compose.workloads.orphans`) are
+reported as notes on stderr.  A workload whose state files are damaged is listed (its status
+context names the file) and a warning on stderr says so; ``rm`` always works on it.
 
 ``start``, ``restart``, ``stop`` and ``rm`` hold the state lock while they choose and act
 (:func:`.app.changing`).  Names are checked before anything is looked up: a name that starts
@@ -68,7 +70,7 @@ def list_(
     filters = _label_filters(label or [])
     if check_upgrades and output == "mcpservers":
         raise ThvError("--check-upgrades is not supported with --format mcpservers")
-    found = _connect().workloads.list(all=all_, labels=filters, group=group)
+    found = _listed(all_, filters, group)
     _warn_damaged(found)
     upgrades = None
     if check_upgrades:
@@ -99,7 +101,7 @@ def status(
     """Show one workload's status."""
     from ..workloads.queries import uptime
 
-    w = _connect().workloads.get(_name(name))
+    w = _got(_name(name))
     if output == "json":
         _warn_damaged([w])  # (the text's Health line says it)
         typer.echo(dumps(w.status_dict(uptime(w.started_at))))
@@ -189,6 +191,50 @@ _batch_command(
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _got(name: str) -> Workload:
+    """One workload; without an engine, as last recorded (with a warning)."""
+    from ..errors import EngineError, EngineUnavailable
+
+    try:
+        return _connect().workloads.get(name)
+    except (EngineUnavailable, EngineError) as exc:
+        from ..state import Store
+        from ..workloads.queries import list_recorded
+
+        found = [w for w in list_recorded(Store.from_env(), all=True) if w.name == name]
+        if not found:
+            raise
+        typer.echo(f"warning: {exc}; showing the status as last recorded", err=True)
+        return found[0]
+
+
+def _listed(all_: bool, labels: dict[str, str], group: str | None) -> list[Workload]:
+    """The workloads, and on stderr a note per orphan; without an engine, as last recorded."""
+    from ..errors import EngineError, EngineUnavailable
+    from ..state import Store
+    from ..workloads import orphans
+
+    store = Store.from_env()
+    try:
+        found = _connect().workloads.list(all=all_, labels=labels, group=group)
+    except (EngineUnavailable, EngineError) as exc:
+        from ..workloads.queries import list_recorded
+
+        typer.echo(f"warning: {exc}; showing the workloads as last recorded", err=True)
+        found = list_recorded(store, all=all_, labels=labels, group=group)
+        strays: list[orphans.Orphan] = []
+    else:
+        strays = [
+            orphans.Orphan("container", w.name, container_id=w.container_id)
+            for w in found
+            if w.container_id and w.status_context == orphans.NO_RUN_CONFIG.format(name=w.name)
+        ]
+    pids = orphans.foreign_pids((w.name, w.proxy_pid) for w in found if w.proxy_pid)
+    for orphan in [*orphans.orphan_proxies(store), *pids, *strays]:
+        typer.echo(f"note: {orphan.describe()} ({orphan.remedy()})", err=True)
+    return found
+
+
 def _batch(
     verb: str,
     names: Sequence[str] | None,

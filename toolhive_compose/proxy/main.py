@@ -6,41 +6,44 @@ port its ``<container>-ingress`` sidecar publishes on 127.0.0.1, as ToolHive's p
 or the remote URL, binds ``127.0.0.1:<port>``, and
 only then records ``running`` with its own PID in the status file (ToolHive's semantics: a
 running workload carries the live proxy PID) — unless the workload was stopped or removed
-meanwhile (its status no longer says starting), in which case it exits.  SIGTERM/SIGINT
-end it cleanly; the PID is then cleared if it is still ours.  When the container goes away
-the status becomes ``unhealthy`` (unless the workload is being stopped or removed) and the
-exit code is 1.
+meanwhile (its status no longer says starting), in which case it exits.  From then on it
+supervises its container (:mod:`.supervisor`): it rides out engine restarts, restarts a
+container that stopped when nobody asked, and gives up (status ``error``, exit code 1) on a
+crash loop or an engine that does not come back.  SIGTERM/SIGINT end it cleanly; the PID is
+then cleared if it is still ours.  A workload being stopped or removed (status
+``stopping``/``removing``) is never restarted: the proxy exits with code 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..errors import StateError
 from ..runtime.endpoint import engine_host
 from ..state.store import Store
-from .engine_async import (
-    STDERR,
-    Demuxer,
-    EngineFailure,
-    attach,
-    find_container,
-    published_port,
-    wait_stopped,
-)
+from . import engine_async
+from .engine_async import ContainerState, EngineFailure, find_container, published_port
 from .http.guard import guarded
+from .http.outage import Gate
 from .http.server import log, serve_connection
 from .http.wire import Conn, Request
-from .transports.bridge import Bridge, LineSplitter
+from .links import HttpLink, StdioLink
+from .restart_policy import Policy
+from .supervisor import Supervisor, Target
+from .transports.bridge import Bridge
 from .transports.reverse import ReverseProxy, Upstream
 from .transports.stdio import StdioApp
 from .transports.toolsurface import SurfaceGuard
 
 CONTAINER_WAIT = 15.0  # seconds to wait for the container to be running
 SERVING_STATES = ("running", "starting", "unhealthy")
+
+App = Callable[[Request, Conn], Awaitable[bool]]
 
 
 def run(name: str) -> int:
@@ -61,7 +64,7 @@ def run(name: str) -> int:
 
 
 class Proxy:
-    """One workload's proxy: set up, serve until a signal or the container's end."""
+    """One workload's proxy: set up, serve and supervise until a signal or the end."""
 
     def __init__(self, name: str, rc: dict[str, Any], store: Store) -> None:
         self.name = name
@@ -78,7 +81,7 @@ class Proxy:
             loop.add_signal_handler(sig, self.stop.set)
         bind_host, port = str(self.rc.get("host") or "127.0.0.1"), int(self.rc.get("port") or 0)
         try:
-            app, watch = await self._application()
+            app, supervise = await self._application()
             handler = guarded(app, bind_host)
             server = await asyncio.start_server(
                 lambda r, w: serve_connection(r, w, handler), bind_host, port
@@ -93,71 +96,67 @@ class Proxy:
         if self.guard.active:
             self.guard.write_report()
         log(f"proxy for {self.name} serving on http://{bind_host}:{port} (pid {os.getpid()})")
-        code = await self._serve_until_done(watch)
+        code = await supervise()
         server.close()
         self.store.statuses.reset_pid_if_match(self.name, os.getpid())
         log(f"proxy for {self.name} stopped")
         return code
 
-    async def _serve_until_done(self, watch: asyncio.Future[str]) -> int:
-        stopper: asyncio.Future[Any] = asyncio.ensure_future(self.stop.wait())
-        await asyncio.wait({stopper, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if self.stop.is_set():
-            watch.cancel()
-            return 0
-        stopper.cancel()
-        try:
-            reason = watch.result()
-        except (EngineFailure, OSError) as exc:
-            reason = f"lost the container: {exc}"
-        if self.store.statuses.transition(
-            self.name, "unhealthy", reason, only_from=SERVING_STATES, pid=os.getpid()
-        ):
-            log(f"error: {reason}")
-            return 1
-        log(f"{reason} (the workload is being stopped or removed)")
-        return 0
-
     def _failed(self, reason: str) -> int:
         log(f"error: {reason}")
-        self.store.statuses.transition(self.name, "error", reason, only_from=SERVING_STATES)
+        with contextlib.suppress(StateError):  # a damaged status file: the log says it
+            self.store.statuses.transition(self.name, "error", reason, only_from=SERVING_STATES)
         return 1
 
-    async def _application(
-        self,
-    ) -> tuple[Callable[[Request, Conn], Awaitable[bool]], asyncio.Future[str]]:
-        """The request handler and a future that completes when the server is gone."""
+    async def _application(self) -> tuple[App, Callable[[], Awaitable[int]]]:
+        """The request handler, and what runs while it serves (returns the exit code)."""
         rc = self.rc
         if rc.get("remote_url"):
             proxy = ReverseProxy(Upstream.from_url(str(rc["remote_url"])), self.guard)
-            return proxy.handle, asyncio.get_running_loop().create_future()
-        container_id = await self._container_id()
+            return proxy.handle, self.stop_wait
+        state = await self._running_container()
+        target: Target
+        handle: App
         if str(rc.get("transport") or "stdio") == "stdio":
-            return await self._stdio(container_id)
-        port = int(rc["target_port"])
-        if rc.get("isolate_network"):  # ToolHive's ingress sidecar stands in front of it
-            port = await self._ingress_port()
-        target = f"http://{rc.get('target_host') or '127.0.0.1'}:{port}"
-        watch = asyncio.ensure_future(self._wait_stopped(container_id))
-        return ReverseProxy(Upstream.from_url(target), self.guard).handle, watch
+            bridge = Bridge(_unattached, _nothing, self.guard)
+            link = StdioLink(self.host, bridge)
+            await link.connect(state.id, new_process=True)
+            app = StdioApp(bridge, sse=rc.get("proxy_mode") == "sse")
+            self._tasks.append(asyncio.ensure_future(app.janitor()))
+            handle, target = app.handle, link
+        else:
+            port = int(rc["target_port"])
+            if rc.get("isolate_network"):  # ToolHive's ingress sidecar stands in front of it
+                port = await self._ingress_port()
+            upstream = Upstream.from_url(f"http://{rc.get('target_host') or '127.0.0.1'}:{port}")
+            gate = Gate()
+            proxy = ReverseProxy(upstream, self.guard, gate)
+            handle, target = proxy.handle, HttpLink(upstream, gate)
+        supervisor = Supervisor(
+            self.name,
+            DockerEngine(self.host, self.name),
+            target,
+            StatusReporter(self.store, self.name, os.getpid()),
+            self.stop,
+            policy=Policy.from_env(),
+            log=log,
+        )
+        return handle, lambda: supervisor.watch(state)
 
-    async def _stdio(
-        self, container_id: str
-    ) -> tuple[Callable[[Request, Conn], Awaitable[bool]], asyncio.Future[str]]:
-        conn, multiplexed = await attach(self.host, container_id)
-        bridge = Bridge(conn.writer.write, conn.writer.drain, self.guard)
-        app = StdioApp(bridge, sse=self.rc.get("proxy_mode") == "sse")
-        self._tasks.append(asyncio.ensure_future(app.janitor()))
-        return app.handle, asyncio.ensure_future(pump_attach(conn, bridge, multiplexed))
+    async def stop_wait(self) -> int:
+        await self.stop.wait()
+        return 0
 
-    async def _container_id(self) -> str:
+    async def _running_container(self) -> ContainerState:
         deadline = asyncio.get_running_loop().time() + CONTAINER_WAIT
         while True:
             found = await find_container(self.host, self.name)
             if found is None:
                 raise EngineFailure(f"workload {self.name} has no container")
             if found.get("State") == "running":
-                return str(found["Id"])
+                state = await engine_async.inspect(self.host, str(found["Id"]))
+                if state.running:
+                    return state
             if asyncio.get_running_loop().time() > deadline or self.stop.is_set():
                 raise EngineFailure(f"the container of {self.name} is {found.get('State')}")
             await asyncio.sleep(0.2)
@@ -175,24 +174,68 @@ class Proxy:
                 raise EngineFailure(f"the ingress sidecar {name} is not running")
             await asyncio.sleep(0.2)
 
-    async def _wait_stopped(self, container_id: str) -> str:
-        await wait_stopped(self.host, container_id)
-        return f"container {container_id[:12]} is not running"
+
+class DockerEngine:
+    """The supervisor's :class:`~.supervisor.Engine`: the Engine API for one workload."""
+
+    def __init__(self, host: str, name: str) -> None:
+        self.host = host
+        self.name = name
+
+    async def inspect(self, container_id: str) -> ContainerState:
+        return await engine_async.inspect(self.host, container_id)
+
+    async def start(self, container_id: str) -> None:
+        await engine_async.start(self.host, container_id)
+
+    async def stop(self, container_id: str) -> None:
+        await engine_async.stop(self.host, container_id)
+
+    async def wait_stopped(self, container_id: str) -> int | None:
+        return await engine_async.wait_stopped(self.host, container_id)
+
+    async def log_tail(self, container_id: str, lines: int) -> list[str]:
+        return await engine_async.log_tail(self.host, container_id, lines)
+
+    async def find(self) -> str | None:
+        found = await find_container(self.host, self.name)
+        return str(found["Id"]) if found else None
 
 
-async def pump_attach(conn: Conn, bridge: Bridge, multiplexed: bool) -> str:
-    """Feed the server's stdout to the bridge and its stderr to the log, until EOF."""
-    demux, out, err = Demuxer(), LineSplitter(), LineSplitter()
-    try:
-        while data := await conn.read_some():
-            frames = demux.feed(data) if multiplexed else [(1, data)]
-            for stream, payload in frames:
-                if stream == STDERR:
-                    for line in err.feed(payload):
-                        log(f"server: {line.decode(errors='replace').rstrip()}")
-                else:
-                    for line in out.feed(payload):
-                        bridge.on_line(line)
-    except (ConnectionError, OSError) as exc:
-        return f"the container's stdio stream failed: {exc}"
-    return "the container exited (its stdio stream closed)"
+class StatusReporter:
+    """The supervisor's :class:`~.supervisor.Reporter`: this proxy's status-file writes,
+    which never overwrite ``stopping``/``removing`` nor another proxy's record."""
+
+    def __init__(self, store: Store, name: str, pid: int) -> None:
+        self.store = store
+        self.name = name
+        self.pid = pid
+
+    def report(self, status: str, context: str) -> bool:
+        try:
+            return self.store.statuses.transition(
+                self.name, status, context, only_from=SERVING_STATES, pid=self.pid
+            )
+        except StateError as exc:  # a damaged or locked file: keep serving, say so
+            log(f"cannot record status {status}: {exc}")
+            return True
+
+    def serving(self) -> bool:
+        try:
+            current = self.store.statuses.get(self.name)
+        except StateError as exc:
+            log(f"cannot read the status: {exc}")
+            return True
+        return (
+            current is not None
+            and current.status in SERVING_STATES
+            and current.process_id == self.pid
+        )
+
+
+def _unattached(data: bytes) -> None:
+    """The bridge's writer before the first attach."""
+
+
+async def _nothing() -> None:
+    return None

@@ -29,6 +29,7 @@ from .engine_http import (
 from .protocol import Conflict
 
 HINT = "start the Docker engine (or Podman's Docker-compatible socket), or set DOCKER_HOST"
+LIST_TIMEOUT = 10.0  # seconds: a list answers at once; a wedged engine must not hang thv list
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -113,7 +114,9 @@ def get_json(host: str, path: str, params: dict[str, str] | None = None) -> Any:
 
 def list_containers(host: str, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
     params = {"all": "1", "filters": compact_json(filters)}
-    result = get_json(host, "/containers/json", params)
+    result = call(
+        host, "GET", "/containers/json", params, what="list containers", timeout=LIST_TIMEOUT
+    )
     return result if isinstance(result, list) else []
 
 

@@ -105,9 +105,10 @@ class StatusStore:
     ) -> bool:
         """Set ``status`` only if the file exists, says one of ``only_from`` and (when
         ``pid`` is given) still records that PID.  A proxy reporting its own failure uses
-        this, so it never overwrites ``stopping``/``removing`` nor re-creates a deleted file."""
+        this, so it never overwrites ``stopping``/``removing`` nor re-creates a deleted file.
+        A damaged file is :class:`DamagedFile` (its status is unknown: neither yes nor no)."""
         with self._lock(name):
-            current = self._read_or_none(name)
+            current = self._read(name)
             if current is None or current.status not in only_from:
                 return False
             if pid is not None and current.process_id != pid:

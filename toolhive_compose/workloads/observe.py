@@ -29,6 +29,7 @@ from ..runtime import Container, Runtime
 from ..state import Store, WorkloadStatus
 from ..state.ownership import Owner, adopted_by
 from ..state.runconfig import canonical_from_runconfig, project_of
+from .orphans import foreign_pid
 
 AUXILIARY_LABEL = "toolhive-auxiliary-workload"
 
@@ -125,7 +126,10 @@ def _workload(
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
         spec=canonical_from_runconfig(rc) if rc else None,
         status=status.status if status else "",
-        proxy_alive=bool(status and pid_alive(status.process_id)),
+        proxy_alive=bool(
+            status and pid_alive(status.process_id) and not foreign_pid(status.process_id)
+        ),
+        proxy_pid=status.process_id if status else 0,
         remote=bool(rc and rc.get("remote_url")),
         extra_container_ids=tuple(c.id for c in ranked[1:]),
         damage="; ".join(d for d in (rc_damage, status_damage) if d),

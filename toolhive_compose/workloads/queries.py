@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..clients.catalog import proxy_url
-from ..errors import DamagedFile, NotFound
+from ..errors import DamagedFile, NotFound, StateError
 from ..model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
 from ..proxy.processes.procfs import pid_alive
 from ..runtime import Container, Runtime
@@ -37,12 +37,15 @@ from ..state.runconfig import effective_proxy_mode, project_of
 from ..state.status import WorkloadStatus
 from ..state.status_format import ZERO_TIME, parse_rfc3339
 from .observe import by_workload, read_runconfig, read_status
+from .orphans import NO_RUN_CONFIG, foreign_pid
 
 ENGINE_STATUS = {
     "running": "running", "created": "starting", "restarting": "starting",
     "paused": "stopped", "exited": "stopped", "dead": "stopped", "removing": "removing",
 }  # fmt: skip
 LISTED_BY_DEFAULT = frozenset({"running", "auth_retrying"})
+# Recorded statuses of a workload that was meant to run when the machine went down.
+RESUMABLE = frozenset({"running", "starting", "unhealthy"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +69,7 @@ class Workload:
     project: str = ""
     container_id: str = ""
     damage: str = ""  # a damaged state file of this workload, one sentence naming it
+    proxy_pid: int = 0  # the status file's PID (not part of ToolHive's shape)
 
     def to_dict(self) -> dict[str, Any]:
         """ToolHive's ``core.Workload`` JSON: its keys, order and omitempty rules."""
@@ -128,6 +132,41 @@ def list_workloads(
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
 
 
+def list_recorded(
+    store: Store,
+    *,
+    all: bool = False,
+    labels: dict[str, str] | None = None,
+    group: str | None = None,
+) -> list[Workload]:
+    """:func:`list_workloads` from the state files alone, for when the engine does not
+    answer: statuses as last recorded (a ``running`` one whose proxy is gone reads
+    ``unhealthy``), nothing from the engine."""
+    names = set(store.runconfigs.names()) | set(store.statuses.names())
+    adopted = _adopted(store)
+    found = [
+        w for n in names if (w := _workload(n, [], store, adopted, engine=False)) is not None
+    ]
+    return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
+
+
+def to_bring_back(store: Store, workloads: list[Workload], project: str | None) -> list[str]:
+    """The workloads (of ``project``, when given) that were running when the machine went
+    down: their status file still says running, starting or unhealthy.  One stopped on purpose
+    says ``stopped``; one in ``error`` waits for a person."""
+    found = []
+    for w in workloads:
+        if project is not None and w.project != project:
+            continue
+        try:
+            recorded = store.statuses.get(w.name)
+        except StateError:  # damaged: nothing says it was running (its listing names it)
+            continue
+        if recorded is not None and recorded.status in RESUMABLE:
+            found.append(w.name)
+    return sorted(found)
+
+
 def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
     """One workload (ToolHive's GetWorkload): as listed, plus when its container started."""
     containers = by_workload(
@@ -165,7 +204,12 @@ def all_labels_match(have: dict[str, str], want: dict[str, str]) -> bool:
 
 
 def _workload(
-    name: str, containers: list[Container], store: Store, adopted: dict[str, Owner]
+    name: str,
+    containers: list[Container],
+    store: Store,
+    adopted: dict[str, Owner],
+    *,
+    engine: bool = True,
 ) -> Workload | None:
     found, rc_damage = read_runconfig(store, name)
     status, status_damage = read_status(store, name)  # writes: legacy PID migration, repair
@@ -182,7 +226,9 @@ def _workload(
     )
     port = _int(labels.get(LABEL_PORT)) or _int(rc.get("port"))
     mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
-    state, context = _status(main, status, remote)
+    state, context = _status(main, status, remote) if engine else _recorded(status)
+    if main is not None and found is None and status is None and not damage:
+        context = NO_RUN_CONFIG.format(name=name)
     context = "; ".join(c for c in (context, damage) if c)
     created = status.created_at if status else _ts(main.created if main else 0)
     owner = adopted_by(adopted, name, status.created_at if status else None)
@@ -202,6 +248,7 @@ def _workload(
         project=labels.get(LABEL_PROJECT, "") or (project_of(found) if found else "") or owner,
         container_id=main.id if main else "",
         damage=damage,
+        proxy_pid=status.process_id if status else 0,
     )
 
 
@@ -220,9 +267,25 @@ def _status(main: Container | None, status: WorkloadStatus | None, remote: bool)
         return status.status, status.status_context
     if not remote and engine != "running":
         return "unhealthy", f"status file says running, but the container is {engine or 'missing'}"
-    if not pid_alive(status.process_id):
+    return _proxy_check(status)
+
+
+def _proxy_check(status: WorkloadStatus) -> tuple[str, str]:
+    """A ``running`` status: still so only while its proxy lives."""
+    pid = status.process_id
+    if not pid_alive(pid):
         return "unhealthy", "proxy process not running"
+    if foreign_pid(pid):
+        return "unhealthy", f"proxy process not running (PID {pid} belongs to another program)"
     return "running", status.status_context
+
+
+def _recorded(status: WorkloadStatus | None) -> tuple[str, str]:
+    if status is None:
+        return "unknown", ""
+    if status.status != "running":
+        return status.status, status.status_context
+    return _proxy_check(status)
 
 
 def _int(value: object) -> int:

@@ -17,6 +17,10 @@ from typing import Any
 from .wire import LAST_CHUNK, Conn, HttpError, Request, chunk, read_request, respond, response_head
 
 Handler = Callable[[Request, Conn], Awaitable[bool]]
+# The tasks serving connections: the streams module drops its reference to a connection's task
+# when the client hangs up, and a task nothing references may be collected while it still
+# waits (on an upstream, say): "Task was destroyed but it is pending!".
+_SERVING: set[asyncio.Task[Any]] = set()
 SSE_HEADERS = [
     ("Content-Type", "text/event-stream"),
     ("Cache-Control", "no-cache"),
@@ -36,6 +40,10 @@ async def serve_connection(
 ) -> None:
     """Answer requests on one connection until either side closes it."""
     conn = Conn(reader, writer)
+    task = asyncio.current_task()
+    if task is not None:
+        _SERVING.add(task)
+        task.add_done_callback(_SERVING.discard)
     try:
         while True:
             try:

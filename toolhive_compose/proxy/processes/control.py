@@ -53,12 +53,19 @@ def thv_script() -> str | None:
     return None
 
 
-def proxy_command(name: str) -> list[str]:
-    """The proxy's command line: it names ``thv`` and ``start <name>`` as ToolHive's does."""
+def thv_command() -> list[str]:
+    """How to run this installation's ``thv``: its console script (through this
+    interpreter), else ``python -m toolhive_compose``."""
     script = thv_script()
-    if script is None:  # not installed as a package: recognised by TOOLHIVE_DETACHED=1
-        return [sys.executable, "-m", "toolhive_compose", "start", name, "--foreground"]
-    return [sys.executable, script, "start", name, "--foreground"]
+    return (
+        [sys.executable, "-m", "toolhive_compose"] if script is None else [sys.executable, script]
+    )
+
+
+def proxy_command(name: str) -> list[str]:
+    """The proxy's command line: it names ``thv`` and ``start <name>`` as ToolHive's does
+    (without the script, a proxy is recognised by TOOLHIVE_DETACHED=1)."""
+    return [*thv_command(), "start", name, "--foreground"]
 
 
 def log_path(paths: Paths, name: str) -> Path:

@@ -3,18 +3,24 @@
 Linux ``/proc`` only (no psutil): the owner of a listening TCP port is found through the
 socket inode in ``/proc/net/tcp{,6}`` and a scan of ``/proc/*/fd``.  The recogniser is
 ToolHive's ``IsToolHiveProxyForWorkload`` (``pkg/process/toolhive_proxy.go``).
+:func:`proxy_processes` finds every proxy of this machine with the log it writes, which
+names its state directory (orphan proxies: :mod:`toolhive_compose.workloads.orphans`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 DETACHED_ENV = b"TOOLHIVE_DETACHED=1"
 BINARY = "thv"
 TCP_LISTEN = "0A"
 PROC = Path("/proc")
+LAUNCHER_MODULE = "toolhive_compose.proxy.processes.launcher"  # a child not yet titled
+PROXY_FLAGS = frozenset({"--foreground", "-f", "--debug"})
 
 
 def pid_alive(pid: int) -> bool:
@@ -100,6 +106,75 @@ def is_proxy_for(pid: int, name: str) -> bool:
         return False
     toolhive = _has_detached_env(pid) or contains_thv_binary(_exe(pid)) or contains_thv_binary(line)
     return toolhive and cmdline_contains_workload(line, name)
+
+
+def is_thv_process(pid: int) -> bool:
+    """A ToolHive or toolhive-compose process of any kind (a proxy, ``thv run
+    --foreground``, a proxy just forked by the launcher): not "another program"."""
+    line = cmdline(pid)
+    if line is None:
+        return False
+    return (
+        _has_detached_env(pid)
+        or contains_thv_binary(_exe(pid))
+        or contains_thv_binary(line)
+        or LAUNCHER_MODULE in line
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunningProxy:
+    """A running proxy: ``thv start <name> --foreground``."""
+
+    pid: int
+    name: str
+    log: str  # where its stderr goes: ``<data home>/toolhive/logs/<name>.log`` when detached
+    age: float  # seconds since it started
+
+
+def proxy_processes() -> Iterator[RunningProxy]:
+    """Every proxy process this user can see, ToolHive's and ours."""
+    uptime = _uptime()
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        line = cmdline(pid)
+        name = _proxy_name(line or "")
+        if name is None or not is_proxy_for(pid, name):
+            continue
+        try:
+            log = os.readlink(entry / "fd" / "2")
+        except OSError:
+            log = ""
+        yield RunningProxy(pid, name, log, max(0.0, uptime - _start_seconds(pid)))
+
+
+def _proxy_name(line: str) -> str | None:
+    """The workload of a ``… start <name> [--foreground]`` command line."""
+    words = line.split()
+    for i, word in enumerate(words[:-1]):
+        name = words[i + 1]
+        if word == "start" and not name.startswith("-") and set(words[i + 2 :]) <= PROXY_FLAGS:
+            return name
+    return None
+
+
+def _uptime() -> float:
+    try:
+        return float((PROC / "uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _start_seconds(pid: int) -> float:
+    """When ``pid`` started, in seconds since boot."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_bytes()
+        ticks = int(stat.rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def listening_inodes(port: int) -> set[int]:

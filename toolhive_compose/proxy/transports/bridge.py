@@ -6,6 +6,14 @@ is routed: a response to the stream of the request it answers, a progress notifi
 the stream whose token it carries, a server-initiated request to the session of the most
 recent request in flight, any other notification to every session.  A session with no open
 stream keeps a bounded backlog that its next stream receives first.
+
+The server's stdio may go away and come back (its container restarting, or the container
+engine): :meth:`Bridge.detach` answers every request in flight with a JSON-RPC error and
+closes :attr:`Bridge.gate`; :meth:`Bridge.attach` takes the new stream.  When the server is a
+new process its in-memory MCP sessions are gone, so every client session ends: streams
+close, and the next request naming an old ``Mcp-Session-Id`` gets 404, which tells an MCP
+client to initialise again.  When it is the same process (only the stream dropped) the
+sessions stay.
 """
 
 from __future__ import annotations
@@ -18,12 +26,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..http.outage import Gate
 from ..http.server import log
 from .jsonrpc import Message, Router, is_request, is_response
 from .toolsurface import LIST, LIST_CHANGED, Screening, SurfaceGuard
 
 BACKLOG = 256
 PING = object()  # queue item: send a keep-alive comment
+LOST = -32603  # JSON-RPC internal error: the request was in flight when the server went away
 
 
 class Sink:
@@ -87,12 +97,50 @@ class Bridge:
         guard: SurfaceGuard | None = None,
     ) -> None:
         self._write = write
-        self.drain = drain
+        self._drain = drain
+        self.gate = Gate()
         self.guard = guard
         self.router = Router()
         self.sessions: dict[str, Session] = {}
         self.anonymous = Session("")  # clients that send no session id
         self._last: Session = self.anonymous
+
+    async def drain(self) -> None:
+        """Wait until the server's stdin took what was written (a dropped stream is left to
+        the reader to notice; the requests in flight are then answered by :meth:`detach`)."""
+        try:
+            await self._drain()
+        except (ConnectionError, OSError) as exc:
+            log(f"writing to the server failed: {type(exc).__name__}: {exc}")
+
+    def detach(self, reason: str, retry_after: float = 2.0) -> None:
+        """The server's stdio is gone: close the gate, answer what is in flight."""
+        self.gate.close(reason, retry_after)
+        self._write = _nowhere
+        message = f"the MCP server went away before answering: {reason}"
+        for pending in self.router.clear():
+            if pending.sink is not None:
+                error = {"code": LOST, "message": message}
+                pending.sink.put({"jsonrpc": "2.0", "id": pending.original_id, "error": error})
+
+    def attach(
+        self,
+        write: Callable[[bytes], None],
+        drain: Callable[[], Awaitable[None]],
+        *,
+        new_process: bool,
+    ) -> None:
+        """Serve through a new stdio stream; a new server process ends every session."""
+        if new_process:
+            ended = len(self.sessions)
+            for session in list(self.sessions.values()):
+                self.end_session(session)
+            self.anonymous.close()
+            self.anonymous = self._last = Session("")
+            if ended:
+                log(f"ended {ended} client session(s): the server is a new process")
+        self._write, self._drain = write, drain
+        self.gate.reopen()
 
     def new_session(self, *, legacy_sse: bool = False) -> Session:
         session = Session(os.urandom(16).hex(), legacy_sse=legacy_sse)
@@ -182,6 +230,10 @@ class Bridge:
         if self._last.id in self.sessions:
             return self._last
         return self.anonymous
+
+
+def _nowhere(data: bytes) -> None:
+    """The writer while no server is attached (the gate keeps requests away)."""
 
 
 class LineSplitter:

@@ -93,6 +93,13 @@ class Router:
         """The most recently forwarded request still waiting for its answer."""
         return self.pending[max(self.pending)] if self.pending else None
 
+    def clear(self) -> list[Pending]:
+        """Forget every request in flight (the server went away); the ones forgotten."""
+        pending = list(self.pending.values())
+        self.pending.clear()
+        self._by_origin.clear()
+        return pending
+
     def forget_session(self, session: str) -> None:
         for proxy_id in [k for k, p in self.pending.items() if p.session == session]:
             pending = self.pending.pop(proxy_id)

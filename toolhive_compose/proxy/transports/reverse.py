@@ -10,6 +10,14 @@ refused ``tools/call`` is answered here (a legacy SSE session gets the error on 
 the POST ``202``), a renamed one forwarded under the server's name; the answer to a
 ``tools/list`` is screened, buffered when it is JSON, event by event when it is SSE
 (:mod:`.sse_screen`), as are the GET streams.
+
+In front of a container (``gate`` given) the server may be restarting: when it cannot be
+reached, clients get 503 with ``Retry-After`` and a JSON-RPC error body
+(:mod:`..http.outage`) naming why — the supervisor's reason while it has the gate closed.
+Requests are still tried while the gate is closed: a server whose container outlives its
+engine (live-restore) keeps serving.  With the gate open a refused connection is retried
+for a few seconds first, as the server may be coming up.  A remote server that does not
+answer is a 502, as ToolHive's proxy answers.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..http.outage import Gate, respond_unavailable
 from ..http.server import log, wait_client_gone
 from ..http.wire import (
     LAST_CHUNK,
@@ -52,6 +61,8 @@ HOP_BY_HOP = frozenset(
 _NO_LENGTH = HOP_BY_HOP
 MAX_IDLE = 64
 CONNECT_TIMEOUT = 10.0
+REFUSED_RETRY = 3.0  # seconds to retry a refused connection to a container's server
+RETRY_PAUSE = 0.2
 RETRYABLE = (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError)
 Body = AsyncGenerator[bytes, None]
 
@@ -125,13 +136,17 @@ class Pool:
 class ReverseProxy:
     """The proxy application for sse / streamable-http servers and remote servers."""
 
-    def __init__(self, upstream: Upstream, guard: SurfaceGuard | None = None) -> None:
+    def __init__(
+        self, upstream: Upstream, guard: SurfaceGuard | None = None, gate: Gate | None = None
+    ) -> None:
         self.upstream = upstream
         self.pool = Pool(upstream)
+        self.gate = gate  # None: a remote server, which nothing supervises
         self._origin = upstream.origin.encode()
         self.tools = ToolScreen(guard) if guard is not None else None
 
     async def handle(self, request: Request, client: Conn) -> bool:
+        gate = self.gate
         asked = None
         if self.tools is not None and request.method == "POST" and may_concern_tools(request.body):
             screened = self.tools.request(request, client)
@@ -140,12 +155,32 @@ class ReverseProxy:
             request, asked = screened
         head = self._request_head(request)
         try:
-            upstream, response = await self._exchange(head + request.body)
+            upstream, response = await self._exchange_retrying(head + request.body)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, HttpError) as exc:
             log(f"upstream {self.upstream.origin} unavailable: {type(exc).__name__}: {exc}")
-            respond(client, 502, b"upstream MCP server unavailable\n")
+            if gate is None:
+                respond(client, 502, b"upstream MCP server unavailable\n")
+            elif not gate.open:  # it went away while this request waited
+                respond_unavailable(client, request, gate.reason, gate.retry_after)
+            else:
+                respond_unavailable(client, request, "it does not accept connections", 1)
             return request.keep_alive
         return await self._relay(request, response, upstream, client, asked)
+
+    async def _exchange_retrying(self, data: bytes) -> tuple[Conn, Response]:
+        """:meth:`_exchange`; in front of a container, a refused connection is tried again
+        for :data:`REFUSED_RETRY` seconds (the server may be starting)."""
+        deadline = asyncio.get_running_loop().time() + REFUSED_RETRY
+        while True:
+            try:
+                return await self._exchange(data)
+            except ConnectionRefusedError:
+                gate = self.gate
+                if gate is None or not gate.open:
+                    raise
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                await asyncio.sleep(RETRY_PAUSE)
 
     def _request_head(self, request: Request) -> bytes:
         lines = [

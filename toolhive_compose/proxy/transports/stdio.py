@@ -9,6 +9,9 @@ server-initiated messages; ``DELETE /mcp`` ends the session.
 Legacy SSE (``proxy_mode: sse``): ``GET /sse`` opens a session whose first event,
 ``endpoint``, names ``/messages?session_id=…``; ``POST`` there is answered 202 and the
 replies arrive on the SSE stream.
+
+While the server is away (:attr:`Bridge.gate` closed) every request but ``DELETE`` is
+answered 503 with ``Retry-After`` (:mod:`..http.outage`); ``/health`` says so too.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from ..http.outage import respond_unavailable
 from ..http.server import (
     SSE_END,
     SSE_HEADERS,
@@ -51,6 +55,10 @@ class StdioApp:
     async def handle(self, request: Request, conn: Conn) -> bool:
         path = request.path.rstrip("/") or "/"
         method = request.method
+        gate = self.bridge.gate
+        if not gate.open and method != "DELETE":
+            respond_unavailable(conn, request, gate.reason, gate.retry_after)
+            return request.keep_alive
         if path == "/mcp":
             if method == "POST":
                 return await self._post(request, conn)
