@@ -29,10 +29,10 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRuntime,
     (tmp_path / "key").write_text(FILE_CANARY + "\n")
     servers = {
         "fetch": {
-            "image": "img:1", "state": "stopped", "port": 31001,
+            "image": "img:1", "state": "stopped",
             "secrets": {"TOKEN": {"env": "TOK"}, "KEY": {"file": "./key"}},
         },
-        "other": {"image": "img:1", "state": "stopped", "port": 31002},
+        "other": {"image": "img:1", "state": "stopped"},
     }  # fmt: skip
     path = tmp_path / "workloads.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "project": "team", "servers": servers}))
@@ -79,7 +79,7 @@ def test_errors_and_a_bug_never_show_it(
 ) -> None:
     _, path = world
     clash = yaml.safe_load(path.read_text())
-    clash["servers"]["other"]["port"] = 31001  # a plan error naming the servers
+    clash["servers"]["fetch"]["port"] = clash["servers"]["other"]["port"] = 31001  # (no create)
     path.write_text(yaml.safe_dump(clash))
     error = thv(capsys, "plan")
     assert error.code == 1 and "port 31001" in error.err
@@ -91,7 +91,7 @@ def test_errors_and_a_bug_never_show_it(
         raise RuntimeError(f"planner bug near {os.environ['TOK']} and {FILE_CANARY}")
 
     monkeypatch.setattr(planner, "make_plan", buggy)
-    clash["servers"]["other"]["port"] = 31002
+    del clash["servers"]["other"]["port"]
     path.write_text(yaml.safe_dump(clash))
     for args in (["plan"], ["--debug", "plan"]):
         bug = thv(capsys, *args)

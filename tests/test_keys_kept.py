@@ -10,6 +10,7 @@ settings added; the engine is the in-memory fake.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,28 @@ THEIRS = {
 }
 
 
+def _free_port() -> int:
+    """A port nothing listens on now (the machine is shared: fixed ports may be taken)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PORT, TARGET = _free_port(), _free_port()
+
+
 def toolhive_fetch() -> dict[str, Any]:
-    """ToolHive's fixture run config (no key of ours), with ToolHive's security settings."""
+    """ToolHive's fixture run config (no key of ours), with ToolHive's security settings;
+    its ports moved to free ones."""
     rc = json.loads((FETCH / "fetch.json").read_text())
     for key in ("secrets", "volumes", "isolate_network", "tools_filter", "registry_url"):
         rc.pop(key, None)  # (what the workloads file below does not say)
     rc["permission_profile"] = {
         "name": "network", "network": {"outbound": {"insecure_allow_all": True}, "inbound": {}}
     }  # fmt: skip
+    rc.update(port=PORT, target_port=TARGET)
+    rc["env_vars"].update(MCP_PORT=str(TARGET), FASTMCP_PORT=str(TARGET))
+    rc["container_labels"]["toolhive-port"] = str(PORT)
     return {**rc, **THEIRS}
 
 
@@ -59,13 +74,13 @@ class World:
     def toolhive_made(self, rc: dict[str, Any]) -> None:
         self.store.runconfigs.write("fetch", rc)
         self.store.statuses.set_status("fetch", "stopped")
-        labels = toolhive_labels("fetch", port=23456, transport="streamable-http", team="platform")
+        labels = toolhive_labels("fetch", port=PORT, transport="streamable-http", team="platform")
         self.engine.add("fetch", image=rc["image"], state="exited", **labels)
 
     def desired(self, **changes: Any) -> DesiredState:
         server = {
             "image": "ghcr.io/stackloklabs/gofetch/server:1.0.1", "transport": "streamable-http",
-            "target_port": 8080, "port": 23456, "args": ["--verbose"],
+            "target_port": TARGET, "port": PORT, "args": ["--verbose"],
             "env": {"LOG_LEVEL": "debug"}, "labels": {"team": "platform"},
             "permission_profile": "network", "state": "stopped", **changes,
         }  # fmt: skip
