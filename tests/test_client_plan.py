@@ -207,3 +207,53 @@ def test_a_plan_with_clients_is_deterministic() -> None:
     assert make_plan(desired, observed).to_json() == make_plan(desired, observed).to_json()
     doc = json.loads(make_plan(desired, observed).to_json())
     assert [a["name"] for a in doc["actions"] if a["kind"] == "client-register"] == ["a", "b"]
+
+
+def test_a_damaged_file_is_one_problem_not_one_per_entry_on_record() -> None:
+    """A file that cannot be read is named once, as the file the group's client needs; its
+    entries on record are not also reported as removals nobody asked for.  When the client
+    is no longer listed, removing those entries is what the plan wants, and it says so."""
+    from dataclasses import replace
+
+    from toolhive_compose.errors import PlanError
+
+    value = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
+    desired, observed = _state(
+        [_spec("fetch", port=18080), _spec("docs", port=18081)],
+        [_spec("fetch", port=18080), _spec("docs", port=18081)],
+        {},
+        (_record("docs", value), _record("fetch", value)),
+    )
+    broken = f"client cursor: {CURSOR} is not valid JSON: line 2, column 1: unexpected end"
+    damaged = replace(observed.client_files[0], problem=broken)
+    observed = replace(observed, client_files=(damaged,))
+    with pytest.raises(PlanError) as raised:
+        make_plan(desired, observed)
+    assert raised.value.message == f"{broken}; nothing is written for cursor"
+
+    unlisted = replace(desired, groups=(GroupSpec(name="dev"),))
+    with pytest.raises(PlanError) as raised:
+        make_plan(unlisted, observed)
+    assert raised.value.message.splitlines()[1:] == [
+        f"  - {broken}; its entry docs cannot be removed",
+        f"  - {broken}; its entry fetch cannot be removed",
+    ]
+
+
+def test_an_entry_of_a_client_this_version_does_not_know_is_left_with_a_warning() -> None:
+    """A record written by another toolhive-compose version, for a client this one does not
+    know (ToolHive adds and retires clients), cannot be edited here: the plan leaves it, says
+    so, and goes on (no traceback, no action)."""
+    from dataclasses import replace
+
+    value = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
+    desired, observed = _state([_spec("fetch", port=18080)], [_spec("fetch", port=18080)],
+                               {"fetch": value}, (_record("fetch", value),))  # fmt: skip
+    future = replace(_record("fetch", value), client="newclient", path="/home/dev/.new/mcp.json")
+    observed = replace(observed, client_records=(*observed.client_records, future))
+    plan = make_plan(desired, observed)
+    assert plan.actions == ()
+    assert plan.warnings == (
+        "client newclient: the entry fetch in /home/dev/.new/mcp.json was written by a "
+        "toolhive-compose that knows this client and this one does not; left as it is",
+    )

@@ -153,3 +153,30 @@ def test_export_errors(store: Store, capsys: pytest.CaptureFixture[str]) -> None
     assert result.err.startswith("error: --strict: 3 fields cannot mean the same on Kubernetes:")
     result = thv(capsys, "export", "fetch", "--format", "yaml")
     assert result.code == 1 and "'yaml' is not one of" in result.err
+
+
+def test_export_to_a_directory_is_refused_in_one_sentence(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for format_ in ("json", "k8s"):
+        result = thv(capsys, "export", "github", str(tmp_path), "--format", format_)
+        assert (result.code, result.out) == (1, "")
+        assert result.err.splitlines()[0] == f"error: cannot write {tmp_path}: it is a directory"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_to_a_device_writes_in_place(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``thv export NAME /dev/stdout`` (a FIFO here): written in place, never replaced."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        result = thv(capsys, "export", "github", str(fifo))
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert result.code == 0, result.err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(received) == store.runconfigs.read("github")

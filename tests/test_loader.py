@@ -108,8 +108,11 @@ def test_secret_values_never_appear_in_problems(
 # ---------------------------------------------------------------- examples
 
 
-@pytest.mark.parametrize("name", ["minimal.yaml", "full.yaml"])
-def test_examples_load(name: str, paths: Paths) -> None:
+@pytest.mark.parametrize("name", ["minimal.yaml", "full.yaml", "demo.yaml"])
+def test_examples_load_and_plan(name: str, paths: Paths) -> None:
+    from toolhive_compose.model import ObservedState
+    from toolhive_compose.plan.planner import make_plan
+
     example = ROOT / "examples" / name
     assert example.read_text().startswith(
         "# yaml-language-server: $schema=../schemas/workloads.schema.json\n"
@@ -117,6 +120,8 @@ def test_examples_load(name: str, paths: Paths) -> None:
     state = load([example], environ={}, paths=paths)
     assert state.servers
     assert all(s.image.startswith("thc-test/") or s.url for s in state.servers)
+    plan = make_plan(state, ObservedState())  # on an empty machine: no clash within the file
+    assert {a.name for a in plan.actions} >= {s.name for s in state.servers}
 
 
 def test_full_example_uses_every_field(paths: Paths) -> None:

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from toolhive_compose.cli.markdown import render_markdown
-from toolhive_compose.plan.actions import ActionKind, FieldChange, Plan
+from toolhive_compose.plan.actions import (
+    KNOWN_AFTER_APPLY,
+    SENSITIVE,
+    ActionKind,
+    FieldChange,
+    Plan,
+)
 from toolhive_compose.plan.planner import make_plan
 
 from .test_plan_json import representative_plan
@@ -82,3 +88,15 @@ def test_hostile_text_stays_in_its_place() -> None:
     assert "| env \\| &lt;b&gt;changed&lt;/b&gt; really |" in text
     assert "<summary><code>#0 -/+ server a</code> must be replaced: env | &lt;b&gt;" in text
     assert '````diff\n- env.X = "```"\n+ env.X = "a|b"\n````' in text
+
+
+def test_placeholders_read_as_in_the_text() -> None:
+    """``(known after apply)`` (a client entry's URL before its server has a port) and
+    ``(sensitive)`` are placeholders, not strings: unquoted, as the text prints them."""
+    change = FieldChange("mcpServers.fetch.url", None, KNOWN_AFTER_APPLY)
+    secret = FieldChange("secrets.TOKEN", None, SENSITIVE, sensitive=True)
+    action = replace(_action(ActionKind.CLIENT_REGISTER, "fetch"), changes=(change, secret))
+    text = render_markdown(Plan(project="p", actions=(action,)))
+    assert "+ mcpServers.fetch.url = (known after apply)\n" in text
+    assert "+ secrets.TOKEN = (sensitive)\n" in text
+    assert '"(known after apply)"' not in text

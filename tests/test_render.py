@@ -8,7 +8,7 @@ import pytest
 
 from toolhive_compose.apply.executor import ApplyResult, Event
 from toolhive_compose.cli.text import render_event, render_plan, render_result, summary_line
-from toolhive_compose.plan.actions import Action, ActionKind, FieldChange, Plan
+from toolhive_compose.plan.actions import Action, ActionKind, ClientTarget, FieldChange, Plan
 
 from .test_plan_json import representative_plan
 
@@ -199,6 +199,28 @@ def test_result_lines() -> None:
     line = render_result(bad)
     assert line.startswith("Apply failed: 1 action(s) failed, 1 skipped, 1 done.")
     assert "thv apply converges" in line
+
+
+def test_client_events_say_what_was_done_to_the_file() -> None:
+    """An update that rewrites the entry is "updated"; only actions that leave the file as it
+    is are "taken on record" or "forgotten"."""
+    target = ClientTarget("cursor", "/home/dev/.cursor/mcp.json", "mcpServers.fetch", "dev")
+    old = {"url": "http://127.0.0.1:1/mcp", "type": "http"}
+    new = {"url": "http://127.0.0.1:2/mcp", "type": "http"}
+
+    def done(kind: ActionKind, before: dict[str, str] | None, after: dict[str, str] | None) -> str:
+        action = Action(
+            id=0, kind=kind, name="fetch", reason="r", client=target, before=before, after=after
+        )
+        return render_event(Event(action, "done", seconds=0))
+
+    assert done(ActionKind.CLIENT_UPDATE, old, new) == "client cursor: fetch: updated (0.0s)"
+    assert done(ActionKind.CLIENT_REGISTER, None, new) == "client cursor: fetch: registered (0.0s)"
+    assert done(ActionKind.CLIENT_REGISTER, new, new) == (
+        "client cursor: fetch: taken on record (0.0s)"
+    )
+    assert done(ActionKind.CLIENT_UNREGISTER, old, None) == "client cursor: fetch: removed (0.0s)"
+    assert done(ActionKind.CLIENT_UNREGISTER, old, old) == "client cursor: fetch: forgotten (0.0s)"
 
 
 def test_interrupted_result_names_what_was_not_done() -> None:

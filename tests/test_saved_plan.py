@@ -111,6 +111,16 @@ def test_plan_o_saves_a_private_file_without_secret_values(
     assert not engine.calls  # planning changed nothing
 
 
+def test_the_apply_command_it_suggests_can_be_pasted(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """A file name with a space or a quote is shell-quoted in the suggested command, as
+    Terraform quotes its ``terraform apply "tfplan"``."""
+    result = ok(thv(capsys, "plan", "-o", "my plan's.json"))
+    assert result.err.rstrip().endswith("""thv apply 'my plan'"'"'s.json'""")
+    assert (project / "my plan's.json").exists()
+
+
 def test_apply_of_the_file_does_exactly_that_then_nothing_is_left(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:
@@ -234,10 +244,37 @@ def test_files_that_are_not_a_usable_plan(project: Path, engine: FakeRuntime, ca
     assert "bad.json is not a saved plan" in refused(thv(capsys, "apply", "bad.json"))
     assert "nope.json: file not found" in refused(thv(capsys, "apply", "nope.json"))
     ok(thv(capsys, "state", "export", "-o", "observed.json"))
-    assert "observed.json is not a saved plan (it is a observed-state file)" in refused(
+    assert "observed.json is not a saved plan (it is an observed-state file)" in refused(
         thv(capsys, "apply", "observed.json")
     )
+    assert "plan.json is not an observed-state file (it is a saved plan)" in refused(
+        thv(capsys, "plan", "--observed", "plan.json")
+    )
     assert not engine.calls
+
+
+def test_a_workloads_file_given_as_the_plan_is_named_so(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """``thv apply workloads.yaml`` (``-f`` forgotten) says what the file is and how to pass
+    it, rather than calling it a truncated plan."""
+    for command in (("apply", "workloads.yaml"), ("show", "workloads.yaml")):
+        line = refused(thv(capsys, *command), "hint: a workloads file is given with -f")
+        assert line == "error: workloads.yaml is a workloads file, not a saved plan"
+    line = refused(thv(capsys, "plan", "--observed", "workloads.yaml"), "thv plan -f")
+    assert line == "error: workloads.yaml is a workloads file, not an observed-state file"
+    assert not engine.calls
+
+
+def test_output_to_a_directory_is_refused_in_one_sentence(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    (project / "out").mkdir()
+    for where in (".", "out"):
+        for command in (("plan", "-o", where), ("state", "export", "-o", where)):
+            line = refused(thv(capsys, *command))
+            assert line == f"error: cannot write {where}: it is a directory", line
+    assert list((project / "out").iterdir()) == []
 
 
 def _body(doc: dict[str, Any]) -> dict[str, Any]:
@@ -349,9 +386,61 @@ def test_apply_file_rejects_flags_the_plan_owns(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:
     ok(thv(capsys, "plan", "-o", "plan.json"))
-    assert refused(thv(capsys, "apply", "plan.json", "--adopt"), "--adopt")
+    assert refused(thv(capsys, "apply", "plan.json", "--adopt")) == (
+        "error: --adopt cannot go with a saved plan: it keeps the --adopt it was made with"
+    )
     assert refused(thv(capsys, "apply", "plan.json", "--env-file", ".env"), "drop --env-file")
     assert not engine.calls
+
+
+def test_options_that_conflict_are_one_sentence(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """Not typer's "Invalid value for --x: --x ...": the two options, and why."""
+    ok(thv(capsys, "state", "export", "-o", "observed.json"))
+    assert refused(thv(capsys, "plan", "--observed", "observed.json", "--check-upgrades")) == (
+        "error: --check-upgrades cannot go with --observed: it asks this machine's engine"
+    )
+    assert refused(thv(capsys, "plan", "--observed", "observed.json", "-o", "observed.json")) == (
+        "error: refusing to write the plan over observed.json: this command reads it"
+    )
+    assert refused(thv(capsys, "apply", "observed.json", "--registry", "r.json")) == (
+        "error: --registry cannot go with a saved plan: it keeps the --registry it was made with"
+    )
+
+
+def test_output_to_a_device_or_through_a_symlink_keeps_it(
+    project: Path, engine: FakeRuntime, capsys: Any
+) -> None:
+    """``-o /dev/null`` or ``-o /dev/stdout`` (a FIFO here, standing in for them) is written
+    in place: an atomic rename would put a regular file where the device was (as root, in
+    /dev).  A symlink is written through, as any editor does, and stays a symlink."""
+    fifo = project / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ok(thv(capsys, "state", "export", "-o", "fifo"))
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(received)["kind"] == "toolhive-compose observed state"
+
+    (project / "shared").mkdir()
+    (project / "shared" / "plan.json").write_text("old")
+    (project / "plan.json").symlink_to("shared/plan.json")
+    ok(thv(capsys, "plan", "-o", "plan.json"))
+    assert (project / "plan.json").is_symlink()
+    assert json.loads((project / "shared" / "plan.json").read_text())["kind"] == files.PLAN_KIND
+    ok(thv(capsys, "show", "plan.json"))
+
+
+def test_terraforms_out_flag_is_caught(project: Path, engine: FakeRuntime, capsys: Any) -> None:
+    """Terraform's ``-out=plan.json`` reads here as ``-o ut=plan.json``: refused with the
+    spelling to use, before anything is planned or written."""
+    line = refused(thv(capsys, "plan", "-out=plan.json"), "hint: write -o plan.json")
+    assert line == "error: -out=plan.json reads as -o ut=plan.json (Terraform's spelling)"
+    assert not (project / "ut=plan.json").exists() and not (project / "plan.json").exists()
 
 
 def test_a_plan_without_changes_saves_and_applies_to_nothing(
@@ -363,3 +452,13 @@ def test_a_plan_without_changes_saves_and_applies_to_nothing(
     result = ok(thv(capsys, "apply", "plan.json"))
     assert "No changes." in result.out and not engine.calls
     assert os.path.getsize(project / "plan.json") < 64 << 10
+
+
+def test_down_reads_no_secret_value(project: Path, engine: FakeRuntime, capsys: Any) -> None:
+    """``down`` needs only the project's name from the file: a secret whose variable is no
+    longer set (a new shell, a rotated .env) does not keep the workloads up."""
+    ok(thv(capsys, "apply", "--yes", "--allow", "privilege-widening"))
+    (project / ".env").unlink()
+    result = ok(thv(capsys, "down", "--yes"))
+    assert "Apply complete" in result.out
+    assert not [c for c in engine.containers.values() if c.labels.get("toolhive") == "true"]

@@ -266,3 +266,26 @@ def test_example_registry_pins_behind(paths: Paths) -> None:
     ]
     assert "1 registry server(s) pinned behind" in render_pinned(behind)
     assert load_registry(str(EXAMPLE)).lookup("echo").image == "thc-test/mcp-py:2"
+
+
+def test_plan_check_upgrades_in_markdown_lists_them(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``plan --check-upgrades --format markdown`` (a CI job summary) lists the pinned servers
+    as the text does, rather than dropping them."""
+    from tests.support.cli import thv
+    from tests.support.fake_engine import FakeRuntime, install
+
+    install(monkeypatch, FakeRuntime())
+    monkeypatch.setenv("THC_ENV", "dev")
+    file = str(ROOT / "examples" / "full.yaml")
+    result = thv(capsys, "plan", "-f", file, "--check-upgrades", "--format", "markdown")
+    assert result.code == 0, result.err
+    assert result.out.endswith(
+        "**Upgrades**: 1 registry server pinned behind its registry.\n\n"
+        "| server | pinned | registry | entry |\n"
+        "| --- | --- | --- | --- |\n"
+        "| `echo` | `thc-test/mcp-py:1` | `thc-test/mcp-py:2` "
+        "| `io.github.toolhive-compose/echo` |\n\n"
+        "Bump `image:` in the workloads file (or drop it to follow `server:`), then `thv apply`.\n"
+    )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import ThvError
 from .app import (
     Adopt,
     Allow,
@@ -79,13 +80,16 @@ def plan(
     from .review import planning_inputs, render, save
     from .running import deny_gate
 
-    if observed is not None and check_upgrades:
-        raise typer.BadParameter(
-            "--check-upgrades asks this machine's engine; it cannot go with --observed",
-            param_hint="--check-upgrades",
+    if out is not None and str(out).startswith("ut="):  # Terraform's -out=FILE, as -o ut=FILE
+        name = str(out)[3:]
+        raise ThvError(
+            f"-out={name} reads as -o {out} (Terraform's spelling)",
+            hint=f"write -o {name} or --out={name}",
         )
+    if observed is not None and check_upgrades:
+        raise ThvError("--check-upgrades cannot go with --observed: it asks this machine's engine")
     if observed is not None and out is not None and out.resolve() == observed.resolve():
-        raise typer.BadParameter("the plan would write over the observed state", param_hint="-o")
+        raise ThvError(f"refusing to write the plan over {out}: this command reads it")
     planned = planning_inputs(source, registry, observed, adopt=adopt)
     the_plan = make_plan(planned[0], planned[1], adopt=adopt, strict=strict)
     upgrades = None
@@ -104,6 +108,10 @@ def plan(
         from .tables import render_pinned
 
         sys.stdout.write(render_pinned(upgrades))
+    elif upgrades is not None and output is PlanFormat.markdown:
+        from .markdown import render_pinned_markdown
+
+        sys.stdout.write(render_pinned_markdown(upgrades))
     if out is not None:
         save(out, the_plan, planned, source, registry=registry, adopt=adopt, strict=strict)
     deny_gate(the_plan, deny or ())
@@ -132,7 +140,7 @@ def apply(
 
     if plan_file is not None and (registry or adopt or strict):
         flag = "--registry" if registry else "--adopt" if adopt else "--strict"
-        raise typer.BadParameter(f"a saved plan keeps its own {flag}", param_hint=flag)
+        raise ThvError(f"{flag} cannot go with a saved plan: it keeps the {flag} it was made with")
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
     launcher = Launcher(Paths.from_env())
@@ -157,8 +165,15 @@ def apply(
 def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> None:
     """Remove every workload and group the project owns, and the client entries it wrote."""
     from ..model import DesiredState
+    from ..spec.loader import load
 
-    name = source.project or _load(source.files, source.env_file, None, registry).project
+    # Only the project's name is needed: no secret value is read (as for thv render).
+    name = (
+        source.project
+        or load(
+            source.files or [], env_files=source.env_file or [], registry=registry, portable=True
+        ).project
+    )
     _reconcile(DesiredState(project=name), execution, command="thv down")
 
 

@@ -9,13 +9,15 @@ as a ``diff`` block, and the warnings.  Sensitive values are masked as in the te
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..plan.actions import SENSITIVE, Action, ActionKind, FieldChange, Plan
-from .text import COUNT_LABELS, HEADLINE, SYMBOL, client_headline
+from ..plan.actions import Action, ActionKind, FieldChange, Plan
+from .text import COUNT_LABELS, HEADLINE, SYMBOL, client_headline, field_value
+
+if TYPE_CHECKING:
+    from ..upgrade.check import UpgradeResult
 
 LOUD = frozenset({"disruptive", "privilege-widening"})  # shown in bold
 
@@ -34,6 +36,31 @@ def render_markdown(plan: Plan, *, notes: Sequence[str] = ()) -> str:
     for action in plan.actions:
         lines += _details(action)
     return "\n".join(lines + _warnings(plan))
+
+
+def render_pinned_markdown(behind: Sequence[UpgradeResult]) -> str:
+    """``plan --check-upgrades``: the registry servers pinned behind their registry."""
+    if not behind:
+        return "\n**Upgrades**: every registry server is at its registry's image.\n"
+    count = len(behind)
+    lines = [
+        "",
+        f"**Upgrades**: {count} registry server{'s' if count != 1 else ''} pinned behind "
+        f"{'their registry' if count != 1 else 'its registry'}.",
+        "",
+        "| server | pinned | registry | entry |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| `{r.workload_name}` | `{r.current_image}` | `{r.candidate_image}` | "
+        f"`{_cell(r.registry_server)}` |"
+        for r in behind
+    ]
+    lines += [
+        "",
+        "Bump `image:` in the workloads file (or drop it to follow `server:`), then `thv apply`.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _headline(plan: Plan) -> str:
@@ -100,14 +127,10 @@ def _diff(action: Action) -> list[str]:
 def _change_lines(change: FieldChange) -> list[str]:
     lines = []
     if change.before is not None:
-        lines.append(f"- {change.path} = {_value(change.before)}")
+        lines.append(f"- {change.path} = {field_value(change.before)}")
     if change.after is not None:
-        lines.append(f"+ {change.path} = {_value(change.after)}")
+        lines.append(f"+ {change.path} = {field_value(change.after)}")
     return lines
-
-
-def _value(value: Any) -> str:
-    return SENSITIVE if value == SENSITIVE else json.dumps(value, ensure_ascii=False)
 
 
 def _fenced(lines: list[str], language: str) -> list[str]:

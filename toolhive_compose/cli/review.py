@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -196,9 +197,8 @@ def save(
         fingerprint=fingerprint(observed, desired.project, names, groups),
     )
     saved.write(out, record)
-    typer.echo(
-        f"Saved the plan to {out}. To carry out exactly these actions: thv apply {out}", err=True
-    )
+    command = f"thv apply {shlex.quote(str(out))}"
+    typer.echo(f"Saved the plan to {out}. To carry out exactly these actions: {command}", err=True)
 
 
 def _env_files(

@@ -96,6 +96,8 @@ def export(
     from ..state.runconfig import encode
 
     _check_namespace(namespace)
+    if path is not None and path.is_dir():
+        raise ThvError(f"cannot write {path}: it is a directory", hint="PATH is a file name")
     store = Store.from_env()
     rc = store.runconfigs.read(name)
     if rc is None:
@@ -209,10 +211,10 @@ def _starts_with(path: Path, header: str) -> bool:
 
 
 def _write_file(path: Path, text: str) -> None:
-    from ..state.atomic import atomic_write
+    from ..review.files import write_output
 
     try:
-        atomic_write(path, text.encode())  # 0600 in a 0750 directory, as ToolHive writes it
+        write_output(path, text.encode(), mode=0o600)  # in a 0750 directory, as ToolHive
     except OSError as exc:
         raise ThvError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..plan.actions import (
     CLIENT_KINDS,
     KNOWN_AFTER_APPLY,
+    SENSITIVE,
     Action,
     ActionKind,
     FieldChange,
@@ -149,14 +150,16 @@ def _short(digest: str) -> str:
 def _change_line(change: FieldChange, width: int, style: Style) -> str:
     path = change.path.ljust(width)
     if change.before is None:
-        return f"{style('+', '32')} {path} = {_value(change.after)}"
+        return f"{style('+', '32')} {path} = {field_value(change.after)}"
     if change.after is None:
-        return f"{style('-', '31')} {path} = {_value(change.before)}"
-    return f"{style('~', '33')} {path} = {_value(change.before)} -> {_value(change.after)}"
+        return f"{style('-', '31')} {path} = {field_value(change.before)}"
+    before, after = field_value(change.before), field_value(change.after)
+    return f"{style('~', '33')} {path} = {before} -> {after}"
 
 
-def _value(value: Any) -> str:
-    if value in ("(sensitive)", KNOWN_AFTER_APPLY):
+def field_value(value: Any) -> str:
+    """A field's value as JSON, or a placeholder as it reads (also for Markdown)."""
+    if value in (SENSITIVE, KNOWN_AFTER_APPLY):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
 
@@ -207,7 +210,8 @@ def render_event(event: Event, *, colour: bool = False) -> str:
     if event.state == "done":
         note = f": {event.message}" if event.message else ""
         past = PAST[action.kind]
-        if action.client is not None and client_headline(action)[0] == "~":
+        if action.client is not None and client_headline(action)[1] != HEADLINE[action.kind]:
+            # the file is left as it is: only the record changed
             past = "taken on record" if action.kind is ActionKind.CLIENT_REGISTER else "forgotten"
         return f"{who}: {style(past, '32')} ({event.seconds:.1f}s){note}"
     if event.state == "skipped":

@@ -61,6 +61,7 @@ class _Planner:
         self.drafts: list[Draft] = []
         self.warnings: list[str] = []
         self.problems: list[str] = []
+        self.unreadable: set[str] = set()  # files already reported as a problem
 
     def run(self) -> tuple[list[Draft], list[str]]:
         usable = self._usable()
@@ -96,6 +97,7 @@ class _Planner:
                     self.warnings.append(f"{message}; skipped")
             elif found.problem:
                 self.problems.append(f"{found.problem}; nothing is written for {name}")
+                self.unreadable.add(found.path)
             else:
                 usable[name] = found
         return usable
@@ -170,11 +172,18 @@ class _Planner:
         return proxy_url(int(port), mode, spec.name, str(after.get("url") or "")), mode
 
     def _leftover(self, rec: ClientEntryRecord) -> None:
+        if rec.client not in CLIENTS:  # written by another version, which knew this client
+            self.warnings.append(
+                f"client {rec.client}: the entry {rec.server} in {rec.path} was written by a "
+                "toolhive-compose that knows this client and this one does not; left as it is"
+            )
+            return
         file = self.files.get(rec.path)
         target = ClientTarget(rec.client, rec.path, location(CLIENTS[rec.client], rec.server),
                               rec.group)  # fmt: skip
         if file is not None and file.problem:
-            self.problems.append(f"{file.problem}; its entry {rec.server} cannot be removed")
+            if file.path not in self.unreadable:  # else named once, as the file a client needs
+                self.problems.append(f"{file.problem}; its entry {rec.server} cannot be removed")
             return
         current = file.entries.get(rec.server) if file else None
         if current is None:

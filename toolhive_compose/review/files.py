@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ PLAN_KIND = "toolhive-compose plan"
 SNAPSHOT_KIND = "toolhive-compose observed state"
 WHAT = {PLAN_KIND: "saved plan", SNAPSHOT_KIND: "observed-state file"}
 MAKE = {PLAN_KIND: "thv plan -o FILE", SNAPSHOT_KIND: "thv state export -o FILE"}
+A = {PLAN_KIND: "a saved plan", SNAPSHOT_KIND: "an observed-state file"}
+WORKLOADS_SUFFIXES = (".yaml", ".yml")
 MAX_BYTES = 64 << 20
 
 
@@ -60,12 +63,31 @@ def render(kind: str, version: str, body: dict[str, Any]) -> bytes:
 
 
 def write(path: Path, kind: str, version: str, body: dict[str, Any]) -> None:
-    """Write the document atomically, mode 0600 (it names this machine's paths and digests)."""
+    """Write the document, mode 0600 (it names this machine's paths and digests)."""
     data = render(kind, version, body)
+    if path.is_dir():
+        raise PlanFileError(f"cannot write {path}: it is a directory", hint="-o takes a file name")
     try:
-        atomic_write(path, data, mode=0o600)
+        write_output(path, data, mode=0o600)
     except OSError as exc:
         raise PlanFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_output(path: Path, data: bytes, *, mode: int) -> None:
+    """A file the user named (``-o``, ``PATH``): a regular file is replaced atomically, through
+    a symlink (which stays); anything else that exists — ``/dev/null``, ``/dev/stdout``, a
+    FIFO — is written in place, since a rename would put a regular file where it was (as
+    root, in ``/dev``).  :class:`OSError` when it cannot be written."""
+    try:
+        found = os.stat(path)  # follows symlinks
+    except FileNotFoundError:
+        atomic_write(path, data, mode=mode)
+        return
+    if not stat.S_ISREG(found.st_mode):
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return
+    atomic_write(Path(os.path.realpath(path)), data, mode=mode)
 
 
 def read(path: Path, kind: str, version: str) -> dict[str, Any]:
@@ -77,11 +99,11 @@ def read(path: Path, kind: str, version: str) -> dict[str, Any]:
     except OSError as exc:
         reason = "file not found" if isinstance(exc, FileNotFoundError) else exc.strerror
         raise PlanFileError(f"cannot read the {what} {path}: {reason or exc}") from None
-    doc = _json(data, path, what)
+    doc = _json(data, path, kind)
     found = doc.get("kind")
     if found != kind:
-        other = f" (it is a {WHAT[found]})" if found in WHAT else ""
-        raise PlanFileError(f"{path} is not a {what}{other}", hint=f"make one with {MAKE[kind]}")
+        other = f" (it is {A[found]})" if found in A else ""
+        raise PlanFileError(f"{path} is not {A[kind]}{other}", hint=f"make one with {MAKE[kind]}")
     theirs = doc.get("format_version")
     if not isinstance(theirs, str) or not theirs.isdigit():
         raise PlanFileError(f"{path} is damaged: its format version is missing")
@@ -98,18 +120,23 @@ def read(path: Path, kind: str, version: str) -> dict[str, Any]:
     return doc
 
 
-def _json(data: bytes, path: Path, what: str) -> dict[str, Any]:
+def _json(data: bytes, path: Path, kind: str) -> dict[str, Any]:
     if len(data) > MAX_BYTES:
-        raise PlanFileError(f"{path} is larger than {MAX_BYTES >> 20} MiB; it is not a {what}")
+        raise PlanFileError(f"{path} is larger than {MAX_BYTES >> 20} MiB; it is not {A[kind]}")
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
+        if path.suffix.lower() in WORKLOADS_SUFFIXES:  # `thv apply workloads.yaml`: -f forgotten
+            raise PlanFileError(
+                f"{path} is a workloads file, not {A[kind]}",
+                hint=f"a workloads file is given with -f: thv plan -f {path}, thv apply -f {path}",
+            ) from None
         raise PlanFileError(
-            f"{path} is not a complete {what} (it is truncated or not JSON)",
+            f"{path} is not a complete {WHAT[kind]} (it is truncated or not JSON)",
             hint="copy it again, or make a new one",
         ) from None
     if not isinstance(doc, dict):
-        raise PlanFileError(f"{path} is not a {what}")
+        raise PlanFileError(f"{path} is not {A[kind]}")
     return doc
 
 
