@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import DamagedFile, StateError
 from ..gojson import dumps
-from .atomic import atomic_write
+from .atomic import atomic_write, read_bytes
 
 FILE = "ownership.json"
 LOCK = "ownership.lock"
@@ -66,12 +66,9 @@ class Ownership:
         return {name: _owner(entry) for name, entry in self._load()[section].items()}
 
     def _load(self) -> dict[str, Any]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = read_bytes(self.path)
+        if raw is None:
             return _empty()
-        except OSError as exc:
-            raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         try:
             doc = json.loads(raw)
         except ValueError as exc:
