@@ -265,7 +265,8 @@ def canary(p: Project) -> Row:
         os.environ["CHAOS_CANARY"] = CANARY
         p.write(secrets={"TOKEN": {"env": "CHAOS_CANARY"}})
         good = p.servers[0]
-        outputs = [p.thv("apply", "--yes")]
+        applied = p.thv("apply", "--yes", "--allow", "privilege-widening")  # a new secret
+        outputs = [applied]
         for args in (
             ("plan",), ("plan", "--format", "json"), ("list", "-a"),
             ("list", "-a", "--format", "json"), ("status", good),
@@ -283,7 +284,9 @@ def canary(p: Project) -> Row:
                 if path.is_file() and CANARY.encode() in path.read_bytes():
                     problems.append(f"{path.name} holds it")
         container = p.ctx.docker.containers.get(good)
-        if f"TOKEN={CANARY}" not in container.attrs["Config"]["Env"]:
+        if applied.returncode != 0:
+            problems.append(f"the apply failed: {_tail(applied)}")
+        elif f"TOKEN={CANARY}" not in container.attrs["Config"]["Env"]:
             problems.append("the container did not get it")
         row.record(problems)
         p.write()
