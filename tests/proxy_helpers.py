@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import time
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 from mcp import ClientSession
 from mcp.client import streamable_http
 from mcp.client.sse import sse_client
+from mcp.shared.exceptions import McpError
 
 TOOLS = ["add", "echo", "whoami"]
 T = TypeVar("T")
@@ -70,3 +72,29 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+async def rug_pull(url: str) -> tuple[list[str], list[str], str]:
+    """Against a ``thc-test/mcp-surface:flip`` server through ``url``: list, call ``flip``
+    (the server rewrites echo's description, then sends list_changed), list again once that
+    notification came, then call ``echo``.  (tools before, tools after, the refusal or "not
+    refused")."""
+    notified = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
+            notified.set()
+
+    async def body(session: ClientSession) -> tuple[list[str], list[str], str]:
+        before = sorted(t.name for t in (await session.list_tools()).tools)
+        await session.call_tool("flip", {})
+        await asyncio.wait_for(notified.wait(), 10)
+        after = sorted(t.name for t in (await session.list_tools()).tools)
+        try:
+            await session.call_tool("echo", {"text": "x"})
+            refused = "not refused"
+        except McpError as exc:
+            refused = exc.error.message
+        return before, after, refused
+
+    return await in_session(url, body, message_handler=on_message)

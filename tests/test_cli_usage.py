@@ -61,7 +61,7 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     assert loaded("group", "--help")[0] == "groups"
     assert loaded("state", "--help")[0] == "review"
     every, help_text = loaded("--help")
-    assert every == "clients,groups,importing,review,run,service,targets,upgrade,workloads"
+    assert every == "clients,groups,importing,review,run,service,surface,targets,upgrade,workloads"
     assert loaded("render", "--help")[0] == "targets"
     assert loaded("client", "list", "--help")[0] == "clients"
     assert loaded("service", "--help")[0] == "service"

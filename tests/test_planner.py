@@ -8,6 +8,7 @@ A case file::
       servers:                      # name -> ServerSpec fields (lists and mappings as YAML)
         a: {image: img:1, env: {X: "1"}, secrets: {TOKEN: {env: GH, digest: "hmac-sha256:…"}}}
       groups: {dev: {description: …}}
+      lock: true                    # a workloads.lock exists (servers' tool_pins come from it)
     observed:
       workloads:                    # name -> ObservedWorkload fields, plus
         a:
@@ -55,6 +56,7 @@ from toolhive_compose.fingerprint import canonical, config_hash
 from toolhive_compose.model import (
     DesiredState,
     GroupSpec,
+    Lock,
     ObservedGroup,
     ObservedState,
     ObservedWorkload,
@@ -75,7 +77,7 @@ CASE_KEYS = {
     "json_excludes", "text_contains",
 }  # fmt: skip
 ACTION_KEYS = {
-    "kind", "name", "reason", "reason_match", "changes", "depends_on", "risk", "widening",
+    "kind", "name", "reason", "reason_match", "changes", "depends_on", "risk", "widening", "lock",
 }  # fmt: skip
 
 
@@ -131,6 +133,7 @@ def build_desired(doc: dict[str, Any]) -> DesiredState:
         project=doc["project"],
         servers=tuple(sorted(servers, key=lambda s: s.name)),
         groups=tuple(sorted(groups, key=lambda g: g.name)),
+        lock=Lock(path="workloads.lock") if doc.get("lock") else None,
     )
 
 
@@ -163,6 +166,8 @@ def build_workload(name: str, fields: dict[str, Any], desired: DesiredState) -> 
     fields.setdefault("container_state", "running" if fields["container_id"] else "")
     fields["labels"] = _pairs(fields.get("labels"))
     fields["extra_container_ids"] = tuple(fields.get("extra_container_ids") or ())
+    if fields.get("server_tools") is not None:
+        fields["server_tools"] = tuple(fields["server_tools"])
     return ObservedWorkload(name=name, **fields)
 
 
@@ -253,6 +258,8 @@ def check_plan(case: dict[str, Any], plan: Plan) -> None:
             assert list(action.risks) == exp["risk"], where
         if "widening" in exp:
             assert list(action.widening) == exp["widening"], where
+        if "lock" in exp:
+            assert action.lock == exp["lock"], where
         if "depends_on" in exp:
             want_deps = sorted(_resolve(r, plan) for r in exp["depends_on"])
             assert list(action.depends_on) == want_deps, f"{where}\n{_describe(plan)}"

@@ -21,13 +21,14 @@ import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 
-from tests.proxy_helpers import free_port, in_session, wait_until
+from tests.proxy_helpers import free_port, in_session, rug_pull, wait_until
 from tests.test_proxy_local import LoopThread, local_servers, serve, serve_stdio_app
 from toolhive_compose.fingerprint import canonical
 from toolhive_compose.model import ServerSpec
 from toolhive_compose.proxy.transports.reverse import ReverseProxy, Upstream
-from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard, read_report
+from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard
 from toolhive_compose.state import Store
+from toolhive_compose.state.surfaces import read_report
 from toolhive_compose.tools import ToolConfig, screen, tool_digest
 from toolhive_compose.workloads.lifecycle import Lifecycle
 
@@ -242,30 +243,11 @@ def test_a_flipped_description_is_withheld_after_list_changed(loop_thread: LoopT
     store = surface_guard.store
     store.statuses.set_running("rug", __import__("os").getpid())
     loop_thread.run(serve_stdio(port, surface_guard, sse=False, env="flip"))
-    notified = asyncio.Event()
-
-    async def on_message(message: Any) -> None:
-        if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
-            notified.set()
-
-    async def body(session: ClientSession) -> tuple[list[str], list[str], str]:
-        before = sorted(t.name for t in (await session.list_tools()).tools)
-        await session.call_tool("flip", {})
-        await asyncio.wait_for(notified.wait(), 10)
-        after = sorted(t.name for t in (await session.list_tools()).tools)
-        try:
-            await session.call_tool("echo", {"text": "x"})
-            refused = "not refused"
-        except McpError as exc:
-            refused = exc.error.message
-        return before, after, refused
-
-    url = f"http://127.0.0.1:{port}/mcp"
-    before, after, refused = asyncio.run(in_session(url, body, message_handler=on_message))
+    before, after, refused = asyncio.run(rug_pull(f"http://127.0.0.1:{port}/mcp"))
     assert before == ["add", "echo", "flip", "whoami"]
     assert after == ["add", "flip", "whoami"]
     assert refused == "tool echo is withheld by the proxy: changed since workloads.lock pinned it"
-    report = read_report(store, "rug")
+    report = read_report(store.paths, "rug")
     assert report["withheld"] == {"echo": "changed since workloads.lock pinned it"}
     assert "~/.ssh/id_rsa" in report["tools"]["echo"]["description"]
     status = store.statuses.get("rug")
@@ -301,7 +283,7 @@ def test_reconfigure_is_followed_by_the_running_proxy(surface_server: Any) -> No
         narrowed = {**canon, "tools": ["add"]}
         lifecycle.reconfigure("rc", narrowed)
         assert store.statuses.get("rc").process_id == pid  # type: ignore[union-attr]
-        assert read_report(store, "rc")["pid"] == pid
+        assert read_report(store.paths, "rc")["pid"] == pid
         assert asyncio.run(in_session(url, names)) == ["add"]
         rc = store.runconfigs.read("rc") or {}
         assert rc["tools_filter"] == ["add"] and rc["toolhive_compose"]["spec"]["tools"] == ["add"]

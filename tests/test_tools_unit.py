@@ -195,12 +195,16 @@ def test_the_guard_follows_a_rewritten_run_config() -> None:
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "rm"}}
     assert not guard.active and guard.requests([call]).forward == [call]
     store.runconfigs.write("g", {"name": "g", "tools_filter": ["echo"]})
-    refused = guard.requests([call])
-    assert refused.forward == [] and refused.answers[0]["error"]["message"] == "tool not found"
     page = {"jsonrpc": "2.0", "id": 2, "result": {"tools": TOOLS, "nextCursor": "c"}}
-    listed = guard.response(page)
+    listed = guard.response(page)  # a tools/list answer looks at the run config at once
     assert [t["name"] for t in listed["result"]["tools"]] == ["echo"]
     assert listed["result"]["nextCursor"] == "c"  # kept (ToolHive drops it)
+    refused = guard.requests([call])
+    assert refused.forward == [] and refused.answers[0]["error"]["message"] == "tool not found"
+    assert guard.response(page) == listed  # the same list again: screened as last time
+    store.runconfigs.write("g", {"name": "g"})
+    guard._looked -= 1
+    assert guard.requests([call]).forward == [call]
 
 
 @pytest.mark.parametrize(

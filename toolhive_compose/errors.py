@@ -71,14 +71,20 @@ class Problem:
 class SpecError(ThvError):
     """The workloads file is invalid; carries every problem found."""
 
-    def __init__(self, problems: list[Problem] | tuple[Problem, ...], *, hint: str | None = None):
+    def __init__(
+        self,
+        problems: list[Problem] | tuple[Problem, ...],
+        *,
+        hint: str | None = None,
+        subject: str = "the workloads file",
+    ):
         self.problems = tuple(problems)
         count = len(self.problems)
         if count == 1:
             message = str(self.problems[0])
         else:
             lines = "\n".join(f"  - {p}" for p in self.problems)
-            message = f"the workloads file has {count} problems:\n{lines}"
+            message = f"{subject} has {count} problems:\n{lines}"
         super().__init__(message, hint=hint)
 
 

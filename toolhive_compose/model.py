@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .tools import ToolView
+
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 PROXY_MODES = ("sse", "streamable-http")
 STATES = ("running", "stopped")
@@ -86,11 +88,33 @@ class ServerSpec:
     # a change rewrites the run config and the proxy follows, the container stays.
     tools: tuple[str, ...] = ()  # client-visible names allowed; () = all; sorted, unique
     tools_override: tuple[tuple[str, str, str], ...] = ()  # (server's name, name, description)
+    # From workloads.lock (see Lock), not from the file:
     tool_pins: Pairs | None = None  # client-visible name -> digest; None = not pinned
+    image_ref: str = ""  # the lock's pinned image, run instead of ``image`` when they differ
+    image_pin: str = ""  # the image id the lock pins (present locally); "" = none, or unknown
 
     @property
     def remote(self) -> bool:
         return bool(self.url)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockedServer:
+    """One server in ``workloads.lock``: its image (or URL) and its tool surface."""
+
+    image: str = ""  # the image reference the entry was recorded for
+    image_digest: str = ""  # repo digest (``repo@sha256:…``) when pulled, else the image id
+    url: str = ""  # a remote server's URL instead
+    tools: Mapping[str, ToolView] = field(default_factory=dict)  # client-visible name -> view
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lock:
+    """``workloads.lock`` beside the first workloads file (``exists`` False: none yet)."""
+
+    path: str
+    servers: Mapping[str, LockedServer] = field(default_factory=dict)
+    exists: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +132,7 @@ class DesiredState:
     labels: Pairs = ()  # the file's top-level labels (already merged into every server's)
     files: tuple[str, ...] = ()  # the files it was loaded from
     env_files: tuple[str, ...] = ()  # the env files read for its variables (absolute)
+    lock: Lock | None = None  # workloads.lock, once read (workloads/lockfile.py)
     # Values of the ``env:`` secrets as the loader read them (shell, then env files), so the
     # container gets exactly what the plan's digest was made from.  Never printed or compared.
     secret_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -159,6 +184,7 @@ class ObservedWorkload:
     proxy_pid: int = 0  # the status file's PID (0: none recorded)
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
+    server_tools: tuple[str, ...] | None = None  # tool names the server offered its proxy
     # A damaged state file of this workload, as one sentence naming it ("" = none).  A damaged
     # run config leaves ``spec`` None; a damaged status file reads as no status file.
     damage: str = ""

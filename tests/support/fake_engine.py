@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from toolhive_compose.runtime import Container, ContainerParams, PullProgress
+from toolhive_compose.runtime import Container, ContainerParams, ImageInfo, PullProgress
 
 STARTED_AT = "2026-08-21T08:00:00.123456789Z"  # when a running fake container started
 TOOLHIVE_LABELS = ("toolhive", "toolhive-name", "toolhive-basename", "toolhive-transport")
@@ -38,6 +38,7 @@ class FakeRuntime:
     def __init__(self) -> None:
         self.containers: dict[str, Container] = {}
         self.calls: list[tuple[str, Any]] = []
+        self.images: dict[str, ImageInfo] = {}  # reference -> what image_info answers
         self.created: dict[str, ContainerParams] = {}  # the last create of each name
         self.log_bytes: dict[str, bytes] = {}
         self.image_configs: dict[str, dict[str, Any]] = {}  # image -> its Config
@@ -69,6 +70,9 @@ class FakeRuntime:
 
     def image_id(self, image: str) -> str:
         return ""
+
+    def image_info(self, image: str) -> ImageInfo | None:
+        return self.images.get(image)
 
     def pull(
         self,

@@ -23,6 +23,7 @@ from ..runtime import PullProgress
 from ..runtime.pulls import PULL_TIMEOUT
 from ..workloads.inflight import ContainerGone
 from ..workloads.lifecycle import Lifecycle
+from .lockcheck import LockKeeper, LockPolicy, keeper_for
 from .parallel import DONE, FAILED, INTERRUPTED, NOT_STARTED, Interrupt, Outcome, run_graph
 
 DEFAULT_PARALLELISM = 8
@@ -65,13 +66,15 @@ def apply_plan(
     interrupt: Interrupt | None = None,
     pull_timeout: float = PULL_TIMEOUT,
     on_pull: Callable[[PullProgress], None] | None = None,
+    lock_policy: LockPolicy | None = None,
 ) -> ApplyResult:
     emit = on_event or (lambda event: None)
     run = _Run(parallelism, timeout, interrupt or Interrupt(), pull_timeout, on_pull)
     # Proxies come from a pre-loaded launcher, started first: its start-up overlaps the rest.
     launching = any(_starts_proxy(a) for a in plan.actions)
+    keeper = keeper_for(desired, lifecycle, lock_policy)
     with lifecycle.launching_proxies() if launching else contextlib.nullcontext():
-        return _apply(plan, desired, lifecycle, run, emit)
+        return _apply(plan, desired, lifecycle, run, emit, keeper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +94,27 @@ def _apply(
     lifecycle: Lifecycle,
     how: _Run,
     emit: Callable[[Event], None],
+    keeper: LockKeeper | None,
 ) -> ApplyResult:
     actions = {a.id: a for a in plan.actions}
     lifecycle.store.groups.ensure_default()
-    image_errors = _prepare_images(plan, lifecycle, how)
+    image_errors = _prepare_images(plan, desired, lifecycle, how)
     notes = _upgrade_notes(plan, lifecycle, image_errors)
     clients = ClientEditor(lifecycle.store)
 
     def run(action_id: int) -> None:
         action = actions[action_id]
-        image = (action.after or {}).get("image")
+        image = _image_of(action, desired)
         if action.kind in IMAGE_KINDS and image in image_errors:
             raise image_errors[image]
         if action.kind in CLIENT_KINDS:
             _client(action, desired.project, clients)
-        else:
-            _dispatch(action, desired, lifecycle, clients)
+            return
+        if keeper is not None:
+            keeper.before(action)
+        _dispatch(action, desired, lifecycle, clients)
+        if keeper is not None and (note := keeper.after(action)):
+            notes[action_id] = "; ".join(n for n in (notes.get(action_id), note) if n)
 
     finals: dict[int, Event] = {}
 
@@ -140,14 +148,19 @@ def _starts_proxy(action: Action) -> bool:
     return False
 
 
-def _prepare_images(plan: Plan, lifecycle: Lifecycle, how: _Run) -> dict[str, BaseException]:
-    images = sorted(
-        {
-            str(a.after["image"])
-            for a in plan.actions
-            if a.kind in IMAGE_KINDS and a.after and a.after.get("image")
-        }
-    )
+def _image_of(action: Action, desired: DesiredState) -> str:
+    """The image an action's container runs: the lock's pinned one when it wins."""
+    image = str((action.after or {}).get("image") or "")
+    if action.kind in IMAGE_KINDS and image:
+        spec = next((s for s in desired.servers if s.name == action.name), None)
+        return (spec.image_ref if spec is not None else "") or image
+    return image
+
+
+def _prepare_images(
+    plan: Plan, desired: DesiredState, lifecycle: Lifecycle, how: _Run
+) -> dict[str, BaseException]:
+    images = sorted({_image_of(a, desired) for a in plan.actions if a.kind in IMAGE_KINDS} - {""})
     runtime = lifecycle.runtime
 
     def ensure(image: str) -> None:

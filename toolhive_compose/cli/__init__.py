@@ -4,10 +4,11 @@ The app and what the commands share are :mod:`.app`; the commands live in one mo
 family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :mod:`.workloads`
 (list, status, logs, start/restart, stop, rm), :mod:`.groups`, :mod:`.run`,
 :mod:`.importing` (import), :mod:`.upgrade`, :mod:`.targets` (render, export),
-:mod:`.clients` (client), :mod:`.review` (show, state export; saved plans), :mod:`.service`
-— and register themselves when imported; their human text is :mod:`.text`, :mod:`.markdown`
-and :mod:`.tables`, the risk gates and the run of a plan :mod:`.running`; an unexpected
-error's report is :mod:`.crash`.  Call :func:`main` to run ``thv`` inside another program.
+:mod:`.clients` (client), :mod:`.review` (show, state export; saved plans), :mod:`.service`,
+:mod:`.surface` (tools, lock, verify) — and register themselves when imported; their human
+text is :mod:`.text`, :mod:`.markdown` and :mod:`.tables`, the risk gates and the run of a plan
+:mod:`.running`; an unexpected error's report is :mod:`.crash`.  Call :func:`main` to run
+``thv`` inside another program.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ COMMAND_MODULES = {
     "upgrade": "upgrade",
     "show": "review",
     "state": "review",
+    **dict.fromkeys(("tools", "lock", "verify"), "surface"),
     **dict.fromkeys(("list", "status", "logs", "start", "restart", "stop", "rm"), "workloads"),
 }
 

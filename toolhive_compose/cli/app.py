@@ -138,6 +138,9 @@ class PlanFormat(StrEnum):
     markdown = "markdown"
 
 
+FormatOpt = Annotated[PlanFormat, typer.Option("--format", help="text, json or markdown.")]
+
+
 class Allowable(StrEnum):
     """The risk classes that ask before they run, and so can be allowed up front."""
 

@@ -25,6 +25,7 @@ from .app import (
     EnvFiles,
     Execution,
     Files,
+    FormatOpt,
     PlanFormat,
     RegistryOpt,
     Source,
@@ -35,9 +36,26 @@ from .app import (
 )
 
 if TYPE_CHECKING:
+    from ..apply.lockcheck import LockPolicy
     from ..model import DesiredState, ObservedState
     from ..proxy.processes.control import Launcher
+    from ..runtime import Runtime
     from ..state import Store
+
+UpdateLock = Annotated[
+    bool,
+    typer.Option(
+        "--update-lock",
+        help="Run the images the tags name now, not workloads.lock's (and record them).",
+    ),
+]
+AcceptToolChanges = Annotated[
+    bool,
+    typer.Option(
+        "--accept-tool-changes",
+        help="Record tools that differ from workloads.lock instead of failing on them.",
+    ),
+]
 
 
 class ConfigFormat(StrEnum):
@@ -50,9 +68,7 @@ class ConfigFormat(StrEnum):
 @option_groups
 def plan(
     source: Source,
-    output: Annotated[
-        PlanFormat, typer.Option("--format", help="text, json or markdown.")
-    ] = PlanFormat.text,
+    output: FormatOpt = PlanFormat.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")
     ] = False,
@@ -74,9 +90,11 @@ def plan(
         ),
     ] = None,
     deny: Deny = None,
+    update_lock: UpdateLock = False,
 ) -> None:
     """Show the actions that would bring the machine to the workloads file."""
     from ..plan.planner import make_plan
+    from .locks import locked, noted
     from .review import planning_inputs, render, save
     from .running import deny_gate
 
@@ -90,8 +108,15 @@ def plan(
         raise ThvError("--check-upgrades cannot go with --observed: it asks this machine's engine")
     if observed is not None and out is not None and out.resolve() == observed.resolve():
         raise ThvError(f"refusing to write the plan over {out}: this command reads it")
+    if update_lock and (out is not None or observed is not None):
+        raise ThvError(
+            "--update-lock resolves tags on this machine's engine: it cannot go with -o or "
+            "--observed; apply it directly"
+        )
     planned = planning_inputs(source, registry, observed, adopt=adopt)
-    the_plan = make_plan(planned[0], planned[1], adopt=adopt, strict=strict)
+    desired, notes = locked(planned[0], None if observed else _engine(), update_lock)
+    planned = (desired, *planned[1:])
+    the_plan = noted(make_plan(desired, planned[1], adopt=adopt, strict=strict), notes)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import plan_upgrades
@@ -133,14 +158,21 @@ def apply(
     strict: Strict = False,
     allow: Allow = None,
     deny: Deny = None,
+    update_lock: UpdateLock = False,
+    accept_tool_changes: AcceptToolChanges = False,
 ) -> None:
     """Plan, confirm, then carry out exactly that plan (or exactly a saved plan)."""
+    from ..apply.lockcheck import LockPolicy
     from ..paths import Paths
     from ..proxy.processes.control import Launcher
 
-    if plan_file is not None and (registry or adopt or strict):
-        flag = "--registry" if registry else "--adopt" if adopt else "--strict"
+    if plan_file is not None and (registry or adopt or strict or update_lock):
+        flag = (
+            "--registry" if registry else "--adopt" if adopt else "--strict" if strict
+            else "--update-lock"
+        )  # fmt: skip
         raise ThvError(f"{flag} cannot go with a saved plan: it keeps the {flag} it was made with")
+    policy = LockPolicy(accept_tool_changes=accept_tool_changes, update_images=update_lock)
     # Started before anything else: its imports run on another core while this process loads
     # and plans (an apply that starts no proxy ends it unused, at ~0.1 s of that core's time).
     launcher = Launcher(Paths.from_env())
@@ -149,11 +181,11 @@ def apply(
         if plan_file is not None:
             from .review import apply_saved
 
-            apply_saved(plan_file, source, execution, launcher=launcher, **gates)
+            apply_saved(plan_file, source, execution, launcher=launcher, lock=policy, **gates)
             return
         desired = _load(source.files, source.env_file, source.project, registry)
         _reconcile(
-            desired, execution, adopt=adopt, strict=strict, launcher=launcher,
+            desired, execution, adopt=adopt, strict=strict, launcher=launcher, lock=policy,
             allow=gates["allow"], deny=gates["deny"],
         )  # fmt: skip
     finally:
@@ -191,13 +223,17 @@ def validate(
         ),
     ] = None,
 ) -> None:
-    """Check the workloads file; report every problem at once."""
+    """Check the workloads file (and workloads.lock beside it); report every problem at once."""
     if observed is not None:
         from .review import load_for_snapshot
 
         desired, _ = load_for_snapshot(source, registry, observed)
     else:
         desired = _load(source.files, source.env_file, source.project, registry)
+    from .locks import locked
+
+    for note in locked(desired, None, False)[1]:
+        typer.echo(f"warning: {note}", err=True)
     typer.echo(
         f"The workloads file is valid: {len(desired.servers)} server(s), project {desired.project}."
     )
@@ -253,21 +289,27 @@ def _reconcile(
     launcher: Launcher | None = None,
     allow: Sequence[str] = (),
     deny: Sequence[str] = (),
+    lock: LockPolicy | None = None,
     command: str = "thv apply",
 ) -> None:
+    """Plan under the state lock, confirm, apply; ``lock``: workloads.lock is in force."""
     from ..plan.planner import make_plan
     from ..runtime import get_runtime
     from ..state import Store, state_lock
+    from .locks import locked, noted
     from .running import colour, deny_gate, observe_for, run_plan, widening_gate
     from .text import render_plan
 
     runtime, store = get_runtime(), Store.from_env()
     with state_lock(store.paths.ours, operation=command):
+        notes: list[str] = []
+        if lock is not None:
+            desired, notes = locked(desired, runtime, lock.update_images)
         observed = observe_for(desired, runtime, store)
         if _sweep_orphans(store, observed):  # a PID cleared: observe what is now true
             observed = observe_for(desired, runtime, store)
         _note_strays(observed, desired.project)
-        the_plan = make_plan(desired, observed, adopt=adopt, strict=strict)
+        the_plan = noted(make_plan(desired, observed, adopt=adopt, strict=strict), notes)
         typer.echo(render_plan(the_plan, colour=colour()), nl=False)
         if not the_plan.has_changes:
             return
@@ -280,7 +322,13 @@ def _reconcile(
             cancelled="apply cancelled",
         )
         widening_gate(the_plan, allow=allow)
-        run_plan(the_plan, desired, execution, runtime, store, launcher)
+        run_plan(the_plan, desired, execution, runtime, store, launcher, lock_policy=lock)
+
+
+def _engine() -> Runtime:
+    from ..runtime import get_runtime
+
+    return get_runtime()
 
 
 def _sweep_orphans(store: Store, observed: ObservedState) -> bool:

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import PlanFileError, ThvError
-from .app import Deny, PlanFormat, RegistryOpt, Source, app, option_groups
+from .app import Deny, FormatOpt, PlanFormat, RegistryOpt, Source, app, option_groups
 
 if TYPE_CHECKING:
+    from ..apply.lockcheck import LockPolicy
     from ..model import DesiredState, ObservedState
     from ..paths import Paths
     from ..plan.actions import Plan
@@ -43,9 +44,7 @@ PlanFile = Annotated[Path, typer.Argument(help="A saved plan (thv plan -o FILE).
 @app.command()
 def show(
     plan_file: PlanFile,
-    output: Annotated[
-        PlanFormat, typer.Option("--format", help="text, json or markdown.")
-    ] = PlanFormat.text,
+    output: FormatOpt = PlanFormat.text,
     deny: Deny = None,
 ) -> None:
     """Print a saved plan (no engine needed); --deny gates it as plan does."""
@@ -230,9 +229,11 @@ def apply_saved(
     allow: Sequence[str],
     deny: Sequence[str],
     launcher: Launcher,
+    lock: LockPolicy | None = None,
 ) -> None:
-    """Re-observe, refuse when anything moved, then carry out exactly the saved actions."""
-    from ..errors import PlanError
+    """Re-observe, refuse when anything moved, then carry out exactly the saved actions
+    (``lock``: how workloads.lock, one of the plan's inputs, is kept)."""
+    from ..errors import PlanError, SpecError
     from ..paths import Paths
     from ..plan.planner import make_plan
     from ..review import saved as saved_plan
@@ -242,6 +243,7 @@ def apply_saved(
     from ..review.inputs import recheck
     from ..runtime import get_runtime
     from ..state import Store, state_lock
+    from .locks import locked
     from .running import colour, deny_gate, observe_for, run_plan, widening_gate
     from .text import render_plan
 
@@ -257,6 +259,10 @@ def apply_saved(
             project=opts.project,
         )
         desired = load(again, _registry_at(opts.registry, saved.base_dir))
+        try:  # the lock is one of the plan's inputs: a lock that changed is said stale first
+            desired, damaged = locked(desired, runtime, False)[0], None
+        except SpecError as exc:
+            damaged = exc
         names = sorted(saved.servers)
         observed = observe_for(desired, runtime, store)
         replanned: Plan | PlanError
@@ -271,6 +277,8 @@ def apply_saved(
             plan=replanned,
         )
         stale.check(saved, present)
+        if damaged is not None:
+            raise damaged
         plan = saved_plan.with_known_secrets(saved.plan, desired)
         typer.echo(f"{provenance(saved, plan_file)} Nothing has moved since.\n")
         typer.echo(render_plan(plan, colour=colour()), nl=False)
@@ -278,7 +286,7 @@ def apply_saved(
             return
         deny_gate(plan, deny)
         widening_gate(plan, allow=allow)
-        run_plan(plan, desired, execution, runtime, store, launcher)
+        run_plan(plan, desired, execution, runtime, store, launcher, lock_policy=lock)
 
 
 def _same_target(saved: SavedPlan, plan_file: Path, source: Source) -> None:

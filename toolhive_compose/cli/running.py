@@ -25,6 +25,7 @@ from .app import Execution, confirm
 
 if TYPE_CHECKING:
     from ..apply.executor import Event
+    from ..apply.lockcheck import LockPolicy
     from ..apply.parallel import Interrupt
     from ..model import DesiredState, ObservedState
     from ..plan.actions import Plan
@@ -82,9 +83,12 @@ def run_plan(
     runtime: Runtime,
     store: Store,
     launcher: Launcher | None,
+    *,
+    lock_policy: LockPolicy | None = None,
 ) -> None:
     """Carry out ``plan`` exactly, with progress lines; exit 1 when any action failed, 130
-    when Ctrl-C stopped it (:func:`interruptible`)."""
+    when Ctrl-C stopped it (:func:`interruptible`).  With workloads.lock, each server's tools
+    are checked once it is ready (``lock_policy``: what may be recorded)."""
     from ..apply.executor import apply_plan
     from ..apply.parallel import Interrupt
     from ..workloads.lifecycle import Lifecycle
@@ -101,6 +105,7 @@ def run_plan(
             on_event=Progress(colour()),
             interrupt=interrupt,
             on_pull=PullDisplay(),
+            lock_policy=lock_policy,
         )
     typer.echo(render_result(result))
     if result.interrupted:

@@ -88,6 +88,14 @@ def render_pinned(behind: Sequence[UpgradeResult]) -> str:
 
 
 # -- workloads ------------------------------------------------------------------------------
+def _status(w: Workload) -> str:
+    """The status, marked when the proxy withholds tools that drifted from workloads.lock
+    (the status file's context says which)."""
+    from ..tools import DRIFT_CONTEXT
+
+    return f"{w.status} (tools drifted)" if w.status_context.startswith(DRIFT_CONTEXT) else w.status
+
+
 def workload_table(
     found: Sequence[Workload], upgrades: Mapping[str, UpgradeResult] | None = None
 ) -> str:
@@ -97,7 +105,7 @@ def workload_table(
     ]
     rows += [
         (
-            w.name, w.package, w.status, w.url, str(w.port), w.group, w.created_at[:19],
+            w.name, w.package, _status(w), w.url, str(w.port), w.group, w.created_at[:19],
             w.project or UNMANAGED,
         )
         for w in found

@@ -111,7 +111,15 @@ def _action_block(action: Action, style: Style) -> list[str]:
             "      " + style("+", "32") + " port".ljust(width + 1) + " = (known after apply)"
         )
     lines.extend("      " + style(f"! {WIDENING}: {w}", "31") for w in action.widening)
+    if action.lock:
+        lines.append("      " + style(LOCK_LINES[action.lock], "36"))
     return lines
+
+
+LOCK_LINES = {
+    "check": "tools: checked against workloads.lock once it is ready",
+    "record": "tools: recorded into workloads.lock once it is ready (not in it yet)",
+}
 
 
 def _widening_note(plan: Plan, style: Style) -> list[str]:
@@ -161,6 +169,8 @@ def field_value(value: Any) -> str:
     """A field's value as JSON, or a placeholder as it reads (also for Markdown)."""
     if value in (SENSITIVE, KNOWN_AFTER_APPLY):
         return str(value)
+    if isinstance(value, str) and value.startswith("sha256:") and len(value) == 71:
+        return json.dumps(value[:19] + "…")  # a tool pin: the JSON plan has it whole
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -135,6 +135,9 @@ class Action:
     client: ClientTarget | None = None  # client actions only
     risks: tuple[str, ...] = ()  # risk classes (:mod:`.risk`), in their fixed order
     widening: tuple[str, ...] = ()  # how a privilege-widening action grants more
+    # With workloads.lock: once the server is ready, its tools are checked against the lock
+    # ("check"), or recorded into it ("record": a server the lock does not name yet).
+    lock: str = ""
     # Canonical specs (fingerprint.canonical); for a client action, the entry as the plan saw
     # it and as it will be.  Not serialised: specs carry secret digests.
     before: dict[str, Any] | None = field(default=None, compare=False)
@@ -159,6 +162,8 @@ class Action:
             doc["client"] = self.client.to_dict()
         doc["risk"] = list(self.risks)
         doc["widening"] = list(self.widening)
+        if self.lock:
+            doc["lock"] = self.lock
         return doc
 
     @classmethod
@@ -176,6 +181,7 @@ class Action:
             client=ClientTarget.from_dict(client) if client is not None else None,
             risks=tuple(str(r) for r in doc.get("risk", ())),
             widening=tuple(str(w) for w in doc.get("widening", ())),
+            lock=str(doc.get("lock", "")),
         )
 
 

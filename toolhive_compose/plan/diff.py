@@ -51,7 +51,14 @@ def field_changes(
     changes = {}
     for steps in paths:
         path = _collapse(list(steps))
-        changes[path] = _change(path, _get(old, path), _get(new, path))
+        b, a = _get(old, path), _get(new, path)
+        if path == "tool_pins" and (b is None or a is None):
+            # pins that appear or go (None: not pinned), tool by tool
+            for key in sorted(set(b or {}) | set(a or {})):
+                changes[f"{path}.{key}"] = FieldChange(f"{path}.{key}", (b or {}).get(key),
+                                                       (a or {}).get(key))  # fmt: skip
+            continue
+        changes[path] = _change(path, b, a)
     return tuple(changes[p] for p in sorted(changes))
 
 

@@ -37,6 +37,7 @@ class Draft:
     image: ImageChange | None = None
     client: ClientTarget | None = None
     changes: tuple[FieldChange, ...] | None = None  # worked out by the drafter
+    lock: str = ""  # the check against workloads.lock once the server is ready (locking.py)
 
     @property
     def key(self) -> Key:
@@ -136,4 +137,5 @@ def _action(d: Draft, ids: dict[Key, int]) -> Action:
         client=d.client,
         risks=tuple(str(r) for r in risks),
         widening=widening,
+        lock=d.lock,
     )

@@ -41,6 +41,7 @@ from ..model import DEFAULT_GROUP, DesiredState, ObservedState, ObservedWorkload
 from .actions import ActionKind, ImageChange, Plan
 from .clients import plan_clients
 from .diff import field_changes
+from .locking import image_drift, mark_checks, unknown_tool_names
 from .order import HOST_PORT_FIELDS, Draft, link, order
 
 # Statuses of a remote workload whose proxy runs (unhealthy: the remote does not answer).
@@ -85,6 +86,8 @@ def make_plan(
     client_drafts, client_warnings = plan_clients(desired, observed, drafts, strict=strict)
     drafts.extend(client_drafts)
     warnings.extend(client_warnings)
+    mark_checks(desired, drafts)
+    warnings.extend(unknown_tool_names(desired, observed))
     link(drafts, observed)
     return Plan(project=desired.project, actions=order(drafts), warnings=tuple(warnings))
 
@@ -104,6 +107,9 @@ def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None
     current_hash = obs.config_hash or (config_hash(prior) if prior else "")
     if current_hash != config_hash(after):
         return [_replacement(spec, obs, after)]
+    drift = image_drift(spec, obs, after)
+    if drift is not None:
+        return [drift]
     drafts = []
     if prior and prior.get("group") != spec.group:
         drafts.append(

@@ -20,7 +20,7 @@ from ..errors import EngineError, EngineUnavailable
 from . import engine_sync
 from .endpoint import engine_host
 from .engine_http import lean_supported
-from .protocol import Conflict, Container, ContainerParams, NameInUse, PullProgress
+from .protocol import Conflict, Container, ContainerParams, ImageInfo, NameInUse, PullProgress
 from .pulls import pull_with_progress
 
 GONE_WAIT = 60.0  # seconds to wait for a removal the engine is already carrying out
@@ -58,8 +58,15 @@ class DockerRuntime:
         return bool(self.image_id(image))
 
     def image_id(self, image: str) -> str:
+        info = self.image_info(image)
+        return info.id if info else ""
+
+    def image_info(self, image: str) -> ImageInfo | None:
         info = self._get(f"/images/{image}/json", f"inspect image {image}", "inspect_image", image)
-        return str((info or {}).get("Id") or "")
+        if not isinstance(info, dict) or not info.get("Id"):
+            return None
+        digests = tuple(str(d) for d in info.get("RepoDigests") or () if d)
+        return ImageInfo(str(info["Id"]), digests)
 
     def image_config(self, image: str) -> dict[str, Any]:
         info = self._get(f"/images/{image}/json", f"inspect image {image}", "inspect_image", image)

@@ -23,6 +23,15 @@ class Container:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """A local image: its id (``sha256:…``) and the registry digests it is known by
+    (``repo@sha256:…``; none for an image built or loaded here)."""
+
+    id: str
+    repo_digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Mount:
     """A bind mount, as ToolHive makes them (``HostConfig.Mounts``, never ``Binds``)."""
 
@@ -106,6 +115,10 @@ class Runtime(Protocol):
         """The local image's id (``sha256:…``, as containers report it); "" if absent."""
         ...
 
+    def image_info(self, image: str) -> ImageInfo | None:
+        """The local image's id and registry digests; None if absent."""
+        ...
+
     def create(self, params: ContainerParams) -> str:
         """The new container's id; :class:`NameInUse` when the name is taken."""
         ...
@@ -124,7 +137,6 @@ class Runtime(Protocol):
     def remove_network(self, name: str) -> None:
         """Remove a network; one that is already gone is not an error."""
         ...
-
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None

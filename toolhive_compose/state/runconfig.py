@@ -206,7 +206,8 @@ def build_runconfig(
 
     ``image_cmd`` is the image's ``CMD``: without args, the container runs (and the engine
     stores) that, so ``cmd_args`` records it."""
-    rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image}
+    # the image the container runs: the lock's pinned one when it wins over the tag
+    rc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "image": spec.image_ref or spec.image}
     if spec.url:
         rc["remote_url"] = spec.url
     if spec.registry_url:

@@ -28,16 +28,12 @@ from ..proxy.processes.procfs import pid_alive
 from ..runtime import Runtime
 from ..secrets import resolve_secret_value
 from ..state import Store, group_document
-from ..state.runconfig import (
-    HTTP_TRANSPORTS,
-    build_runconfig,
-    effective_proxy_mode,
-    merge_runconfig,
-)
+from ..state.runconfig import HTTP_TRANSPORTS, build_runconfig, merge_runconfig
+from ..state.surfaces import delete_report
 from . import isolation
 from .containers import container_params
 from .inflight import ContainerGone, create_container, start_container
-from .queries import workload_url
+from .queries import mcp_endpoint
 
 if TYPE_CHECKING:
     from ..proxy.processes.control import Launcher, ProxyProcess
@@ -172,7 +168,7 @@ class Lifecycle:
         self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
-        (self.store.paths.surfaces / f"{name}.json").unlink(missing_ok=True)
+        delete_report(self.store.paths, name)
         with contextlib.suppress(DamagedFile):  # a stale record names nobody (see ownership)
             self.store.ownership.drop_workload(name)
 
@@ -221,14 +217,14 @@ class Lifecycle:
 
     def _proxy_follows(self, name: str, rc: dict[str, Any], pid: int, digest: str) -> bool:
         from ..proxy.processes.readiness import NotReady, wait_ready
-        from ..proxy.transports.toolsurface import read_report
+        from ..state.surfaces import read_report
 
-        url, sse = _mcp_endpoint(name, rc)
+        url, sse = mcp_endpoint(name, rc)
         try:
             wait_ready(url, sse=sse, timeout=min(self.ready_timeout, REMOTE_READY_TIMEOUT) or 5)
         except NotReady:
             return False
-        report = read_report(self.store, name)
+        report = read_report(self.store.paths, name)
         return report.get("pid") == pid and report.get("tool_config") == digest
 
     def adopt(self, name: str, canon: dict[str, Any], *, project: str) -> None:
@@ -282,7 +278,7 @@ class Lifecycle:
             return
         remote = bool(rc.get("remote_url"))
         timeout = min(self.ready_timeout, REMOTE_READY_TIMEOUT) if remote else self.ready_timeout
-        url, sse = _mcp_endpoint(name, rc)
+        url, sse = mcp_endpoint(name, rc)
         try:
             wait_ready(url, sse=sse, timeout=timeout, alive=proc.running)
         except Unauthorized as exc:
@@ -379,17 +375,8 @@ class Lifecycle:
         spec gives no args; the run config records it for ToolHive's re-create check."""
         if spec.remote or spec.args:
             return ()
-        cmd = self.runtime.image_config(spec.image).get("Cmd")
+        cmd = self.runtime.image_config(spec.image_ref or spec.image).get("Cmd")
         return tuple(str(a) for a in cmd) if isinstance(cmd, list) else ()
-
-
-def _mcp_endpoint(name: str, rc: dict[str, Any]) -> tuple[str, bool]:
-    """The workload's MCP URL through its proxy, and whether it speaks legacy SSE."""
-    transport = str(rc.get("transport") or "stdio")
-    mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
-    remote_url = str(rc.get("remote_url") or "")
-    url = workload_url(int(rc.get("port") or 0), transport, mode, name, remote_url)
-    return url.partition("#")[0], mode == "sse"
 
 
 def _last_line(path: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import DamagedFile, StateError
 from ..model import (
@@ -29,6 +30,7 @@ from ..runtime import Container, Runtime
 from ..state import Store, WorkloadStatus
 from ..state.ownership import Owner, adopted_by
 from ..state.runconfig import canonical_from_runconfig, project_of
+from ..state.surfaces import read_report
 from .orphans import foreign_pid
 
 AUXILIARY_LABEL = "toolhive-auxiliary-workload"
@@ -114,6 +116,7 @@ def _workload(
     status, status_damage = read_status(store, name)  # migrates a legacy PID file, as ToolHive
     labels = main.labels if main else {}
     owner = adopted_by(adopted, name, status.created_at if status else None)
+    spec = canonical_from_runconfig(rc) if rc else None
     return ObservedWorkload(
         name=name,
         container_id=main.id if main else "",
@@ -124,7 +127,7 @@ def _workload(
         labels=tuple(sorted(labels.items())),
         project=labels.get(LABEL_PROJECT, "") or (project_of(rc) if rc else "") or owner,
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
-        spec=canonical_from_runconfig(rc) if rc else None,
+        spec=spec,
         status=status.status if status else "",
         proxy_alive=bool(
             status and pid_alive(status.process_id) and not foreign_pid(status.process_id)
@@ -132,9 +135,19 @@ def _workload(
         proxy_pid=status.process_id if status else 0,
         remote=bool(rc and rc.get("remote_url")),
         extra_container_ids=tuple(c.id for c in ranked[1:]),
+        server_tools=_server_tools(store, name, spec),
         damage="; ".join(d for d in (rc_damage, status_damage) if d),
         runconfig_damaged=bool(rc_damage),
     )
+
+
+def _server_tools(store: Store, name: str, spec: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """The tool names the server offered its proxy, as the proxy reported them (only read for
+    a workload with a filter or overrides: plan warns about names the server does not have)."""
+    if not spec or not (spec.get("tools") or spec.get("tools_override")):
+        return None
+    names = read_report(store.paths, name).get("server_tools")
+    return tuple(str(n) for n in names) if isinstance(names, list) else None
 
 
 def _groups(store: Store, owners: dict[str, Owner]) -> tuple[ObservedGroup, ...]:

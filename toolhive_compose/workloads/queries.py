@@ -114,6 +114,15 @@ def workload_url(
     return proxy_url(port, effective_proxy_mode(transport, proxy_mode), name, remote_url)
 
 
+def mcp_endpoint(name: str, rc: dict[str, Any]) -> tuple[str, bool]:
+    """The workload's MCP URL through its proxy, and whether it speaks legacy SSE."""
+    transport = str(rc.get("transport") or "stdio")
+    mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
+    remote_url = str(rc.get("remote_url") or "")
+    url = workload_url(int(rc.get("port") or 0), transport, mode, name, remote_url)
+    return url.partition("#")[0], mode == "sse"
+
+
 def list_workloads(
     runtime: Runtime,
     store: Store,

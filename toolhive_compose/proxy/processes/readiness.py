@@ -3,7 +3,8 @@
 A small synchronous client (stdlib ``http.client``) for both proxy modes: streamable HTTP
 (``POST`` the URL; answers as JSON or SSE) and legacy SSE (``GET`` the stream, ``POST`` to
 the ``endpoint`` it names).  :func:`wait_ready` retries until the deadline: the proxy may
-not be listening yet, and an HTTP server inside a container may not be either (502).
+not be listening yet, and an HTTP server inside a container may not be either (502).  It
+returns the tools listed (every page, following ``nextCursor``): the surface a client sees.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from ... import cancel
 
 PROTOCOL_VERSION = "2025-06-18"
+MAX_PAGES = 100
 ACCEPT = "application/json, text/event-stream"
 CLIENT_INFO = {"name": "toolhive-compose-readiness", "version": "1"}
 
@@ -36,8 +38,8 @@ class ProxyExited(NotReady):
 
 def wait_ready(
     url: str, *, sse: bool, timeout: float, alive: Callable[[], bool] = lambda: True
-) -> None:
-    """Return once the server answers through ``url``; raise NotReady at the deadline
+) -> list[dict[str, Any]]:
+    """The tools listed once the server answers through ``url``; NotReady at the deadline
     (:class:`~toolhive_compose.errors.Cancelled` at once if the current work is cancelled)."""
     deadline = time.monotonic() + timeout
     probe = probe_sse if sse else probe_streamable
@@ -50,8 +52,7 @@ def wait_ready(
         if remaining <= 0:
             raise NotReady(last)
         try:
-            probe(url, cancel.io_timeout(remaining))
-            return
+            return probe(url, cancel.io_timeout(remaining))
         except Unauthorized:
             raise
         except (OSError, http.client.HTTPException, NotReady, ValueError) as exc:
@@ -67,12 +68,14 @@ def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]
     return conn, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _message(method: str, msg_id: int | None = None) -> dict[str, Any]:
+def _message(method: str, msg_id: int | None = None, cursor: Any = None) -> dict[str, Any]:
     msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
     if method == "initialize":
         msg["params"] = {
             "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO
         }  # fmt: skip
+    elif cursor is not None:
+        msg["params"] = {"cursor": cursor}
     if msg_id is not None:
         msg["id"] = msg_id
     return msg
@@ -122,7 +125,23 @@ def _result(doc: Any) -> dict[str, Any]:
     return doc.get("result") or {}
 
 
-def probe_streamable(url: str, timeout: float) -> None:
+def _pages(ask: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every page of ``tools/list`` (``ask`` sends one request and returns its result)."""
+    tools: list[dict[str, Any]] = []
+    cursor = None
+    for page in range(MAX_PAGES):
+        result = ask(_message("tools/list", 2 + page, cursor))
+        listed = result.get("tools")
+        if not isinstance(listed, list):
+            raise NotReady("the tools/list answer has no tools")
+        tools += [t for t in listed if isinstance(t, dict)]
+        cursor = result.get("nextCursor")
+        if not cursor:
+            return tools
+    raise NotReady(f"tools/list still had more pages after {MAX_PAGES}")
+
+
+def probe_streamable(url: str, timeout: float) -> list[dict[str, Any]]:
     headers = {"Content-Type": "application/json", "Accept": ACCEPT}
 
     def call(method: str, msg: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -145,12 +164,13 @@ def probe_streamable(url: str, timeout: float) -> None:
     result = call("POST", _message("initialize", 1)) or {}
     headers["MCP-Protocol-Version"] = str(result.get("protocolVersion") or PROTOCOL_VERSION)
     call("POST", _message("notifications/initialized"))
-    call("POST", _message("tools/list", 2))
+    tools = _pages(lambda msg: call("POST", msg) or {})
     if "Mcp-Session-Id" in headers:
         call("DELETE", None)
+    return tools
 
 
-def probe_sse(url: str, timeout: float) -> None:
+def probe_sse(url: str, timeout: float) -> list[dict[str, Any]]:
     stream_conn, path = _connect(url, timeout)
     try:
         stream_conn.request("GET", path, headers={"Accept": "text/event-stream"})
@@ -161,11 +181,14 @@ def probe_sse(url: str, timeout: float) -> None:
         if endpoint is None:
             raise NotReady("the SSE stream sent no endpoint event")
         post_url = urljoin(url, endpoint)
-        for msg in (_message("initialize", 1), _message("notifications/initialized"),
-                    _message("tools/list", 2)):  # fmt: skip
+
+        def ask(msg: dict[str, Any]) -> dict[str, Any]:
             _post_sse(post_url, msg, timeout)
-            if "id" in msg:
-                _await_sse(events, msg["id"])
+            return _await_sse(events, msg["id"]) if "id" in msg else {}
+
+        ask(_message("initialize", 1))
+        ask(_message("notifications/initialized"))
+        return _pages(ask)
     finally:
         stream_conn.close()
 
@@ -181,10 +204,9 @@ def _post_sse(url: str, msg: dict[str, Any], timeout: float) -> None:
         conn.close()
 
 
-def _await_sse(events: Iterator[tuple[str, str]], msg_id: int) -> None:
+def _await_sse(events: Iterator[tuple[str, str]], msg_id: int) -> dict[str, Any]:
     for event, data in events:
         doc = json.loads(data) if event == "message" else None
         if isinstance(doc, dict) and doc.get("id") == msg_id:
-            _result(doc)
-            return
+            return _result(doc)
     raise NotReady("the SSE stream ended before the answer")

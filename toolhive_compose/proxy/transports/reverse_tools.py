@@ -50,6 +50,7 @@ class ToolScreen:
 
     def __init__(self, guard: SurfaceGuard) -> None:
         self.guard = guard
+        self._encoded: tuple[Any, dict[str, Any], bytes] | None = None  # the last list's
         self.streams: dict[str, Stream] = {}  # legacy SSE session id -> its stream's relay
         self.session_lists: dict[tuple[str, str], bool] = {}  # (session, id key) -> first page
 
@@ -93,8 +94,22 @@ class ToolScreen:
         if not isinstance(doc, dict | list):
             return raw
         answers = [self.answer(m, asked) for m in (doc if isinstance(doc, list) else [doc])]
-        new = [*answers, *asked.extra] if isinstance(doc, list) else answers[0]
-        return json.dumps(new, separators=(",", ":"), ensure_ascii=False).encode()
+        if isinstance(doc, list):
+            return _encode([*answers, *asked.extra])
+        return self._encode_answer(answers[0])
+
+    def _encode_answer(self, answer: Any) -> bytes:
+        """One answer as JSON; a screened tools list as last time is not encoded again (the
+        guard hands back the same list object): only the id around it is new."""
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(result, dict) or set(answer) != {"jsonrpc", "id", "result"}:
+            return _encode(answer)
+        tools = result.get("tools")
+        rest = {k: v for k, v in result.items() if k != "tools"}
+        last = self._encoded
+        if last is None or last[0] is not tools or last[1] != rest:
+            last = self._encoded = (tools, rest, _encode(result))
+        return b'{"jsonrpc":"2.0","id":' + _encode(answer["id"]) + b',"result":' + last[2] + b"}"
 
     def answer(self, message: Any, asked: Asked | None) -> Any:
         """A server message on its way to the client, screened when it answers a tools/list
@@ -134,6 +149,10 @@ class ToolScreen:
             self.streams.pop(relay.session, None)
             for key in [k for k in self.session_lists if k[0] == relay.session]:
                 del self.session_lists[key]
+
+
+def _encode(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def session_id(query: str) -> str:

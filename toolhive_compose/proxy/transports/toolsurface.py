@@ -14,8 +14,9 @@ and applies them with :mod:`toolhive_compose.tools`:
   next ``tools/list`` is checked like every other.
 
 The settings are re-read when the run config changes (``thv apply`` rewrites it for a
-``reconfigure``), checked by a ``stat`` only when a ``tools/*`` message passes.  A workload
-with no filter, override or pin costs nothing more than that check on ``tools/*`` messages.
+``reconfigure``), checked by a ``stat`` when a ``tools/list`` answer passes, and at most twice
+a second as ``tools/call`` requests pass.  A workload with no filter, override or pin costs
+nothing more than that check.
 
 What the guard saw goes to a small report of ours, ``<state>/toolhive-compose/surfaces/
 <name>.json`` (PID, settings digest, the server's own tool names, each admitted tool's digest
@@ -29,15 +30,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import StateError
-from ...state.atomic import atomic_write
 from ...state.runconfig import tool_config
 from ...state.store import Store
+from ...state.surfaces import write_report
 from ...tools import (
     DRIFT_CONTEXT,
     NOT_FOUND_MESSAGE,
@@ -58,6 +60,7 @@ LIST, CALL = "tools/list", "tools/call"
 LIST_CHANGED = "notifications/tools/list_changed"
 BOGUS_MESSAGE = "invalid tools/call: params.name must be a non-empty string"
 INTERNAL_ERROR = -32603
+RECHECK = 0.5  # seconds between two looks at the run config as calls pass
 
 
 def may_concern_tools(body: bytes) -> bool:
@@ -77,6 +80,11 @@ class Screening:
 
 
 def id_key(value: Any) -> str:
+    """A JSON-RPC id as a dictionary key (JSON text never starts with ``i`` or ``s``)."""
+    if type(value) is int:
+        return f"i{value}"
+    if type(value) is str:
+        return "s" + value
     return json.dumps(value, sort_keys=True)
 
 
@@ -94,13 +102,23 @@ class SurfaceGuard:
         self.server_tools: tuple[str, ...] | None = None
         self._logged: set[tuple[str, str]] = set()
         self._written: dict[str, Any] | None = None
+        # the last page screened: a server answers the same list again and again, and
+        # comparing two lists costs a few µs where screening one (digests) costs ~100
+        self._last: tuple[list[Any], ToolConfig, bool, Screened] | None = None
+        self._config_digest: tuple[ToolConfig, str] | None = None
+        self._looked = time.monotonic()
 
     @property
     def active(self) -> bool:
         return self.config.active
 
-    def current(self) -> ToolConfig:
-        """The settings to enforce now, re-read if the run config changed since."""
+    def current(self, *, fresh: bool = True) -> ToolConfig:
+        """The settings to enforce now, re-read if the run config changed since (not fresh:
+        looked at again only when the last look is half a second old)."""
+        now = time.monotonic()
+        if not fresh and now - self._looked < RECHECK:
+            return self.config
+        self._looked = now
         stamp = _stamp(self.path)
         if stamp == self._stamp:
             return self.config
@@ -134,7 +152,7 @@ class SurfaceGuard:
         return out
 
     def _call(self, message: Message, out: Screening) -> None:
-        config = self.current()
+        config = self.current(fresh=False)
         if not config.active:
             out.forward.append(message)
             return
@@ -163,13 +181,18 @@ class SurfaceGuard:
         config = self.current()
         if not config.active:
             return message
+        tools = result["tools"]
+        last = self._last
+        if last is not None and last[1] is config and last[2] == first_page and last[0] == tools:
+            return {**message, "result": {**result, "tools": last[3].tools}}  # as last time
         try:
-            screened = screen(result["tools"], config)
+            screened = screen(tools, config)
         except Nameless as exc:
             log(f"error: {exc}; refusing to pass the list through unfiltered")
             error = {"code": INTERNAL_ERROR, "message": f"the proxy refused the tool list: {exc}"}
             return {"jsonrpc": "2.0", "id": message.get("id"), "error": error}
         self._record(screened, first_page)
+        self._last = (tools, config, first_page, screened)
         return {**message, "result": {**result, "tools": screened.tools}}
 
     def notification(self, message: Message) -> None:
@@ -199,7 +222,7 @@ class SurfaceGuard:
         withheld = dict(sorted(self.withheld.items()))
         doc: dict[str, Any] = {
             "pid": os.getpid(),
-            "tool_config": self.config.digest(),
+            "tool_config": self._digest(),
             "server_tools": list(self.server_tools) if self.server_tools is not None else None,
             "tools": {
                 n: {"sha256": v.digest, "description": v.description}
@@ -211,11 +234,16 @@ class SurfaceGuard:
             return
         previous, self._written = self._written, doc
         try:
-            atomic_write(report_path(self.store, self.name), _encode(doc))
+            write_report(self.store.paths, self.name, doc)
             if previous is None or previous["withheld"] != withheld:
                 self._status_context(withheld)
         except (OSError, StateError) as exc:
             log(f"error: cannot record the tool surface: {exc}")
+
+    def _digest(self) -> str:
+        if self._config_digest is None or self._config_digest[0] is not self.config:
+            self._config_digest = (self.config, self.config.digest())
+        return self._config_digest[1]
 
     def _status_context(self, withheld: dict[str, str]) -> None:
         statuses = self.store.statuses
@@ -250,23 +278,6 @@ def refuse_single(conn: Conn, screening: Screening, accept: str) -> None:
         return
     body = json.dumps(screening.answers[0], sort_keys=True, separators=(",", ":"))
     respond(conn, 200, body.encode(), content_type="application/json")
-
-
-def report_path(store: Store, name: str) -> Path:
-    return store.paths.surfaces / f"{name}.json"
-
-
-def read_report(store: Store, name: str) -> dict[str, Any]:
-    """A proxy's report of the surface it saw (see the module docstring); {} when none."""
-    try:
-        doc = json.loads(report_path(store, name).read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _encode(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int] | None:
