@@ -299,8 +299,14 @@ def run_app(argv: Sequence[str] | None = None, *, debug: bool = False) -> NoRetu
         _fail("aborted", None, 1)
     except KeyboardInterrupt:  # outside a command (while typer parses)
         _fail("interrupted", None, 130)
+    except BrokenPipeError:  # the reader went away (`thv list | head -1`): stop quietly
+        _reader_gone()
     except Exception as exc:
         format_message = getattr(exc, "format_message", None)
+        ctx = getattr(exc, "ctx", None)
+        if callable(format_message) and ctx is not None and format_message() == ctx.get_help():
+            sys.stdout.write(format_message() + "\n")  # a command group without its command
+            sys.exit(0)
         if callable(format_message):  # click's (or typer's copy of click's) own errors
             usage = getattr(exc, "exit_code", 1) == 2  # click's code for usage errors
             _fail(str(format_message()), "run 'thv --help' for usage" if usage else None, 1)
@@ -308,7 +314,19 @@ def run_app(argv: Sequence[str] | None = None, *, debug: bool = False) -> NoRetu
 
         report(exc, args, debug=debug or debug_wanted())
         sys.exit(1)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _reader_gone() -> NoReturn:
+    """Exit 1 quietly (as click does for a write it sees fail), without the interpreter's
+    complaint about the unflushed rest when it closes stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:

@@ -345,7 +345,8 @@ def with_every_client(
     from ..clients.observe import observe_files
     from ..clients.records import RecordStore
 
-    records = RecordStore(paths.ours).read()
+    notes = list(observed.notes)
+    records = RecordStore(paths.ours).read_noting(notes)
     entries = records.entries()
     names = {s.name for s in desired.servers} | {r.server for r in entries}
     files = tuple(
@@ -357,6 +358,7 @@ def with_every_client(
         client_files=files,
         client_records=entries,
         client_registrations=records.registrations(),
+        notes=tuple(notes),
     )
 
 
