@@ -209,6 +209,22 @@ def test_the_projects_damaged_workload_is_made_anew_then_converges(world: World)
     assert not rc.exists()
 
 
+def test_the_projects_container_without_its_run_config_is_made_anew(world: World) -> None:
+    """A run config deleted by hand: its container says it is the project's, but neither a
+    start (the proxy reads the run config) nor a diff can work without it: it is replaced, and
+    the next plan is empty."""
+    path = world.file({"mine": {"image": IMAGE, "state": "stopped"}})
+    assert world.thv("apply", "-f", path, "--yes").code == 0
+    world.rc_path("mine").unlink()
+    planned = world.thv("plan", "-f", path, "--format", "json")
+    assert [(a["kind"], a["name"], a["reason"]) for a in json.loads(planned.out)["actions"]] == [
+        ("recreate", "mine", "its run config is missing; made anew")
+    ]
+    assert world.thv("apply", "-f", path, "--yes").code == 0
+    assert world.rc_path("mine").exists()
+    assert world.thv("plan", "-f", path, "--detailed-exitcode").code == 0
+
+
 @pytest.mark.parametrize("content", ["[]", "{", '{"name": 1}', '{"registered_clients": "x"}'])
 def test_a_damaged_group_file(world: World, content: str) -> None:
     path = world.store.paths.groups / "dev.json"

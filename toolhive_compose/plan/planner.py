@@ -101,8 +101,8 @@ def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None
         if obs is not None and obs.runconfig_damaged:
             reason = "its run config is damaged; made anew"
         return [Draft(ActionKind.CREATE, spec.name, reason, before=prior, after=after)]
-    if obs.runconfig_damaged:
-        reason = "its run config is damaged; made anew"
+    if obs.runconfig_damaged or prior is None:  # no run config: the proxy could not start
+        reason = f"its run config is {'damaged' if obs.runconfig_damaged else 'missing'}; made anew"
         return [Draft(ActionKind.RECREATE, spec.name, reason, after=after, target=obs.container_id)]
     current_hash = obs.config_hash or (config_hash(prior) if prior else "")
     if current_hash != config_hash(after):
