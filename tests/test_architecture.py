@@ -7,7 +7,8 @@ the implicit run of a package's ``__init__`` when one of its submodules is impor
 
 The stages, lowest first (a stage may import the ones its row names, and itself)::
 
-    base        errors, model, paths, fingerprint, secrets, ports, tools, cancel, clients.catalog
+    base        errors, model, paths, fingerprint, secrets, ports, gojson, tools, cancel,
+                clients.catalog
     state  runtime  registry  plan        each on base only
     proxy       + state, runtime
     clients     + state (MCP client files: read, edit, our records of them)
@@ -40,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "toolhive_compose"
 
-BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "tools", "cancel")
+BASE = ("errors", "model", "paths", "fingerprint", "secrets", "ports", "gojson", "tools", "cancel")
 STAGE_PACKAGES = ("state", "runtime", "registry", "plan", "proxy", "clients", "spec", "targets",
                   "workloads", "apply", "upgrade", "review", "service", "api", "cli")  # fmt: skip
 # module or package → stage; a module takes the stage of its longest listed prefix

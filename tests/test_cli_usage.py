@@ -68,3 +68,29 @@ def test_a_run_registers_only_the_commands_it_needs() -> None:
     commands = ("plan", "apply", "down", "list", "run", "group", "upgrade", "import", "rm", "show")
     for command in (*commands, "render", "export", "client", "state", "service"):
         assert f"  {command} " in help_text
+
+
+@pytest.mark.parametrize("args", [[], ["client"], ["group"], ["state"]], ids=str)
+def test_a_command_group_without_its_command_prints_its_help(args: list[str]) -> None:
+    """As ``docker``, ``kubectl`` and ToolHive's ``thv``: the help on stdout, exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-m", "toolhive_compose", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith(f"Usage: thv {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "Commands" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["schema"], ["client", "list"]], ids=" ".join)
+def test_a_reader_that_goes_away_is_no_error_message(args: list[str]) -> None:
+    """``thv schema | head -1``: the reader closed the pipe before the output was written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolhive_compose", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 1
+    assert err == ""

@@ -423,16 +423,25 @@ def test_a_stopped_server_leaves_its_clients(machine: Machine) -> None:
     assert "# client cursor: server docs will be removed: server is stopped" in planned.out
 
 
-def test_damaged_records_are_one_sentence(machine: Machine) -> None:
+def test_damaged_records_are_noted_and_never_written_over(machine: Machine) -> None:
+    """A damaged ``clients.json`` is shared by every project: plans go on without its records
+    (a warning names it); only a change that must rewrite it fails, and its bytes stay."""
     machine.install("cursor")
     served(machine, "cursor")
     records = machine.store.paths.ours / "clients.json"
     records.parent.mkdir(parents=True, exist_ok=True)
     records.write_text("{not json")
-    result = machine.thv("plan")
-    assert result.code == 1
-    assert result.err.startswith(f"error: {records} is damaged (not JSON: ")
-    assert "Traceback" not in result.err
+    damaged = f"damaged client record file {records}: not JSON ("
+    planned = machine.thv("plan")
+    assert planned.code == 0 and "Traceback" not in planned.err
+    assert damaged in planned.out and "the client entries it records read as none" in planned.out
+    applied = machine.thv("apply", "--yes")
+    assert applied.code == 1 and "Traceback" not in applied.err
+    assert damaged in applied.out + applied.err
+    assert records.read_text() == "{not json"
+    solo = {"version": 1, "project": "solo", "servers": {"solo": {"image": "example/solo:1"}}}
+    machine.write(solo)  # another project, no clients
+    assert machine.thv("plan").code == 0
 
 
 def test_an_entry_already_gone_is_forgotten_by_down(machine: Machine) -> None:

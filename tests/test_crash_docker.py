@@ -31,6 +31,7 @@ from tests.support.busybox_mcp import workload_args
 from tests.support.images import ensure_busybox_image
 from toolhive_compose.fingerprint import config_hash
 from toolhive_compose.paths import Paths
+from toolhive_compose.state import Store
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -152,7 +153,8 @@ class Project:
             status = json.loads((self.paths.statuses / f"{name}.json").read_text())
             assert status["status"] == "running", (name, status)
         group = json.loads((self.paths.groups / "crash.json").read_text())
-        assert group["name"] == "crash" and group["toolhive_compose"]["project"] == self.name
+        assert group["name"] == "crash"
+        assert Store(self.paths).group_owners()["crash"].project == self.name
 
 
 def more(metric: Callable[[], int], n: int) -> Callable[[], bool]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.images import ensure_busybox_image
+from tests.support.slow_engine import Rule, slow_engine
 from tests.support.thv_project import ThvProject
 
 pytestmark = pytest.mark.docker
@@ -61,13 +62,13 @@ def test_a_second_ctrl_c_stops_waiting(project: ThvProject) -> None:
     p = project
     p.write("1")
     assert p.apply().returncode == 0
-    old = {c.id for c in p.containers()}
     p.write("2")  # recreates, two at a time
-
-    def replacing() -> bool:
-        return len(old - {c.id for c in p.containers()}) >= 1
-
-    out = _interrupt(p, replacing, "--parallelism", "2", twice=True)
+    # The engine holds each new container's create back: the running actions are certainly
+    # still running when the second Ctrl-C comes, however fast the machine is.
+    with slow_engine(Rule(r"^POST .*/containers/create", 10.0)) as engine:
+        p.extra_env["DOCKER_HOST"] = engine.host
+        out = _interrupt(p, lambda: engine.held >= 1, "--parallelism", "2", twice=True)
+        p.extra_env.pop("DOCKER_HOST")
     assert "Interrupted again: not waiting any longer." in out
     assert "Apply interrupted:" in out and "not started" in out
     result = p.apply()

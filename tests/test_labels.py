@@ -68,31 +68,31 @@ def test_file_labels_merge_into_each_server(tmp_path: Path) -> None:
         {
             "labels": {"team": "platform", "tier": "default"},
             "servers": {
-                "a": {"image": "img:1", "labels": {"tier": "core"}},
-                "b": {"image": "img:1"},
+                "aa": {"image": "img:1", "labels": {"tier": "core"}},
+                "bb": {"image": "img:1"},
             },
         },
     )
-    assert dict(desired.server("a").labels) == {"team": "platform", "tier": "core"}
-    assert dict(desired.server("b").labels) == {"team": "platform", "tier": "default"}
+    assert dict(desired.server("aa").labels) == {"team": "platform", "tier": "core"}
+    assert dict(desired.server("bb").labels) == {"team": "platform", "tier": "default"}
 
 
 def test_bad_labels_in_a_file_are_reported_not_skipped(tmp_path: Path) -> None:
-    doc = {"servers": {"a": {"image": "img:1", "labels": {"ok": "1", "bad key": "x", "v": "a b"}}}}
+    doc = {"servers": {"aa": {"image": "img:1", "labels": {"ok": "1", "bad key": "x", "v": "a b"}}}}
     with pytest.raises(SpecError) as err:
         _desired(tmp_path, doc)
     paths = sorted(p.path for p in err.value.problems)
-    assert paths == ["servers.a.labels.bad key", "servers.a.labels.v"]
+    assert paths == ["servers.aa.labels.bad key", "servers.aa.labels.v"]
 
 
 def test_every_container_carries_toolhive_standard_labels(tmp_path: Path) -> None:
-    spec = _desired(tmp_path, {"servers": {"a": {"image": "i:1", "labels": {"t": "x"}}}}).server(
-        "a"
+    spec = _desired(tmp_path, {"servers": {"aa": {"image": "i:1", "labels": {"t": "x"}}}}).server(
+        "aa"
     )
     labels = container_labels(spec, port=12345, project="lbl", config_hash="sha256:0")
     assert set(labels) >= STANDARD
     assert labels["toolhive"] == "true" and labels["toolhive-port"] == "12345"
-    assert labels["toolhive-basename"] == "a" and labels["toolhive-transport"] == "stdio"
+    assert labels["toolhive-basename"] == "aa" and labels["toolhive-transport"] == "stdio"
     assert labels["t"] == "x" and labels["toolhive-compose.project"] == "lbl"
 
 
@@ -121,7 +121,7 @@ def test_list_label_filters_and_group(monkeypatch: pytest.MonkeyPatch, capsys: A
 
 
 def test_run_with_a_bad_label_is_an_error(capsys: Any) -> None:
-    result = thv(capsys, "run", "img:1", "--name", "x", "-l", "bad key=v")
+    result = thv(capsys, "run", "img:1", "--name", "xx", "-l", "bad key=v")
     assert result.code == 1
     assert "bad key" in result.err and "invalid" in result.err
 

@@ -137,9 +137,9 @@ def test_full_example_uses_every_field(paths: Paths) -> None:
 
 
 def test_defaults_are_filled_in(tmp_path: Path, paths: Paths) -> None:
-    _write(tmp_path, "My Project!/workloads.yaml", "version: 1\nservers: {a: {image: i}}\n")
+    _write(tmp_path, "My Project!/workloads.yaml", "version: 1\nservers: {aa: {image: i}}\n")
     state = load([tmp_path / "My Project!" / "workloads.yaml"], environ={}, paths=paths)
-    spec = state.server("a")
+    spec = state.server("aa")
     assert state.project == "myproject"
     assert (spec.transport, spec.proxy_mode, spec.port, spec.target_port) == (
         "stdio",
@@ -173,16 +173,16 @@ def test_remote_defaults(tmp_path: Path, paths: Paths) -> None:
 
 
 def test_relative_paths_start_at_the_first_file(tmp_path: Path, paths: Paths) -> None:
-    first = _write(tmp_path, "base/workloads.yaml", "version: 1\nservers: {a: {image: i}}\n")
+    first = _write(tmp_path, "base/workloads.yaml", "version: 1\nservers: {aa: {image: i}}\n")
     _write(tmp_path, "base/p.json", '{"name": "p"}')
     _write(tmp_path, "base/token", "t\n")
     override = _write(
         tmp_path,
         "elsewhere/over.yaml",
-        "servers:\n  a:\n    volumes: ['./d:/d', '~/h:/h:ro']\n"
+        "servers:\n  aa:\n    volumes: ['./d:/d', '~/h:/h:ro']\n"
         "    permission_profile: ./p.json\n    secrets: {T: {file: token}}\n",
     )
-    spec = load([first, override], environ={"HOME": "/home/u"}, paths=paths).server("a")
+    spec = load([first, override], environ={"HOME": "/home/u"}, paths=paths).server("aa")
     base = tmp_path / "base"
     assert spec.volumes == (f"{base}/d:/d", "/home/u/h:/h:ro")
     assert spec.permission_profile == str(base / "p.json")
@@ -212,7 +212,7 @@ def test_default_file_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_load_without_files_reads_the_default(
     tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _write(tmp_path, "proj/workloads.yaml", "version: 1\nservers: {a: {image: i}}\n")
+    _write(tmp_path, "proj/workloads.yaml", "version: 1\nservers: {aa: {image: i}}\n")
     monkeypatch.chdir(tmp_path / "proj")
     state = load([], environ={}, paths=paths)
     assert (state.project, state.files) == ("proj", (str(tmp_path / "proj" / "workloads.yaml"),))
@@ -222,35 +222,36 @@ def test_environ_defaults_to_the_process_environment(
     tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("THC_TEST_TAG", "7")
-    file = _write(tmp_path, "w.yaml", "version: 1\nservers: {a: {image: 'i:${THC_TEST_TAG}'}}\n")
-    assert load([file], paths=paths).server("a").image == "i:7"
+    file = _write(tmp_path, "w.yaml", "version: 1\nservers: {aa: {image: 'i:${THC_TEST_TAG}'}}\n")
+    assert load([file], paths=paths).server("aa").image == "i:7"
 
 
 def test_interpolation_runs_per_file_before_merging(tmp_path: Path, paths: Paths) -> None:
-    first = _write(tmp_path, "a.yaml", "version: 1\nservers: {s: {image: '${IMG}'}}\n")
-    second = _write(tmp_path, "b.yaml", "servers: {s: {env: {X: '$$literal'}}}\n")
+    first = _write(tmp_path, "a.yaml", "version: 1\nservers: {s1: {image: '${IMG}'}}\n")
+    second = _write(tmp_path, "b.yaml", "servers: {s1: {env: {X: '$$literal'}}}\n")
     state = load([first, second], environ={"IMG": "i:1"}, paths=paths)
-    assert state.server("s").env == (("X", "$literal"),)
-    assert state.server("s").image == "i:1"
+    assert state.server("s1").env == (("X", "$literal"),)
+    assert state.server("s1").image == "i:1"
 
 
 def test_problem_locations_follow_the_file_that_supplied_the_value(
     tmp_path: Path, paths: Paths
 ) -> None:
-    first = _write(tmp_path, "a.yaml", "version: 1\nservers:\n  s:\n    image: i\n    port: 1\n")
-    second = _write(tmp_path, "b.yaml", "servers:\n  s:\n    port: high\n")
+    first = _write(tmp_path, "a.yaml", "version: 1\nservers:\n  s1:\n    image: i\n    port: 1\n")
+    second = _write(tmp_path, "b.yaml", "servers:\n  s1:\n    port: high\n")
     with pytest.raises(SpecError) as info:
         load([first, second], environ={}, paths=paths)
     assert [str(p) for p in info.value.problems] == [
-        f"{second}:3:11: servers.s.port: must be an integer, not a string"
+        f"{second}:3:11: servers.s1.port: must be an integer, not a string"
     ]
 
 
 def test_resolve_document_is_merged_interpolated_and_validated(tmp_path: Path) -> None:
-    first = _write(tmp_path, "a.yaml", "version: 1\nservers: {s: {image: i, args: [a, b]}}\n")
-    second = _write(tmp_path, "b.yaml", "servers: {s: {args: ['${X:-c}'], port: '${P}'}}\n")
+    first = _write(tmp_path, "a.yaml", "version: 1\nservers: {s1: {image: i, args: [a, b]}}\n")
+    second = _write(tmp_path, "b.yaml", "servers: {s1: {args: ['${X:-c}'], port: '${P}'}}\n")
     document = resolve_document([first, second], environ={"P": "9000"})
-    assert document == {"version": 1, "servers": {"s": {"image": "i", "args": ["c"], "port": 9000}}}
+    expected = {"s1": {"image": "i", "args": ["c"], "port": 9000}}
+    assert document == {"version": 1, "servers": expected}
     with pytest.raises(SpecError):
         resolve_document([first, second], environ={"P": "x"})
 
@@ -261,7 +262,8 @@ def test_resolve_document_is_merged_interpolated_and_validated(tmp_path: Path) -
 def test_secret_digests_and_the_key_file(tmp_path: Path, paths: Paths) -> None:
     _write(tmp_path, "token", "from-file\r\n")
     text = (
-        "version: 1\nservers:\n  a:\n    image: i\n    secrets: {B: {file: token}, A: {env: TOK}}\n"
+        "version: 1\nservers:\n  aa:\n    image: i\n"
+        "    secrets: {B: {file: token}, A: {env: TOK}}\n"
     )
     file = _write(tmp_path, "w.yaml", text)
     state = load([file], environ={"TOK": "from-env"}, paths=paths)
@@ -270,7 +272,7 @@ def test_secret_digests_and_the_key_file(tmp_path: Path, paths: Paths) -> None:
     assert len(key) == 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.ours.stat().st_mode) == 0o700
-    assert state.server("a").secrets == (
+    assert state.server("aa").secrets == (
         SecretRef(target="A", source="env", ref="TOK", digest=secret_digest(key, "from-env")),
         SecretRef(
             target="B",
@@ -282,18 +284,18 @@ def test_secret_digests_and_the_key_file(tmp_path: Path, paths: Paths) -> None:
     again = load([file], environ={"TOK": "from-env"}, paths=paths)
     assert again == state
     rotated = load([file], environ={"TOK": "rotated"}, paths=paths)
-    assert rotated.server("a").secrets[0].digest != state.server("a").secrets[0].digest
+    assert rotated.server("aa").secrets[0].digest != state.server("aa").secrets[0].digest
 
 
 def test_the_key_is_not_created_without_secrets(tmp_path: Path, paths: Paths) -> None:
-    load([_write(tmp_path, "w.yaml", "version: 1\nservers: {a: {image: i}}\n")], paths=paths)
+    load([_write(tmp_path, "w.yaml", "version: 1\nservers: {aa: {image: i}}\n")], paths=paths)
     assert not paths.ours.exists()
 
 
 def test_a_damaged_key_is_a_state_error(tmp_path: Path, paths: Paths) -> None:
     paths.ours.mkdir(parents=True)
     (paths.ours / "secret.key").write_bytes(b"short")
-    text = "version: 1\nservers: {a: {image: i, secrets: {T: {env: T}}}}\n"
+    text = "version: 1\nservers: {aa: {image: i, secrets: {T: {env: T}}}}\n"
     with pytest.raises(StateError, match="damaged"):
         load([_write(tmp_path, "w.yaml", text)], environ={"T": "x"}, paths=paths)
 
@@ -315,7 +317,7 @@ def test_resolve_secret_value(tmp_path: Path) -> None:
 
 
 def test_validation_is_cached(tmp_path: Path, paths: Paths) -> None:
-    file = _write(tmp_path, "w.yaml", "version: 1\nservers: {a: {image: i}}\n")
+    file = _write(tmp_path, "w.yaml", "version: 1\nservers: {aa: {image: i}}\n")
     load([file], environ={}, paths=paths)
     assert len(list((paths.cache / "validated").iterdir())) == 1
     load([file], environ={}, paths=paths)
@@ -325,7 +327,7 @@ def test_validation_is_cached(tmp_path: Path, paths: Paths) -> None:
 def test_semantic_checks_run_even_when_the_schema_result_is_cached(
     tmp_path: Path, paths: Paths
 ) -> None:
-    text = "version: 1\nservers: {a: {image: i, secrets: {T: {env: T}}}}\n"
+    text = "version: 1\nservers: {aa: {image: i, secrets: {T: {env: T}}}}\n"
     file = _write(tmp_path, "w.yaml", text)
     load([file], environ={"T": "x"}, paths=paths)
     with pytest.raises(SpecError, match="environment variable T is not set"):

@@ -123,7 +123,7 @@ def test_a_rug_pull_at_run_time_is_withheld_refused_shown_and_can_be_taken(
     listed = thv(capsys, "list").out
     assert f"{name} " in listed and "running (tools drifted)" in listed
     status = json.loads(thv(capsys, "status", name, "--format", "json").out)
-    assert status["status_context"].startswith(DRIFT_CONTEXT + "echo (changed")
+    assert status["health"].startswith(DRIFT_CONTEXT + "echo (changed")
     verify = thv(capsys, "verify", "--format", "markdown", code=1)
     assert f"| `{name}` | ❌ changed |" in verify.out and "{+Before answering" in verify.out
     assert "differ from" in thv(capsys, "lock", code=1).err  # never taken silently

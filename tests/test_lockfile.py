@@ -83,14 +83,16 @@ def test_a_damaged_or_hand_edited_lock_is_an_error_naming_the_file(edit, says: s
 
 
 def test_plan_with_a_damaged_lock_fails_with_one_error(tmp_path: Path, capsys) -> None:
-    (tmp_path / "workloads.yaml").write_text("version: 1\nproject: p\nservers: {a: {image: i:1}}\n")
+    (tmp_path / "workloads.yaml").write_text(
+        "version: 1\nproject: p\nservers: {aa: {image: i:1}}\n"
+    )
     (tmp_path / "workloads.lock").write_text(
-        '{"version": 1, "servers": {"a": {"image": 5, "tools": {}}}}\n'
+        '{"version": 1, "servers": {"aa": {"image": 5, "tools": {}}}}\n'
     )
     result = thv(capsys, "validate", "-f", str(tmp_path / "workloads.yaml"))
     assert result.code == 1 and "Traceback" not in result.err
     assert result.err.startswith(
-        f"error: {tmp_path / 'workloads.lock'}:1: servers.a: needs 'image'"
+        f"error: {tmp_path / 'workloads.lock'}:1: servers.aa: needs 'image'"
     )
     assert "hint: restore workloads.lock from version control" in result.err
 

@@ -38,7 +38,7 @@ class NoEngine:
 def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     outside = tmp_path / "etc-profile.json"  # a profile outside the project directory
     outside.write_text(json.dumps(OUTSIDE_PROFILE))
-    extra = f"  c:\n    image: img:1\n    state: stopped\n    permission_profile: {outside}\n"
+    extra = f"  gamma:\n    image: img:1\n    state: stopped\n    permission_profile: {outside}\n"
     return make_project(tmp_path / "srv" / "mcp", WORKLOADS + extra, monkeypatch)
 
 
@@ -93,7 +93,7 @@ def test_the_snapshot_holds_no_secret_and_what_planning_needs(
     assert list(view["secret_digests"]) == ["env:TOK"]
     assert view["secret_digests"]["env:TOK"].startswith("hmac-sha256:")
     assert list(view["profiles"]) == [str(machine.parent.parent / "etc-profile.json")]
-    assert {w["name"] for w in doc["observed"]["workloads"]} == {"a", "b", "c"}
+    assert {w["name"] for w in doc["observed"]["workloads"]} == {"alpha", "beta", "gamma"}
     assert doc["observed"]["foreign_containers"] == {"bystander": engine_id(engine, "bystander")}
     to_stdout = json.loads(ok(thv(capsys, "state", "export")).out)
     assert to_stdout["kind"] == doc["kind"] and to_stdout["observed"] == doc["observed"]
@@ -109,7 +109,7 @@ def test_the_same_plan_as_on_the_machine(
     engine = install(monkeypatch, FakeRuntime())
     snapshot = exported(machine, engine, capsys)
     change = [("LOG: info", "LOG: debug"), ('"./data:/data:ro"', '"./data:/data"')]
-    new = "  d: {image: img:2, state: stopped, secrets: {TOKEN: {env: TOK}}}\n"
+    new = "  delta: {image: img:2, state: stopped, secrets: {TOKEN: {env: TOK}}}\n"
     for root in (machine, checkout):
         for old, replacement in change:
             edit(root / "workloads.yaml", old, replacement)
@@ -125,8 +125,8 @@ def test_the_same_plan_as_on_the_machine(
     assert here.code == 1 and "environment variable TOK is not set" in here.err
     kinds = [(a["kind"], a["name"], a["risk"]) for a in json.loads(from_file)["actions"]]
     assert kinds == [
-        ("recreate", "a", ["disruptive", "privilege-widening"]),
-        ("create", "d", ["new-server"]),
+        ("recreate", "alpha", ["disruptive", "privilege-widening"]),
+        ("create", "delta", ["new-server"]),
     ]
 
 
@@ -137,14 +137,14 @@ def test_a_plan_made_in_ci_applies_on_the_machine(
     snapshot = exported(machine, engine, capsys)
     # A new server fed by a secret source the machine had not reported: its digest is unknown
     # in CI, and read on the machine at apply time.
-    new = "  d: {image: img:2, state: stopped, secrets: {KEY: {env: NEW_KEY}}}\n"
+    new = "  delta: {image: img:2, state: stopped, secrets: {KEY: {env: NEW_KEY}}}\n"
     for root in (machine, checkout):
         edit(root / "workloads.yaml", "LOG: info", "LOG: debug")
         with (root / "workloads.yaml").open("a") as handle:
             handle.write(new)
     in_ci(checkout, monkeypatch)
     saved = ok(thv(capsys, "plan", "--observed", str(snapshot), "-o", "plan.json"))
-    assert "+ server 'd'" in saved.out
+    assert "+ server 'delta'" in saved.out
     assert "against the observed state exported 20" in ok(thv(capsys, "show", "plan.json")).out
     markdown = ok(thv(capsys, "show", "plan.json", "--format", "markdown")).out
     assert markdown.startswith("### toolhive-compose plan: project `rev`")
@@ -155,8 +155,8 @@ def test_a_plan_made_in_ci_applies_on_the_machine(
     engine.calls.clear()
     applied = ok(thv(capsys, "apply", "plan.json"))
     assert "Apply complete: 2 action(s) done." in applied.out
-    assert engine.created["d"].env["KEY"] == "the-new-key"
-    assert engine.created["a"].env["LOG"] == "debug"
+    assert engine.created["delta"].env["KEY"] == "the-new-key"
+    assert engine.created["alpha"].env["LOG"] == "debug"
     assert ok(thv(capsys, "plan", "--detailed-exitcode")).out.startswith("No changes.")
 
 
@@ -171,12 +171,12 @@ def test_a_ci_plan_goes_stale_when_the_machine_moves(
     on_machine(machine, engine, monkeypatch)
     shutil.copy(checkout / "plan.json", machine / "plan.json")
     line = refused(thv(capsys, "apply", "plan.json"))  # the machine's file was not updated
-    assert line == "error: plan is stale: servers.a changed in workloads.yaml (env.LOG)"
+    assert line == "error: plan is stale: servers.alpha changed in workloads.yaml (env.LOG)"
     edit(machine / "workloads.yaml", "LOG: info", "LOG: debug")
-    ok(thv(capsys, "stop", "b"))  # and meanwhile someone touched the machine
+    ok(thv(capsys, "stop", "beta"))  # and meanwhile someone touched the machine
     engine.calls.clear()
     line = refused(thv(capsys, "apply", "plan.json"))
-    assert line == "error: plan is stale: the container of b is exited (was created)"
+    assert line == "error: plan is stale: the container of beta is exited (was created)"
     assert not engine.calls
 
 

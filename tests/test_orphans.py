@@ -41,6 +41,9 @@ def processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-c", SLEEP, *args], env=env, stderr=out)
         started.append(proc)
+        # alive from the fork, but with the test's own command line until it has exec'd
+        wanted = "\0".join(args).encode()
+        wait_until(lambda: wanted in Path(f"/proc/{proc.pid}/cmdline").read_bytes())
         return proc
 
     yield start
@@ -114,7 +117,6 @@ def test_a_pid_of_another_program_reads_unhealthy_and_is_cleared(
 def test_a_thv_process_is_never_another_program(store: Store, processes) -> None:
     # e.g. ToolHive's `thv run --foreground`, whose own PID is the workload's
     proc = processes("thv", "run", "img", "--foreground", detached=True)
-    wait_until(lambda: pid_alive(proc.pid))
     assert orphans.foreign_pids([("fg", proc.pid)]) == []
 
 

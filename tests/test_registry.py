@@ -263,7 +263,7 @@ def test_missing_required_env_is_one_problem_per_server(tmp_path: Path, paths: P
 
 
 def test_resolution_problems(tmp_path: Path, paths: Paths) -> None:
-    servers = "  a:\n    server: nope\n  b:\n    server: docs\n    image: x:1\n"
+    servers = "  aa:\n    server: nope\n  bb:\n    server: docs\n    image: x:1\n"
     path = workloads(tmp_path, servers + "  c:\n    server: echo\n    url: https://x/mcp\n")
     with pytest.raises(SpecError) as info:
         load([path], environ={}, paths=paths)
@@ -274,12 +274,12 @@ def test_resolution_problems(tmp_path: Path, paths: Paths) -> None:
 
 
 def test_no_registry_is_a_clear_problem(tmp_path: Path, paths: Paths) -> None:
-    path = workloads(tmp_path, "  a:\n    server: echo\n", registry="")
+    path = workloads(tmp_path, "  aa:\n    server: echo\n", registry="")
     with pytest.raises(SpecError, match="needs a registry: pass --registry"):
         load([path], environ={"HOME": str(tmp_path)}, paths=paths)
     state = load([path], environ={}, paths=paths, registry=str(EXAMPLE))
-    assert state.server("a").registry_url == str(EXAMPLE)
-    missing = workloads(tmp_path, "  a:\n    server: echo\n", registry="nowhere.json")
+    assert state.server("aa").registry_url == str(EXAMPLE)
+    missing = workloads(tmp_path, "  aa:\n    server: echo\n", registry="nowhere.json")
     with pytest.raises(SpecError, match=r"cannot read the registry .*nowhere\.json"):
         load([missing], environ={}, paths=paths)
 

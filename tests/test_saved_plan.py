@@ -22,13 +22,13 @@ WORKLOADS = """\
 version: 1
 project: rev
 servers:
-  a:
+  alpha:
     image: img:1
     state: stopped
     env: {LOG: info}
     secrets: {TOKEN: {env: TOK}}
     volumes: ["./data:/data:ro"]
-  b:
+  beta:
     image: img:1
     state: stopped
     permission_profile: ./profile.json
@@ -103,7 +103,8 @@ def test_plan_o_saves_a_private_file_without_secret_values(
         "profile.json": "profile",
         "workloads.lock": "lock",
     }
-    assert doc["desired"]["servers"]["a"]["secrets"]["TOKEN"]["digest"].startswith("hmac-sha256:")
+    token = doc["desired"]["servers"]["alpha"]["secrets"]["TOKEN"]
+    assert token["digest"].startswith("hmac-sha256:")
     assert [a["kind"] for a in doc["plan"]["actions"]] == ["create", "create"]
     shown = ok(thv(capsys, "show", "plan.json", "--format", "json"))
     assert json.loads(shown.out) == doc["plan"]
@@ -127,12 +128,13 @@ def test_apply_of_the_file_does_exactly_that_then_nothing_is_left(
     applied = ok(thv(capsys, "apply", "plan.json"))  # no question: the file is the approval
     assert "Nothing has moved since." in applied.out
     assert "Apply complete: 2 action(s) done." in applied.out
-    assert sorted(engine.created) == ["a", "b"]
-    assert engine.created["a"].env["TOKEN"] == SECRET
+    assert sorted(engine.created) == ["alpha", "beta"]
+    assert engine.created["alpha"].env["TOKEN"] == SECRET
     assert SECRET not in applied.out + applied.err
     assert ok(thv(capsys, "plan", "--detailed-exitcode")).out.startswith("No changes.")
     again = thv(capsys, "apply", "plan.json")  # the same file twice: the machine moved
-    assert refused(again, "plan is stale: ").startswith("error: plan is stale: workload a appeared")
+    line = refused(again, "plan is stale: ")
+    assert line.startswith("error: plan is stale: workload alpha appeared")
 
 
 def _applied_then_saved(engine: FakeRuntime, capsys: Any, project: Path) -> None:
@@ -148,7 +150,7 @@ def test_stale_when_the_workloads_file_changed(
     _applied_then_saved(engine, capsys, project)
     edit(project / "workloads.yaml", "LOG: debug", "LOG: trace")
     line = refused(thv(capsys, "apply", "plan.json"), "hint: nothing was done")
-    assert line == "error: plan is stale: servers.a changed in workloads.yaml (env.LOG)"
+    assert line == "error: plan is stale: servers.alpha changed in workloads.yaml (env.LOG)"
     assert not engine.calls
 
 
@@ -158,7 +160,7 @@ def test_stale_when_a_secret_was_rotated(
     _applied_then_saved(engine, capsys, project)
     monkeypatch.setenv("TOK", "rotated-in-the-shell")  # no file changed
     line = refused(thv(capsys, "apply", "plan.json"))
-    assert line == "error: plan is stale: secret TOKEN of a changed (a new value in env:TOK)"
+    assert line == "error: plan is stale: secret TOKEN of alpha changed (a new value in env:TOK)"
     assert "rotated-in-the-shell" not in line
     assert not engine.calls
 
@@ -167,11 +169,11 @@ def test_stale_when_the_container_was_recreated(
     project: Path, engine: FakeRuntime, capsys: Any
 ) -> None:
     _applied_then_saved(engine, capsys, project)
-    old = next(c for c in engine.containers.values() if c.name == "b")
+    old = next(c for c in engine.containers.values() if c.name == "beta")
     del engine.containers[old.id]
-    engine.add("b", image=old.image, state=old.state, **old.labels)
+    engine.add("beta", image=old.image, state=old.state, **old.labels)
     line = refused(thv(capsys, "apply", "plan.json"))
-    assert line == "error: plan is stale: the container of b was recreated"
+    assert line == "error: plan is stale: the container of beta was recreated"
     assert not engine.calls
 
 
@@ -186,7 +188,7 @@ def test_stale_when_a_profile_changed_or_a_lock_appeared(
     (project / "workloads.lock").unlink()
     (project / "profile.json").write_text(json.dumps({"network": {}}))
     line = refused(thv(capsys, "apply", "plan.json"))
-    assert line.startswith("error: plan is stale: profile.json changed; servers.b changed (")
+    assert line.startswith("error: plan is stale: profile.json changed; servers.beta changed (")
     assert not engine.calls
 
 
@@ -195,17 +197,19 @@ def test_stale_when_the_machine_would_plan_otherwise(
 ) -> None:
     """Nothing the checks hold moved (another project is not fingerprinted), yet a plan made
     now differs: here it fails, as another project took the port meanwhile.  Refused too."""
-    edit(project / "workloads.yaml", "servers:\n", "servers:\n  c: {image: img:1, port: 18050}\n")
+    gamma = "  gamma: {image: img:1, port: 18050}"
+    edit(project / "workloads.yaml", "servers:\n", f"servers:\n{gamma}\n")
     edit(
         project / "workloads.yaml",
-        "  c: {image: img:1, port: 18050}",
-        "  c: {image: img:1, port: 18050, state: stopped}",
+        "  gamma: {image: img:1, port: 18050}",
+        "  gamma: {image: img:1, port: 18050, state: stopped}",
     )
     ok(thv(capsys, "plan", "-o", "plan.json"))
     other = project.parent / "other"
     other.mkdir()
     (other / "workloads.yaml").write_text(
-        "version: 1\nproject: other\nservers:\n  z: {image: img:1, port: 18050, state: stopped}\n"
+        "version: 1\nproject: other\nservers:\n"
+        "  zeta: {image: img:1, port: 18050, state: stopped}\n"
     )
     monkeypatch.chdir(other)
     ok(thv(capsys, "apply", "--yes"))
@@ -214,7 +218,7 @@ def test_stale_when_the_machine_would_plan_otherwise(
     line = refused(thv(capsys, "apply", "plan.json"))
     assert line == (
         "error: plan is stale: a plan made now fails: "
-        "server c: port 18050 is already used by workload z"
+        "server gamma: port 18050 is already used by workload zeta"
     )
     assert not engine.calls
 
@@ -300,10 +304,10 @@ def test_another_project_or_state_directory_is_refused(
 def test_deny_gate_and_unknown_classes(project: Path, engine: FakeRuntime, capsys: Any) -> None:
     gate = thv(capsys, "plan", "--deny", "new-server", "--deny", "disruptive", "-o", "p.json")
     assert refused(gate) == (
-        "error: the plan has 2 action(s) of a denied class: create a (new-server), "
-        "create b (new-server)"
+        "error: the plan has 2 action(s) of a denied class: create alpha (new-server), "
+        "create beta (new-server)"
     )
-    assert "+ server 'a'" in gate.out  # the plan is still shown, and saved
+    assert "+ server 'alpha'" in gate.out  # the plan is still shown, and saved
     assert (project / "p.json").exists()
     ok(thv(capsys, "show", "p.json", "--deny", "privilege-widening"))
     assert refused(thv(capsys, "show", "p.json", "--deny", "new-server"))
@@ -338,7 +342,7 @@ def test_privilege_widening_asks_again(
 
     off = thv(capsys, "apply", "--yes")  # off a terminal, --yes alone is not enough
     assert refused(off, "--allow privilege-widening").startswith(
-        "error: refusing to widen privileges (recreate a) without --allow privilege-widening"
+        "error: refusing to widen privileges (recreate alpha) without --allow privilege-widening"
     )
     monkeypatch.setattr("sys.stdin", _Terminal("yes", "no"))  # first yes, then refuse
     assert "the privilege-widening actions were not granted" in refused(thv(capsys, "apply"))
@@ -347,13 +351,14 @@ def test_privilege_widening_asks_again(
     assert "the privilege-widening actions were not granted" in refused(
         thv(capsys, "apply", "--yes")
     )
-    assert "denied class: recreate a (disruptive)" in refused(
+    assert "denied class: recreate alpha (disruptive)" in refused(
         thv(capsys, "apply", "--yes", "--allow", "privilege-widening", "--deny", "disruptive")
     )
     assert not engine.calls
     monkeypatch.setattr("sys.stdin", _Terminal("yes", "yes"))
     ok(thv(capsys, "apply"))
-    assert engine.created["a"].mounts == (Mount(str(project / "data"), "/data", read_only=False),)
+    mount = Mount(str(project / "data"), "/data", read_only=False)
+    assert engine.created["alpha"].mounts == (mount,)
 
 
 def test_saved_plan_widening_needs_allow_off_a_terminal(
@@ -366,7 +371,7 @@ def test_saved_plan_widening_needs_allow_off_a_terminal(
     assert refused(thv(capsys, "apply", "plan.json"), "--allow privilege-widening")
     assert not engine.calls
     ok(thv(capsys, "apply", "plan.json", "--allow", "privilege-widening"))
-    assert ("create", "a") in engine.calls
+    assert ("create", "alpha") in engine.calls
 
 
 def test_never_written_over_an_input(project: Path, engine: FakeRuntime, capsys: Any) -> None:

@@ -140,8 +140,8 @@ def test_valid_document_has_no_issues() -> None:
             {"version": 1, "servers": {"a b": {"image": "x"}}},
             (
                 "servers.a b",
-                "a server name may contain only letters, digits, '.', '_' and '-', "
-                "and have at most 100 characters",
+                "a server name starts with a letter or digit, may contain only letters, digits, "
+                "'.', '_' and '-', and has at most 100 characters",
                 True,
             ),
         ),

@@ -22,7 +22,11 @@ from toolhive_compose.model import SecretRef, ServerSpec
 from toolhive_compose.paths import Paths
 from toolhive_compose.state import Store, group_document, state_lock
 from toolhive_compose.state.atomic import atomic_create, atomic_write
-from toolhive_compose.state.runconfig import build_runconfig, canonical_from_runconfig
+from toolhive_compose.state.runconfig import (
+    TOOLHIVE_FIELDS,
+    build_runconfig,
+    canonical_from_runconfig,
+)
 from toolhive_compose.state.status import now_rfc3339, parse_rfc3339
 from toolhive_compose.workloads.lifecycle import Lifecycle
 
@@ -141,7 +145,9 @@ def test_unknown_keys_survive_read_modify_write(store: Store) -> None:
     assert after["audit_config"] == {"component": "x"}
     assert after["future_field"] == [1, {"nested": True}]
     assert after["container_labels"]["someone.else/label"] == "kept"
-    assert list(after)[:4] == ["schema_version", "image", "cmd_args", "audit_config"]
+    known = [k for k in after if k in TOOLHIVE_FIELDS]  # laid out as ToolHive's encoder does
+    assert known == sorted(known, key=list(TOOLHIVE_FIELDS).index)
+    assert list(after)[-2:] == ["future_field", "toolhive_compose"]
     for key, value in rc.items():  # every original key and value is still there
         assert after[key] == (value if key != "group" else "ops"), key
     assert canonical_from_runconfig(store.runconfigs.read("fetch") or {})["group"] == "ops"
@@ -376,9 +382,6 @@ def test_now_uses_the_local_offset(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- groups --------------------------------------------------------------------------------
 def test_group_document_is_toolhives() -> None:
     assert group_document("dev") == {"name": "dev", "registered_clients": []}
-    doc = group_document("dev", project="p", description="d")
-    assert list(doc) == ["name", "registered_clients", "toolhive_compose"]
-    assert doc["toolhive_compose"] == {"project": "p", "description": "d"}
 
 
 def test_group_files(store: Store) -> None:
@@ -386,13 +389,15 @@ def test_group_files(store: Store) -> None:
     store.groups.ensure_default()
     store.groups.ensure_default()
     life.group_create("dev", project="p", description="Tools")
-    life.group_create("dev", project="p", description="Tools, updated")  # ours: rewritten
+    life.group_create("dev", project="p", description="Tools, updated")  # ours: recorded
     life.group_create("theirs")
     default = store.paths.groups / "default.json"
     assert default.read_text() == '{\n  "name": "default",\n  "registered_clients": []\n}\n'
     dev = json.loads((store.paths.groups / "dev.json").read_text())
-    assert dev["name"] == "dev" and dev["registered_clients"] == []
-    assert dev["toolhive_compose"]["description"] == "Tools, updated"
+    assert dev == {"name": "dev", "registered_clients": []}  # exactly ToolHive's shape
+    owners = store.group_owners()
+    assert owners["dev"].project == "p" and owners["dev"].description == "Tools, updated"
+    assert "theirs" not in owners
     assert _mode(store.paths.groups / "dev.json") == 0o600
     assert _mode(store.paths.groups) == 0o750
     assert store.groups.names() == ["default", "dev", "theirs"]
@@ -400,6 +405,7 @@ def test_group_files(store: Store) -> None:
     life.group_delete("dev")
     life.group_delete("dev")
     assert store.groups.names() == ["default", "theirs"]
+    assert "dev" not in store.group_owners()
 
 
 def test_group_create_keeps_registered_clients_of_an_existing_group(store: Store) -> None:
@@ -410,21 +416,20 @@ def test_group_create_keeps_registered_clients_of_an_existing_group(store: Store
     assert json.loads(path.read_text())["registered_clients"] == ["claude-code"]
 
 
-def test_group_update_keeps_registered_clients_and_unknown_keys(store: Store) -> None:
-    """A group-update (description changed) rewrites only our extension: clients that
-    ``thv client register`` added, and keys ToolHive may add later, are kept."""
+def test_group_update_leaves_the_group_file_alone(store: Store) -> None:
+    """A group-update (description changed) records the description apart: clients that
+    ``thv client register`` added, and keys ToolHive may add later, are never rewritten."""
     life = Lifecycle(None, store)  # type: ignore[arg-type]
     life.group_create("dev", project="p", description="old")
     path = store.paths.groups / "dev.json"
     doc = json.loads(path.read_text())
     doc["registered_clients"] = ["claude-code", "cursor"]
     doc["future_key"] = {"x": 1}
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    text = json.dumps(doc, indent=2) + "\n"
+    path.write_text(text)
     life.group_create("dev", project="p", description="new")  # what group-update runs
-    after = json.loads(path.read_text())
-    assert after["toolhive_compose"]["description"] == "new"
-    assert after["registered_clients"] == ["claude-code", "cursor"]
-    assert after["future_key"] == {"x": 1}
+    assert path.read_text() == text
+    assert store.group_owners()["dev"].description == "new"
 
 
 # -- the apply lock --------------------------------------------------------------------------

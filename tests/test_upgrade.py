@@ -139,11 +139,11 @@ def paths(tmp_path: Path) -> Paths:
 def test_spec_from_runconfig_round_trips(tmp_path: Path, paths: Paths) -> None:
     (tmp_path / "token").write_text("t0k\n")
     (tmp_path / "w.yaml").write_text(
-        "version: 1\nproject: p\nservers:\n  s:\n    server: echo\n    port: 18999\n"
+        "version: 1\nproject: p\nservers:\n  s1:\n    server: echo\n    port: 18999\n"
         "    env: {A: b}\n    labels: {team: x}\n    volumes: ['./d:/d:ro']\n"
         "    secrets: {TOKEN: {file: ./token}}\n    args: [--x]\n"
     )
-    spec = load([tmp_path / "w.yaml"], environ={}, paths=paths, registry=str(EXAMPLE)).server("s")
+    spec = load([tmp_path / "w.yaml"], environ={}, paths=paths, registry=str(EXAMPLE)).server("s1")
     canon = {**canonical(spec), "target_port": 8080}
     stored = build_runconfig(
         spec, port=18999, target_port=8080, project="p", canon=canon, config_hash="h"

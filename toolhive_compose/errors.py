@@ -11,16 +11,19 @@ Hierarchy::
     ├── EngineUnavailable         the container engine does not answer
     ├── EngineError               the engine refused an operation
     ├── StateError                an unreadable or unwritable state file
-    ├── LockHeld                  another apply holds the state lock
+    │   └── DamagedFile           a state file that cannot be read as its format says (names it)
+    ├── LockHeld                  another command holds the state lock
     ├── PlanError                 the desired state cannot be reached (name clash, port clash)
     ├── NotFound                  a named workload or group does not exist
     ├── ApplyFailed               some actions failed (the summary was already printed)
     ├── PlanFileError             a saved plan or observed-state file that cannot be used
     ├── StalePlan                 a saved plan whose inputs or machine moved (nothing done)
     ├── RiskDenied                the plan has an action of a class denied by --deny
-    └── Cancelled                 the work was cancelled (timed out, or interrupted)
+    ├── Cancelled                 the work was cancelled (timed out, or interrupted)
+    └── Interrupted               Ctrl-C (at a prompt, or while a command ran)   exit 130
 
-Exit codes: 0 success, 1 any error, 2 only for ``plan --detailed-exitcode`` with changes.
+Exit codes: 0 success, 1 any error, 2 only for ``plan --detailed-exitcode`` with changes,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -97,6 +100,18 @@ class StateError(ThvError):
     """A state file cannot be read or written."""
 
 
+class DamagedFile(StateError):
+    """A state file exists but cannot be read as its format says: not JSON, not an object,
+    a field of the wrong type.  ``path`` names it, ``reason`` says what is wrong; the message
+    names both."""
+
+    def __init__(self, kind: str, path: object, reason: str, *, hint: str | None = None) -> None:
+        self.kind = kind  # "run config", "status file", "group file", …
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"damaged {kind} {self.path}: {reason}", hint=hint)
+
+
 class LockHeld(ThvError):
     """Another process holds the state lock."""
 
@@ -129,3 +144,9 @@ class RiskDenied(ThvError):
 class Cancelled(ThvError):
     """The work was cancelled (its timeout passed, or Ctrl-C): it stopped before its next
     engine call or state write (:mod:`toolhive_compose.cancel`)."""
+
+
+class Interrupted(ThvError):
+    """The user pressed Ctrl-C (SIGINT); nothing more was done."""
+
+    exit_code = 130

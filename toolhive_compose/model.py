@@ -185,6 +185,10 @@ class ObservedWorkload:
     remote: bool = False
     extra_container_ids: tuple[str, ...] = ()  # duplicates left by an interrupted recreate
     server_tools: tuple[str, ...] | None = None  # tool names the server offered its proxy
+    # A damaged state file of this workload, as one sentence naming it ("" = none).  A damaged
+    # run config leaves ``spec`` None; a damaged status file reads as no status file.
+    damage: str = ""
+    runconfig_damaged: bool = False
 
     @property
     def owned(self) -> bool:
@@ -206,6 +210,7 @@ class ObservedGroup:
     project: str = ""  # project that created it; "" = not ours
     description: str = ""
     registered_clients: tuple[str, ...] = ()  # as the group file lists them (ToolHive's)
+    damage: str = ""  # the group file is damaged: one sentence naming it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +225,8 @@ class ObservedState:
     client_files: tuple[ObservedClientFile, ...] = ()
     client_records: tuple[ClientEntryRecord, ...] = ()
     client_registrations: tuple[ClientRegistration, ...] = ()
+    # damaged state that belongs to no one workload (the ownership file), one sentence each
+    notes: tuple[str, ...] = ()
 
     def workload(self, name: str) -> ObservedWorkload | None:
         for w in self.workloads:

@@ -6,6 +6,9 @@ file loads (:func:`read_secret`, to make its digest) and when its container is m
 (:func:`resolve_secret_value`).  Values are never printed nor stored: plans and run configs
 hold :func:`secret_digest` HMACs under a local key, 32 random bytes in ``<ours>/secret.key``
 (mode 0600, directory 0700), created atomically on first use (:func:`secret_key`).
+
+Every value read is remembered (in this process only) so that text bound for a log or an
+error report can be cleaned of it (:func:`redact`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ KEY_SIZE = 32
 _MAX_FILE = 1 << 20
 
 
+_READ: set[str] = set()  # every secret value this process has read
+REDACTED = "(sensitive)"
+
+
 class Unavailable(Exception):
     """A referenced secret or profile cannot be used; ``str()`` says why, never the value."""
 
@@ -37,9 +44,20 @@ def read_secret(source: str, ref: str, environ: Mapping[str, str]) -> str:
     if source == "env":
         if ref not in environ:
             raise Unavailable(f"environment variable {ref} is not set")
-        return environ[ref]
-    text = read_text_file(ref)
-    return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+        value = environ[ref]
+    else:
+        text = read_text_file(ref)
+        value = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if value:
+        _READ.add(value)
+    return value
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret value this process has read replaced by ``(sensitive)``."""
+    for value in sorted(_READ, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
 
 
 def resolve_secret_value(ref: SecretRef, environ: Mapping[str, str] | None = None) -> str:

@@ -94,8 +94,8 @@ class Machine:
         desired = load([self.file])
         for group in desired.groups:
             if group.name != "default":
-                doc = group_document(group.name, project=project, description=group.description)
-                self.store.groups.create(group.name, doc)
+                self.store.groups.create(group.name, group_document(group.name))
+                self.store.ownership.set_group(group.name, project, group.description)
         for spec in desired.servers:
             self.run(spec, project)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from toolhive_compose.runtime import Container, ContainerParams, ImageInfo, PullProgress
 
+STARTED_AT = "2026-08-21T08:00:00.123456789Z"  # when a running fake container started
 TOOLHIVE_LABELS = ("toolhive", "toolhive-name", "toolhive-basename", "toolhive-transport")
 
 
@@ -94,7 +95,11 @@ class FakeRuntime:
         return {
             "Id": found.id,
             "Name": f"/{found.name}",
-            "State": {"Status": found.state, "Running": found.state == "running"},
+            "State": {
+                "Status": found.state,
+                "Running": found.state == "running",
+                "StartedAt": STARTED_AT if found.state == "running" else "0001-01-01T00:00:00Z",
+            },
             "Config": {"Image": found.image, "Labels": dict(found.labels)},
         }
 

@@ -5,39 +5,43 @@ Each class is small and built from the pieces the declarative path uses too —
 :mod:`toolhive_compose.workloads.queries` for every query, the
 :class:`~toolhive_compose.state.Store` for groups — so ``thv stop`` and a planned ``stop`` run
 the same code.
+
+Every change takes the state lock (:func:`~toolhive_compose.state.state_lock`: one command
+that changes workloads at a time; re-entered freely within a process), and every name is
+checked by :mod:`toolhive_compose.spec.names` before anything is touched.  A workload whose
+state files are damaged can still be stopped and deleted; a damaged group file can still be
+deleted.
 """
 
 from __future__ import annotations
 
 import builtins
-import re
+import contextlib
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
-from ..errors import NotFound, ThvError
+from ..errors import DamagedFile, NotFound, ThvError
 from ..fingerprint import canonical
 from ..model import DEFAULT_GROUP, ServerSpec
 from ..runtime import Runtime
-from ..state import Store, group_document
-from ..state.store import GROUP_EXTENSION_KEY
+from ..spec.names import check_group_name, check_workload_name
+from ..state import Store, group_document, state_lock
 from ..workloads.lifecycle import Lifecycle
 from ..workloads.queries import Workload, get_workload, list_workloads
 from .protocols import Group
 
 HIDDEN_GROUPS = frozenset({"__mcp-optimizer__"})
-_GROUP_NAME = re.compile(r"^[a-z0-9_\-\s]+$")
 _CHUNK = 65536
 
 
-def group_name_problem(name: str) -> str | None:
-    """ToolHive's group-name validation, as a sentence (or None when valid)."""
-    if not name.strip():
-        return "group name cannot be empty"
-    if name != name.strip() or "  " in name or "\x00" in name:
-        return f"invalid group name {name!r}: no leading, trailing or double spaces"
-    if name != name.lower() or not _GROUP_NAME.match(name):
-        return f"invalid group name {name!r}: lowercase letters, digits, '_', '-' and spaces only"
-    return None
+def changing(store: Store, what: str) -> contextlib.AbstractContextManager[None]:
+    """The state lock, for one change made through the library (``thv run`` names itself
+    ``thv run``; another program ``<program> (library: run)``)."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    operation = f"thv {what}" if program == "thv" else f"{program} (library: {what})"
+    return state_lock(store.paths.ours, operation=operation)
 
 
 class LocalWorkloads:
@@ -48,6 +52,7 @@ class LocalWorkloads:
         self.store = store
 
     def get(self, name: str) -> Workload:
+        check_workload_name(name, existing=True)
         return get_workload(self.runtime, self.store, name)
 
     def list(
@@ -80,31 +85,37 @@ class LocalLifecycle:
         self.queries = queries
 
     def run(self, spec: ServerSpec, *, project: str = "") -> Workload:
-        self._preflight(spec)
-        self.core.create(spec, canonical(spec), project=project)
+        check_workload_name(spec.name, container=not spec.remote)
+        with changing(self.core.store, "run"):
+            self._preflight(spec)
+            self.core.create(spec, canonical(spec), project=project)
         return self.queries.get(spec.name)
 
     def start(self, name: str) -> bool:
-        w = self.queries.get(name)
-        if w.status == "running":
-            return False
-        self.core.start(name, w.container_id)
-        return True
+        with changing(self.core.store, "start"):
+            w = self.queries.get(name)
+            if w.status == "running":
+                return False
+            self.core.start(name, w.container_id)
+            return True
 
     def stop(self, name: str) -> None:
-        self.core.stop(name, self.queries.get(name).container_id)
+        with changing(self.core.store, "stop"):
+            self.core.stop(name, self.queries.get(name).container_id)
 
     def delete(self, name: str) -> None:
-        self.core.delete(name, self.queries.get(name).container_id)
+        with changing(self.core.store, "delete"):
+            self.core.delete(name, self.queries.get(name).container_id)
 
     def update(self, spec: ServerSpec, *, project: str | None = None) -> Workload:
-        current = self.queries.get(spec.name)
-        project = current.project if project is None else project
-        rc = self.core.store.runconfigs.read(spec.name) or {}
-        canon = canonical(spec, port=int(rc.get("port") or 0) or None)
-        if canon["target_port"] is None and rc.get("target_port"):
-            canon["target_port"] = int(rc["target_port"])
-        self.core.replace(spec, canon, project=project, container_id=current.container_id)
+        with changing(self.core.store, "update"):
+            current = self.queries.get(spec.name)
+            project = current.project if project is None else project
+            rc = self.core.store.runconfigs.read_or_none(spec.name) or {}
+            canon = canonical(spec, port=int(rc.get("port") or 0) or None)
+            if canon["target_port"] is None and rc.get("target_port"):
+                canon["target_port"] = int(rc["target_port"])
+            self.core.replace(spec, canon, project=project, container_id=current.container_id)
         return self.queries.get(spec.name)
 
     def _preflight(self, spec: ServerSpec) -> None:
@@ -115,14 +126,16 @@ class LocalLifecycle:
             raise ThvError(
                 f"group {spec.group!r} does not exist", hint=f"thv group create {spec.group}"
             )
-        status = store.statuses.get(spec.name)
-        if store.runconfigs.read(spec.name) is not None and (
-            status is None or status.status != "error"
-        ):
+        hint = f"choose another --name, or remove it with thv rm {spec.name}"
+        try:
+            status = store.statuses.get(spec.name)
+            exists = store.runconfigs.read(spec.name) is not None
+        except DamagedFile as exc:
             raise ThvError(
-                f"workload {spec.name} already exists",
-                hint=f"choose another --name, or remove it with thv rm {spec.name}",
-            )
+                f"workload {spec.name} already exists ({exc.message})", hint=hint
+            ) from None
+        if exists and (status is None or status.status != "error"):
+            raise ThvError(f"workload {spec.name} already exists", hint=hint)
 
 
 class LocalLogs:
@@ -172,57 +185,73 @@ class LocalGroups:
         self.queries = queries
 
     def create(self, name: str) -> Group:
-        problem = group_name_problem(name)
-        if problem:
-            raise ThvError(problem)
-        if not self.store.groups.create(name, group_document(name)):
-            raise ThvError(f"group {name!r} already exists")
+        check_group_name(name)
+        with changing(self.store, "group create"):
+            if not self.store.groups.create(name, group_document(name)):
+                raise ThvError(f"group {name!r} already exists")
         return self.get(name)
 
     def get(self, name: str) -> Group:
+        """The group; :class:`DamagedFile` (naming it) when its file cannot be read."""
         doc = self.store.groups.read(name)
         if doc is None:
             raise NotFound(f"group {name!r} does not exist", hint="thv group list")
-        ext = doc.get(GROUP_EXTENSION_KEY)
-        clients = doc.get("registered_clients")
+        clients = doc.get("registered_clients") or []
         return Group(
             name=str(doc.get("name") or name),
-            registered_clients=tuple(map(str, clients)) if isinstance(clients, list) else (),
-            project=str(ext.get("project") or "") if isinstance(ext, dict) else "",
+            registered_clients=tuple(clients),
+            project=self._owners().get(name, ""),
         )
 
     def list(self) -> builtins.list[Group]:
+        """Every group, sorted; one whose file is damaged is listed with ``damage`` set."""
         self.store.groups.ensure_default()
         names = [n for n in self.store.groups.names() if n not in HIDDEN_GROUPS]
-        return [self.get(n) for n in sorted(names)]
+        found = []
+        for name in sorted(names):
+            try:
+                found.append(self.get(name))
+            except DamagedFile as exc:
+                found.append(
+                    Group(name=name, project=self._owners().get(name, ""), damage=exc.message)
+                )
+        return found
 
     def exists(self, name: str) -> bool:
-        return self.store.groups.read(name) is not None
+        return self.store.groups.path(name).is_file()
 
     def delete(self, name: str, *, with_workloads: bool = False) -> builtins.list[str]:
         if name.strip().lower() == DEFAULT_GROUP:
             raise ThvError("the default group cannot be removed")
-        if not self.exists(name):
-            raise NotFound(f"group {name!r} does not exist", hint="thv group list")
-        members = self.queries.list_in_group(name)
-        if with_workloads:
-            for w in members:
-                self.core.delete(w.name, w.container_id)
-        else:
-            self.move([w.name for w in members], name, DEFAULT_GROUP)
-        self.core.group_delete(name)
+        with changing(self.store, "group rm"):
+            if not self.exists(name):
+                raise NotFound(f"group {name!r} does not exist", hint="thv group list")
+            members = self.queries.list_in_group(name)
+            if with_workloads:
+                for w in members:
+                    self.core.delete(w.name, w.container_id)
+            else:
+                self.move([w.name for w in members], name, DEFAULT_GROUP)
+            self.core.group_delete(name)
         return [w.name for w in members]
 
     def move(self, names: Sequence[str], from_group: str, to_group: str) -> builtins.list[str]:
-        if to_group != DEFAULT_GROUP and not self.exists(to_group):
-            raise NotFound(
-                f"group {to_group!r} does not exist", hint=f"thv group create {to_group}"
-            )
-        moved = []
-        for name in names:
-            rc = self.store.runconfigs.read(name)
-            if rc is None or str(rc.get("group") or DEFAULT_GROUP) != from_group:
-                continue
-            self.core.move_group(name, to_group)
-            moved.append(name)
+        with changing(self.store, "group move"):
+            if to_group != DEFAULT_GROUP and not self.exists(to_group):
+                raise NotFound(
+                    f"group {to_group!r} does not exist", hint=f"thv group create {to_group}"
+                )
+            moved = []
+            for name in names:
+                rc = self.store.runconfigs.read_or_none(name)
+                if rc is None or str(rc.get("group") or DEFAULT_GROUP) != from_group:
+                    continue
+                self.core.move_group(name, to_group)
+                moved.append(name)
         return moved
+
+    def _owners(self) -> dict[str, str]:
+        try:
+            return {name: owner.project for name, owner in self.store.group_owners().items()}
+        except DamagedFile:
+            return {}

@@ -32,6 +32,7 @@ class Group:
     name: str
     registered_clients: tuple[str, ...] = ()
     project: str = ""  # the toolhive-compose project that declared it; "" = none
+    damage: str = ""  # its file cannot be read: one sentence naming it ("" = readable)
 
 
 @runtime_checkable

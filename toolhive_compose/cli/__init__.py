@@ -7,7 +7,8 @@ family — :mod:`.declarative` (plan, apply, down, validate, config, schema), :m
 :mod:`.clients` (client), :mod:`.review` (show, state export; saved plans), :mod:`.service`,
 :mod:`.surface` (tools, lock, verify) — and register themselves when imported; their human
 text is :mod:`.text`, :mod:`.markdown` and :mod:`.tables`, the risk gates and the run of a plan
-:mod:`.running`.  Call :func:`main` to run ``thv`` inside another program.
+:mod:`.running`; an unexpected error's report is :mod:`.crash`.  Call :func:`main` to run
+``thv`` inside another program.
 """
 
 from __future__ import annotations
@@ -39,17 +40,29 @@ COMMAND_MODULES = {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``thv``: run the app; turn expected errors into one line on stderr and exit 1."""
+    """``thv``: run the app; turn expected errors into one line on stderr and exit 1.
+
+    ``--debug`` anywhere before ``--`` (as ToolHive's global flag), or ``THV_DEBUG=1``, prints
+    the traceback of an unexpected error instead of writing it to a debug log."""
     args = sys.argv[1:] if argv is None else list(argv)
     proxy_name = foreground_target(args, os.environ)
     if proxy_name is not None:  # the detached proxy process (the `thv` script skips typer)
         from ..proxy.main import run
 
         sys.exit(run(proxy_name))
+    args, debug = split_debug(args)
     register_commands(args)
     from .app import run_app
 
-    run_app(argv)
+    run_app(args, debug=debug)
+
+
+def split_debug(args: Sequence[str]) -> tuple[list[str], bool]:
+    """``args`` without the global ``--debug`` flag (before any ``--``), and whether it was
+    there."""
+    end = list(args).index("--") if "--" in args else len(args)
+    head = [a for a in args[:end] if a != "--debug"]
+    return [*head, *args[end:]], len(head) != end
 
 
 def register_commands(args: Sequence[str]) -> None:

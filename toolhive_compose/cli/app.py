@@ -5,12 +5,19 @@ one confirmation prompt, the parsers of ``KEY=VALUE`` and ``NAME,target=ENV`` fl
 :func:`run_app`, which turns expected errors into one line on stderr.
 
 Exit codes: 0 success; 1 any error (bad file, engine unreachable, failed action, refused
-confirmation, usage error); 2 only from ``plan --detailed-exitcode`` when changes are
-pending.  Errors are one sentence on stderr (``error: …``), plus ``hint: …`` when useful.
+confirmation or end of input at a prompt, usage error); 2 only from ``plan
+--detailed-exitcode`` when changes are pending; 130 interrupted (Ctrl-C).  Errors are one
+sentence on stderr (``error: …``), plus ``hint: …`` when useful; an unexpected exception is
+one line plus the path of a debug log holding its traceback (:mod:`.crash`).
+
+Nothing here imports a private module of typer or click: usage errors are recognised by the
+interface click documents for them (``format_message()``), and Ctrl-C and end of input are
+caught in the command group (:class:`Group`) before typer turns them into bare exit codes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -23,12 +30,57 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+import typer.core
 
-from ..errors import ThvError
+from ..errors import Interrupted, ThvError
 from ..plan.risk import Risk
+
+
+class Group(typer.core.TyperGroup):
+    """The ``thv`` group: Ctrl-C anywhere in a command is :class:`Interrupted` (exit 130, one
+    line), end of input an error (exit 1) — typer would make them a silent 130 and
+    ``Aborted!``."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if sys.stderr.isatty():  # after the terminal's ^C
+                sys.stderr.write("\n")
+            raise Interrupted("interrupted") from None
+        except EOFError:
+            raise ThvError("end of input") from None
+
+
+class NamesCommand(typer.core.TyperCommand):
+    """A command whose arguments are names: a word that starts with ``-`` but is none of its
+    options (``thv stop -rf``) is a name — refused by the name rules in one sentence —
+    rather than options ``-r -f`` or a parse error."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        known = {o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts)}
+        options, names = [], []
+        for index, arg in enumerate(args):
+            if arg == "--":
+                names.extend(args[index + 1 :])
+                break
+            if arg.startswith("-") and arg != "-" and not _is_option(arg, known):
+                names.append(arg)
+            else:
+                options.append(arg)
+        return super().parse_args(ctx, [*options, "--", *names] if names else options)
+
+
+def _is_option(arg: str, known: set[str]) -> bool:
+    """``--flag``, ``--opt=value``, ``-f`` or several known one-letter flags (``-af``)."""
+    if arg.split("=", 1)[0] in known:
+        return True
+    return not arg.startswith("--") and all(f"-{c}" in known for c in arg[1:])
+
 
 app = typer.Typer(
     name="thv",
+    cls=Group,
     help="Run MCP servers in containers the way ToolHive does, declaratively.",
     no_args_is_help=True,
     add_completion=False,
@@ -189,12 +241,21 @@ def confirm(
     accept: Collection[str] = ("yes",),
 ) -> None:
     """Go on only with ``--yes`` or an accepted answer to ``question``; off a terminal, refuse
-    (``refusal``, ``hint``) rather than assume."""
+    (``refusal``, ``hint``) rather than assume.  End of input (Ctrl-D) is ``cancelled``, exit
+    1; Ctrl-C is ``cancelled``, exit 130 — either way nothing has been done."""
     if yes:
         return
     if not sys.stdin.isatty():
         raise ThvError(refusal, hint=hint)
-    if input(question).strip() not in accept:
+    try:
+        answer = input(question)
+    except EOFError:
+        sys.stderr.write("\n")  # end the prompt's line
+        raise ThvError(f"{cancelled} (end of input)") from None
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        raise Interrupted(f"{cancelled} (interrupted)") from None
+    if answer.strip() not in accept:
         raise ThvError(cancelled)
 
 
@@ -216,34 +277,56 @@ def secret_ref(text: str) -> tuple[str, dict[str, str]]:
     return target, {"env": provider if provider in os.environ else name}
 
 
+def changing(command: str) -> contextlib.AbstractContextManager[None]:
+    """The state lock, held by a command that changes workloads (``command``: ``thv stop``)."""
+    from ..paths import Paths
+    from ..state import state_lock
+
+    return state_lock(Paths.from_env().ours, operation=command)
+
+
 # -- running the app --------------------------------------------------------------------------
-def run_app(argv: Sequence[str] | None = None) -> NoReturn:
-    """Run the app on ``argv`` (default: the process's); expected errors are one line."""
-    click = _click()
+def run_app(argv: Sequence[str] | None = None, *, debug: bool = False) -> NoReturn:
+    """Run the app on ``argv`` (default: the process's); expected errors are one line, an
+    unexpected one a line and a debug log (``debug`` or ``$THV_DEBUG``: the traceback on
+    stderr)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        code = app(
-            args=list(argv) if argv is not None else None, prog_name="thv", standalone_mode=False
-        )
+        code = app(args=args, prog_name="thv", standalone_mode=False)
     except ThvError as exc:
         _fail(exc.message, exc.hint, exc.exit_code)
-    except click.exceptions.UsageError as exc:
-        _fail(exc.format_message(), "run 'thv --help' for usage", 1)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", None, 1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command (while typer parses)
         _fail("interrupted", None, 130)
+    except BrokenPipeError:  # the reader went away (`thv list | head -1`): stop quietly
+        _reader_gone()
+    except Exception as exc:
+        format_message = getattr(exc, "format_message", None)
+        ctx = getattr(exc, "ctx", None)
+        if callable(format_message) and ctx is not None and format_message() == ctx.get_help():
+            sys.stdout.write(format_message() + "\n")  # a command group without its command
+            sys.exit(0)
+        if callable(format_message):  # click's (or typer's copy of click's) own errors
+            usage = getattr(exc, "exit_code", 1) == 2  # click's code for usage errors
+            _fail(str(format_message()), "run 'thv --help' for usage" if usage else None, 1)
+        from .crash import debug_wanted, report
+
+        report(exc, args, debug=debug or debug_wanted())
+        sys.exit(1)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _click() -> Any:
-    """The click that typer raises from: its own copy since typer 0.28, click before."""
-    try:
-        from typer import _click as vendored  # type: ignore[attr-defined]
-    except ImportError:
-        import click
-
-        return click
-    return vendored
+def _reader_gone() -> NoReturn:
+    """Exit 1 quietly (as click does for a write it sees fail), without the interpreter's
+    complaint about the unflushed rest when it closes stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:

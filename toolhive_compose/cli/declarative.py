@@ -186,7 +186,7 @@ def apply(
         desired = _load(source.files, source.env_file, source.project, registry)
         _reconcile(
             desired, execution, adopt=adopt, strict=strict, launcher=launcher, lock=policy,
-            **gates,
+            allow=gates["allow"], deny=gates["deny"],
         )  # fmt: skip
     finally:
         launcher.close()
@@ -206,7 +206,7 @@ def down(source: Source, execution: Execution, registry: RegistryOpt = None) -> 
             source.files or [], env_files=source.env_file or [], registry=registry, portable=True
         ).project
     )
-    _reconcile(DesiredState(project=name), execution)
+    _reconcile(DesiredState(project=name), execution, command="thv down")
 
 
 @app.command()
@@ -290,6 +290,7 @@ def _reconcile(
     allow: Sequence[str] = (),
     deny: Sequence[str] = (),
     lock: LockPolicy | None = None,
+    command: str = "thv apply",
 ) -> None:
     """Plan under the state lock, confirm, apply; ``lock``: workloads.lock is in force."""
     from ..plan.planner import make_plan
@@ -300,7 +301,7 @@ def _reconcile(
     from .text import render_plan
 
     runtime, store = get_runtime(), Store.from_env()
-    with state_lock(store.paths.ours):
+    with state_lock(store.paths.ours, operation=command):
         notes: list[str] = []
         if lock is not None:
             desired, notes = locked(desired, runtime, lock.update_images)

@@ -1,7 +1,9 @@
 """``thv group create|list|rm`` — ToolHive's group files, same rules.
 
 A thin layer over the library's :class:`~toolhive_compose.api.GroupManager`
-(:func:`~toolhive_compose.api.connect`).
+(:func:`~toolhive_compose.api.connect`), which checks names (toolhive-core's rules) and takes
+the state lock for ``create`` and ``rm``.  A group whose file is damaged is listed, with a
+warning naming the file, and can be removed.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ThvError
+from ..errors import NotFound, ThvError
 from ..model import DEFAULT_GROUP
-from .app import app, confirm
+from .app import NamesCommand, app, confirm
 
 if TYPE_CHECKING:
     from ..api.protocols import GroupManager
@@ -21,7 +23,7 @@ group_app = typer.Typer(help="Manage groups of workloads.", no_args_is_help=True
 app.add_typer(group_app, name="group")
 
 
-@group_app.command("create")
+@group_app.command("create", cls=NamesCommand)
 def create(name: str) -> None:
     """Create a group."""
     _groups().create(name)
@@ -31,11 +33,15 @@ def create(name: str) -> None:
 @group_app.command("list")
 def list_() -> None:
     """List groups."""
-    names = [g.name for g in _groups().list()]
+    groups = _groups().list()
+    for group in groups:
+        if group.damage:
+            typer.echo(f"warning: group {group.name}: {group.damage}", err=True)
+    names = [g.name for g in groups]
     typer.echo("\n".join(["NAME", *names]) if names else "No groups configured.")
 
 
-@group_app.command("rm")
+@group_app.command("rm", cls=NamesCommand)
 def rm(
     name: str,
     with_workloads: Annotated[
@@ -49,7 +55,8 @@ def rm(
     if name.strip().lower() == DEFAULT_GROUP:
         raise ThvError("the default group cannot be removed")
     api = connect()
-    api.groups.get(name)  # NotFound before any question
+    if not api.groups.exists(name):  # before any question (a damaged file still exists)
+        raise NotFound(f"group {name!r} does not exist", hint="thv group list")
     members = api.workloads.list_in_group(name)
     if members:
         what = "delete them" if with_workloads else f"move them to {DEFAULT_GROUP!r}"

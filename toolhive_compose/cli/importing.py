@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import NotFound, ThvError
-from .app import app
+from .app import NamesCommand, app
 
 if TYPE_CHECKING:
     from ..model import ObservedWorkload
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 REMOTE_STOPPED = frozenset({"stopped", "error", "policy_stopped", "removing", ""})
 
 
-@app.command("import")
+@app.command("import", cls=NamesCommand)
 def import_(
     names: Annotated[
         list[str] | None, typer.Argument(help="Workloads to import (default: all unmanaged).")
@@ -44,7 +44,9 @@ def import_(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a workloads file that reproduces unmanaged workloads (for apply --adopt)."""
+    """Write a workloads file that reproduces unmanaged workloads (for apply --adopt).
+
+    It changes no workload, so it takes no lock (``-f`` writes the file given, nothing else)."""
     from ..runtime import get_runtime
     from ..spec.schema import schema_path
     from ..state import Store
@@ -55,8 +57,9 @@ def import_(
     observed = observe(get_runtime(), store)
     chosen = _choose(list(observed.workloads), names or [], group)
     found, skipped = _imports(chosen)
-    for name in skipped:
-        typer.echo(f"warning: {name} has no run config to reproduce it from; skipped", err=True)
+    for w in skipped:
+        why = f"skipped: {w.damage}" if w.damage else "has no run config to reproduce it from"
+        typer.echo(f"warning: {w.name} {why}" + ("" if w.damage else "; skipped"), err=True)
     _warn_unexpressed(store, [w.name for w in found])
     if not found:
         raise ThvError(
@@ -77,6 +80,10 @@ def import_(
 def _choose(
     every: list[ObservedWorkload], names: list[str], group: str | None
 ) -> list[ObservedWorkload]:
+    from ..spec.names import check_workload_name
+
+    for name in names:
+        check_workload_name(name, existing=True)
     by_name = {w.name: w for w in every}
     missing = [n for n in names if n not in by_name]
     if missing:
@@ -93,13 +100,15 @@ def _choose(
     return chosen
 
 
-def _imports(chosen: list[ObservedWorkload]) -> tuple[list[Imported], list[str]]:
+def _imports(
+    chosen: list[ObservedWorkload],
+) -> tuple[list[Imported], list[ObservedWorkload]]:
     from ..workloads.importer import Imported
 
     found, skipped = [], []
     for w in chosen:
         if w.spec is None:
-            skipped.append(w.name)
+            skipped.append(w)
             continue
         running = w.status not in REMOTE_STOPPED if w.remote else w.container_state == "running"
         found.append(Imported(w.name, w.spec, running=running))

@@ -251,7 +251,7 @@ def apply_saved(
     _same_target(saved, plan_file, source)
     _same_state_directory(saved, plan_file, Paths.from_env())
     runtime, store = get_runtime(), Store.from_env()
-    with state_lock(store.paths.ours):
+    with state_lock(store.paths.ours, operation="thv apply (a saved plan)"):
         opts = saved.options
         again = Source(
             files=[Path(resolve(f, saved.base_dir)) for f in opts.files],
@@ -345,7 +345,8 @@ def with_every_client(
     from ..clients.observe import observe_files
     from ..clients.records import RecordStore
 
-    records = RecordStore(paths.ours).read()
+    notes = list(observed.notes)
+    records = RecordStore(paths.ours).read_noting(notes)
     entries = records.entries()
     names = {s.name for s in desired.servers} | {r.server for r in entries}
     files = tuple(
@@ -357,6 +358,7 @@ def with_every_client(
         client_files=files,
         client_records=entries,
         client_registrations=records.registrations(),
+        notes=tuple(notes),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import ThvError
 from ..model import DEFAULT_GROUP
 from .app import Many, app, pair, secret_ref
 
@@ -46,11 +47,18 @@ def run(
     """
     from ..api import connect
     from ..spec.loader import load_document
+    from ..spec.names import check_image, workload_name_problem
     from ..spec.server_entries import registry_name, run_target_entry
 
     remote = target.startswith(("http://", "https://"))
     entry = None if remote else run_target_entry(target, registry)
+    if not remote and entry is None:
+        check_image(target)
     workload = name or (registry_name(target) if entry else default_name(target, remote))
+    problem = workload_name_problem(workload, container=not remote)
+    if problem:
+        hint = None if name else "choose a name with --name"
+        raise ThvError(problem, hint=hint)
     server = _server(
         target,
         remote,

@@ -221,11 +221,8 @@ def _write_file(path: Path, text: str) -> None:
 
 def _description(store: Any, group: str) -> str:
     """A group's description, as this tool records it (ToolHive keeps none)."""
-    from ..state.store import GROUP_EXTENSION_KEY
-
     try:
-        doc = store.groups.read(group) or {}
+        owner = store.group_owners().get(group)
     except ThvError:
         return ""
-    ext = doc.get(GROUP_EXTENSION_KEY)
-    return str(ext.get("description") or "") if isinstance(ext, dict) else ""
+    return owner.description if owner is not None else ""

@@ -18,8 +18,9 @@ from typing import Annotated
 
 import typer
 
-from ..errors import NotFound, ThvError
-from .app import Many, RegistryOpt, app, confirm, pair, secret_ref
+from ..errors import DamagedFile, NotFound, ThvError
+from ..spec.names import check_workload_name
+from .app import Many, NamesCommand, RegistryOpt, app, confirm, pair, secret_ref
 from .tables import upgrade_detail, upgrade_intro, upgrade_table
 
 upgrade_app = typer.Typer(
@@ -29,7 +30,7 @@ upgrade_app = typer.Typer(
 app.add_typer(upgrade_app, name="upgrade")
 
 
-@upgrade_app.command("check")
+@upgrade_app.command("check", cls=NamesCommand)
 def check_command(
     name: Annotated[str | None, typer.Argument(help="One workload (default: all).")] = None,
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
@@ -42,11 +43,17 @@ def check_command(
     if output not in ("text", "json"):
         raise ThvError(f"unknown format {output!r}: use text or json")
     store = Store.from_env()
-    names = [name] if name else sorted(store.runconfigs.names())
+    names = [check_workload_name(name, existing=True)] if name else sorted(store.runconfigs.names())
     registries = Registries(registry)
     results = []
     for each in names:
-        rc = store.runconfigs.read(each)
+        try:
+            rc = store.runconfigs.read(each)
+        except DamagedFile as exc:
+            if name:
+                raise
+            typer.echo(f"warning: {each}: {exc.message}; not checked", err=True)
+            continue
         if rc is None:
             if name:
                 raise NotFound(f"workload {name} not found", hint="thv list --all")
@@ -60,7 +67,7 @@ def check_command(
         typer.echo(upgrade_table(results))
 
 
-@upgrade_app.command("apply")
+@upgrade_app.command("apply", cls=NamesCommand)
 def apply_command(
     name: Annotated[str, typer.Argument(help="The workload to upgrade.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Upgrade without asking.")] = False,
@@ -78,10 +85,11 @@ def apply_command(
     from ..upgrade.check import Registries
     from ..upgrade.execute import Prepared, prepare, pull_and_verify, recreate
 
+    check_workload_name(name, existing=True)
     extra_env = dict(pair(item, "--env") for item in env or [])
     extra_secrets = {t: ref["env"] for t, ref in (secret_ref(item) for item in secret or [])}
     runtime, store = get_runtime(), Store.from_env()
-    with state_lock(store.paths.ours):
+    with state_lock(store.paths.ours, operation="thv upgrade apply"):
         prepared = prepare(
             name,
             store,

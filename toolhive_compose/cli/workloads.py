@@ -10,16 +10,21 @@ stopped), and report one aggregated result: a failure on one never hides the oth
 
 ``thv list`` text output adds a ``PROJECT`` column: the toolhive-compose project owning the
 workload, or ``-`` when it is unmanaged (made by ToolHive or ``thv run``).  ``--format json``
-stays exactly ToolHive's Workload shape, without the project.  When the engine does not answer
-(within a few seconds) ``list`` and ``status`` still answer, from the state files, with a
-warning; orphans
-(:mod:`toolhive_compose.workloads.orphans`) are reported as notes on stderr.
+stays exactly ToolHive's Workload shape, without the project; ``thv status --format json``
+is ToolHive's status shape (``health``, ``uptime``).  Both are encoded as Go encodes them.
+When the engine does not answer (within a few seconds) ``list`` and ``status`` still answer,
+from the state files, with a warning; orphans (:mod:`toolhive_compose.workloads.orphans`) are
+reported as notes on stderr.  A workload whose state files are damaged is listed (its status
+context names the file) and a warning on stderr says so; ``rm`` always works on it.
+
+``start``, ``restart``, ``stop`` and ``rm`` hold the state lock while they choose and act
+(:func:`.app.changing`).  Names are checked before anything is looked up: a name that starts
+with ``-`` is refused with one sentence (``thv stop -rf``), not read as options.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +32,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import NotFound, ThvError
-from .app import app
+from ..gojson import dumps
+from .app import NamesCommand, app, changing
 from .tables import workload_table
 
 if TYPE_CHECKING:
@@ -65,6 +71,7 @@ def list_(
     if check_upgrades and output == "mcpservers":
         raise ThvError("--check-upgrades is not supported with --format mcpservers")
     found = _listed(all_, filters, group)
+    _warn_damaged(found)
     upgrades = None
     if check_upgrades:
         from ..upgrade.check import list_upgrades
@@ -76,40 +83,52 @@ def list_(
             for doc in docs:
                 if doc["name"] in upgrades:
                     doc["upgrade"] = upgrades[doc["name"]].to_dict()
-        typer.echo(json.dumps(docs, indent=2))
+        typer.echo(dumps(docs))
     elif output == "mcpservers":
         servers = {w.name: {"url": w.url, "type": w.proxy_mode} for w in found}
-        typer.echo(json.dumps({"mcpServers": servers}, indent=2))
+        typer.echo(dumps({"mcpServers": servers}))
     elif output == "text":
         typer.echo(workload_table(found, upgrades) if found else "No MCP servers found")
     else:
         raise ThvError(f"unknown format {output!r}: use text, json or mcpservers")
 
 
-@app.command()
+@app.command(cls=NamesCommand)
 def status(
     name: str,
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Show one workload's status."""
-    w = _got(name)
-    doc = {
-        "name": w.name, "status": w.status, "package": w.package, "url": w.url,
-        "port": w.port, "transport": w.transport_type, "proxy_mode": w.proxy_mode,
-        "group": w.group,
-    }  # fmt: skip
-    if w.status_context:
-        doc["status_context"] = w.status_context
+    from ..workloads.queries import uptime
+
+    w = _got(_name(name))
     if output == "json":
-        typer.echo(json.dumps(doc, indent=2))
+        _warn_damaged([w])  # (the text's Health line says it)
+        typer.echo(dumps(w.status_dict(uptime(w.started_at))))
+    elif output == "text":
+        typer.echo(status_text(w, uptime(w.started_at)))
     else:
-        width = max(len(k) for k in doc)
-        typer.echo(
-            "\n".join(f"{k.replace('_', ' ').title():<{width}}  {v}" for k, v in doc.items())
-        )
+        raise ThvError(f"unknown format {output!r}: use text or json")
 
 
-@app.command()
+def status_text(w: Workload, up: str) -> str:
+    """ToolHive's ``thv status`` text, plus the owning project."""
+    rows = [("Name", w.name), ("Status", w.status), ("Health", w.status_context)]
+    rows += [("Package", w.package), ("URL", w.url), ("Port", str(w.port))]
+    rows += [("Transport", w.transport_type), ("Proxy Mode", w.proxy_mode), ("Group", w.group)]
+    rows += [("Project", w.project), ("Created", _created(w.created_at))]
+    rows += [("Remote", "true" if w.remote else ""), ("Uptime", up)]
+    shown = [(k, v) for k, v in rows if v or k in ("Package", "URL", "Port")]
+    width = max(len(k) for k, _ in shown) + 1
+    return "\n".join(f"{k + ':':<{width}}  {v}" for k, v in shown)
+
+
+def _created(text: str) -> str:
+    """``2006-01-02 15:04:05`` in the time's own offset, as ToolHive prints it."""
+    return text[:19].replace("T", " ") if text and not text.startswith("0001-") else ""
+
+
+@app.command(cls=NamesCommand)
 def logs(
     name: str,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
@@ -117,6 +136,7 @@ def logs(
 ) -> None:
     """Print a workload's container logs (or its proxy's log)."""
     logs_api = _connect().logs
+    name = _name(name)
     chunks = (
         logs_api.proxy_logs(name, follow=follow) if proxy else logs_api.logs(name, follow=follow)
     )
@@ -125,7 +145,7 @@ def logs(
         sys.stdout.flush()
 
 
-@app.command()
+@app.command(cls=NamesCommand)
 def start(
     names: Names = None,
     all_: All = False,
@@ -140,7 +160,7 @@ def start(
     )  # fmt: skip
 
 
-app.command("restart", help="Alias of start.")(start)
+app.command("restart", help="Alias of start.", cls=NamesCommand)(start)
 
 
 def _batch_command(verb: str, doc: str, operation: Callable[[Connection, str], object]) -> None:
@@ -155,7 +175,7 @@ def _batch_command(verb: str, doc: str, operation: Callable[[Connection, str], o
         _batch(verb, names, all_, group, operation, parallelism=parallelism)
 
     command.__doc__ = doc
-    app.command(verb)(command)
+    app.command(verb, cls=NamesCommand)(command)
 
 
 _batch_command(
@@ -231,20 +251,22 @@ def _batch(
 
     if not names and not all_ and group is None:
         raise ThvError(f"name the workloads to {verb}, or pass --all or --group")
+    names = [_name(n) for n in names or []]
     api = _connect()
-    every = {w.name: w for w in api.workloads.list(all=True)}
-    chosen = _select(every, names or [], all_, group)
-    todo = [n for n in chosen if not (skip and skip(every[n]))]
-    for name in sorted(set(chosen) - set(todo)):
-        typer.echo(f"{name}: already running")
-    with _launching(api) if fork and len(todo) > 1 else contextlib.nullcontext():
-        outcomes = run_graph(
-            todo,
-            {},
-            lambda n: _call(operation, api, n),
-            parallelism=parallelism,
-            timeout=BATCH_TIMEOUT,
-        )
+    with changing(f"thv {verb}"):
+        every = {w.name: w for w in api.workloads.list(all=True)}
+        chosen = _select(every, names, all_, group)
+        todo = [n for n in chosen if not (skip and skip(every[n]))]
+        for name in sorted(set(chosen) - set(todo)):
+            typer.echo(f"{name}: already running")
+        with _launching(api) if fork and len(todo) > 1 else contextlib.nullcontext():
+            outcomes = run_graph(
+                todo,
+                {},
+                lambda n: _call(operation, api, n),
+                parallelism=parallelism,
+                timeout=BATCH_TIMEOUT,
+            )
     failed = [(k, o) for k, o in sorted(outcomes.items()) if o.state != "done"]
     for name in sorted(k for k, o in outcomes.items() if o.state == "done"):
         typer.echo(f"{name}: {verb} done")
@@ -280,6 +302,19 @@ def _select(
             hint="thv list --all shows every workload",
         )
     return list(dict.fromkeys(names))
+
+
+def _name(name: str) -> str:
+    """A name that looks up a workload, checked first (``-rf`` is refused, not parsed)."""
+    from ..spec.names import check_workload_name
+
+    return check_workload_name(name, existing=True)
+
+
+def _warn_damaged(found: Sequence[Workload]) -> None:
+    for w in found:
+        if w.damage:
+            typer.echo(f"warning: {w.name}: {w.damage} (thv rm {w.name} removes it)", err=True)
 
 
 def _serving(w: Workload) -> bool:

@@ -30,14 +30,16 @@ def home() -> str:
 
 def with_clients(observed: ObservedState, desired: DesiredState, paths: Paths) -> ObservedState:
     """``observed`` plus the client files, records and registrations ``desired``'s plan needs."""
-    records = RecordStore(paths.ours).read()
+    notes = list(observed.notes)
+    records = RecordStore(paths.ours).read_noting(notes)
     entries = records.entries()
     wanted = {c for g in desired.groups for c in g.clients}
     recorded = {(r.client, r.path) for r in entries if r.project == desired.project}
     if not wanted and not recorded:
-        return replace(observed, client_registrations=records.registrations())
+        return replace(observed, client_registrations=records.registrations(), notes=tuple(notes))
     return replace(
         observed,
+        notes=tuple(notes),
         client_files=observe_files(wanted, recorded),
         client_records=entries,
         client_registrations=records.registrations(),

@@ -24,13 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import StateError
+from ..errors import DamagedFile, StateError
 from ..model import ClientEntryRecord, ClientRegistration
 from ..state.atomic import atomic_write
 from .files import ClientFileError, locked
 
 FILE_NAME = "clients.json"
 VERSION = 1
+KIND = "client record file"
+HINT = (
+    "restore it, or move it away: toolhive-compose then forgets which client entries it "
+    "wrote, and down leaves them in place"
+)
 _THREAD_LOCK = threading.Lock()
 
 
@@ -93,14 +98,19 @@ class RecordStore:
         try:
             doc = json.loads(raw)
         except ValueError as exc:
-            raise StateError(
-                f"{self.path} is damaged (not JSON: {exc})",
-                hint="restore it, or move it away: toolhive-compose then forgets which client "
-                "entries it wrote, and down leaves them in place",
-            ) from None
+            raise DamagedFile(KIND, self.path, f"not JSON ({exc})", hint=HINT) from None
         if not isinstance(doc, dict):
-            raise StateError(f"{self.path} is damaged (not a JSON object)")
+            raise DamagedFile(KIND, self.path, "not a JSON object", hint=HINT)
         return Records(doc)
+
+    def read_noting(self, notes: list[str]) -> Records:
+        """The records for a plan: a damaged file reads as none, with a note saying so (the
+        plan goes on; an action that would rewrite the file refuses until it is repaired)."""
+        try:
+            return self.read()
+        except DamagedFile as exc:
+            notes.append(f"{exc.message}; the client entries it records read as none")
+            return Records({"version": VERSION})
 
     @contextlib.contextmanager
     def _held(self) -> Iterator[None]:

@@ -14,6 +14,13 @@ Decisions per server (hashes decide, diffs only explain):
   matches, else its replacement with the reason ``adopted; …``.  Another project's workload
   is never adopted; without ``adopt`` any clash is a :class:`PlanError`.
 
+Damaged state files (``ObservedWorkload.damage``) are named in the plan's warnings.  A
+workload of this project whose run config is damaged is replaced (``recreate``, or ``create``
+without a container) when the file still wants it, deleted when not; one whose status file
+is damaged is planned from its container, as ToolHive reads it.  A damaged workload of no
+project (or of another) named like a server is a :class:`PlanError` naming the file — there
+is nothing to compare, so nothing to adopt — and any other is left alone.
+
 MCP clients (:mod:`.clients`): entries written into, updated in or removed from the files of
 the clients each group lists, after their server's actions; group files' ``registered_clients``.
 
@@ -74,6 +81,7 @@ def make_plan(
     group_drafts, group_warnings = _group_actions(desired, observed, drafts)
     drafts.extend(group_drafts)
     warnings.extend(group_warnings)
+    warnings[:0] = _damage_warnings(desired, observed, wanted)
     _check_ports(desired, observed, drafts)
     client_drafts, client_warnings = plan_clients(desired, observed, drafts, strict=strict)
     drafts.extend(client_drafts)
@@ -90,7 +98,12 @@ def _server_actions(project: str, spec: ServerSpec, obs: ObservedWorkload | None
     after = _after(spec, prior)
     if obs is None or (not obs.container_id and not obs.remote):
         reason = "not present" if obs is None else "container missing; state exists"
+        if obs is not None and obs.runconfig_damaged:
+            reason = "its run config is damaged; made anew"
         return [Draft(ActionKind.CREATE, spec.name, reason, before=prior, after=after)]
+    if obs.runconfig_damaged or prior is None:  # no run config: the proxy could not start
+        reason = f"its run config is {'damaged' if obs.runconfig_damaged else 'missing'}; made anew"
+        return [Draft(ActionKind.RECREATE, spec.name, reason, after=after, target=obs.container_id)]
     current_hash = obs.config_hash or (config_hash(prior) if prior else "")
     if current_hash != config_hash(after):
         return [_replacement(spec, obs, after)]
@@ -322,6 +335,20 @@ def _members_after(
     return groups
 
 
+# -- damage ----------------------------------------------------------------------------------
+def _damage_warnings(desired: DesiredState, observed: ObservedState, wanted: set[str]) -> list[str]:
+    """The damaged state this plan meets: its own workloads and groups, and the notes."""
+    found = list(observed.notes)
+    for obs in observed.workloads:
+        if obs.damage and (obs.project == desired.project or obs.name in wanted):
+            found.append(f"workload {obs.name}: {obs.damage}")
+    declared = {g.name for g in desired.groups}
+    for group in observed.groups:
+        if group.damage and (group.project == desired.project or group.name in declared):
+            found.append(f"group {group.name}: {group.damage} (ToolHive cannot read it)")
+    return found
+
+
 # -- conflicts ---------------------------------------------------------------------------------
 def _check_conflicts(desired: DesiredState, observed: ObservedState, *, adopt: bool) -> None:
     problems = []
@@ -329,6 +356,10 @@ def _check_conflicts(desired: DesiredState, observed: ObservedState, *, adopt: b
     foreign = dict(observed.foreign_containers)
     for spec in sorted(desired.servers, key=lambda s: s.name):
         obs = observed.workload(spec.name)
+        if obs is not None and obs.runconfig_damaged and obs.project != desired.project:
+            owner = f"of project {obs.project}" if obs.project else "of no project"
+            problems.append(f"workload {spec.name} ({owner}) cannot be read: {obs.damage}")
+            continue
         if obs is not None and not obs.project and adopt:
             continue
         if obs is not None and obs.project != desired.project:

@@ -5,17 +5,19 @@ published port (sse / streamable-http; for a ToolHive workload with network isol
 port its ``<container>-ingress`` sidecar publishes on 127.0.0.1, as ToolHive's proxy does)
 or the remote URL, binds ``127.0.0.1:<port>``, and
 only then records ``running`` with its own PID in the status file (ToolHive's semantics: a
-running workload carries the live proxy PID).  From then on it supervises its container
-(:mod:`.supervisor`): it rides out engine restarts, restarts a container that stopped when
-nobody asked, and gives up (status ``error``, exit code 1) on a crash loop or an engine that
-does not come back.  SIGTERM/SIGINT end it cleanly; the PID is then cleared if it is still
-ours.  A workload being stopped or removed (status ``stopping``/``removing``) is never
-restarted: the proxy exits with code 0.
+running workload carries the live proxy PID) — unless the workload was stopped or removed
+meanwhile (its status no longer says starting), in which case it exits.  From then on it
+supervises its container (:mod:`.supervisor`): it rides out engine restarts, restarts a
+container that stopped when nobody asked, and gives up (status ``error``, exit code 1) on a
+crash loop or an engine that does not come back.  SIGTERM/SIGINT end it cleanly; the PID is
+then cleared if it is still ours.  A workload being stopped or removed (status
+``stopping``/``removing``) is never restarted: the proxy exits with code 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
@@ -88,9 +90,11 @@ class Proxy:
             )
         except (EngineFailure, OSError, ValueError) as exc:
             return 0 if self.stop.is_set() else self._failed(f"proxy failed to start: {exc}")
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.store.statuses.set_running(
+            self.name, os.getpid(), only_from=SERVING_STATES
+        ):  # stopped or removed while it started: it has nothing to serve
+            server.close()
             return 0
-        self.store.statuses.set_running(self.name, os.getpid())
         if self.guard.active:
             self.guard.write_report()
         log(f"proxy for {self.name} serving on http://{bind_host}:{port} (pid {os.getpid()})")
@@ -102,7 +106,8 @@ class Proxy:
 
     def _failed(self, reason: str) -> int:
         log(f"error: {reason}")
-        self.store.statuses.transition(self.name, "error", reason, only_from=SERVING_STATES)
+        with contextlib.suppress(StateError):  # a damaged status file: the log says it
+            self.store.statuses.transition(self.name, "error", reason, only_from=SERVING_STATES)
         return 1
 
     async def _application(self) -> tuple[App, Callable[[], Awaitable[int]]]:

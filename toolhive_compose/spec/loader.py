@@ -36,7 +36,7 @@ from ..paths import Paths
 from .desired import build_state
 from .field_values import Context
 from .interpolate import interpolate_tree, parse_env_file
-from .schema import TYPE_CASTS, validate
+from .schema import TYPE_CASTS, Issue, validate
 from .semantic import check
 from .server_entries import Resolved, expand, record
 from .source import Origins, Source, parse
@@ -225,9 +225,19 @@ def merge(base: Any, override: Any) -> Any:
 
 
 def _validate(document: dict[str, Any], origins: Origins, ctx: Context) -> list[Problem]:
-    issues = validate(document, cache_dir=ctx.cache_dir)
+    issues = [i for i in validate(document, cache_dir=ctx.cache_dir) if not _named_elsewhere(i)]
     problems = [origins.problem(i.message, i.path, at_key=i.at_key) for i in issues]
     return problems + check(document, origins, ctx)
+
+
+def _named_elsewhere(issue: Issue) -> bool:
+    """Server and group names are judged by :mod:`.names` (through :mod:`.semantic`), with
+    sentences of their own; the schema's patterns for them serve editors."""
+    return (
+        issue.validator == "propertyNames"
+        and len(issue.path) == 2
+        and issue.path[0] in ("servers", "groups")
+    )
 
 
 def _ordered(problems: list[Problem], files: list[str]) -> list[Problem]:

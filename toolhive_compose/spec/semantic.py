@@ -13,6 +13,7 @@ from ..errors import Problem
 from ..model import DEFAULT_GROUP, TRANSPORTS
 from ..secrets import Unavailable, read_secret
 from . import labels as label_rules
+from . import names
 from .field_values import (
     BUILTIN_PROFILES,
     HTTP_TRANSPORTS,
@@ -33,10 +34,14 @@ def check(doc: Mapping[str, Any], origins: Origins, ctx: Context) -> list[Proble
     """Every problem the schema cannot see."""
     problems = list(_check_project(doc, origins, ctx))
     problems += _check_labels(doc.get("labels"), ("labels",), origins)
+    problems += _check_group_names(doc.get("groups"), origins)
     servers = doc.get("servers")
     if isinstance(servers, dict):
         groups = _declared_groups(doc)
         for name, server in servers.items():
+            # a local container's name (the engine's rules); a portable load is for elsewhere
+            container = not ctx.portable and not (isinstance(server, dict) and "url" in server)
+            problems += _check_name(name, ("servers", name), origins, container=container)
             if isinstance(server, dict):
                 problems += _check_server(name, server, groups, origins, ctx)
         problems += _check_ports(servers, origins)
@@ -68,7 +73,7 @@ def _check_server(
     name: str, server: dict[str, Any], groups: list[str], origins: Origins, ctx: Context
 ) -> list[Problem]:
     path: DocPath = ("servers", name)
-    problems = list(_check_name(name, path, origins))
+    problems = _check_image(server.get("image"), (*path, "image"), origins)
     problems += _check_group(server.get("group"), groups, (*path, "group"), origins)
     problems += _check_transport(server, path, origins)
     problems += _check_labels(server.get("labels"), (*path, "labels"), origins)
@@ -80,9 +85,24 @@ def _check_server(
     return problems
 
 
-def _check_name(name: str, path: DocPath, origins: Origins) -> Iterator[Problem]:
-    if ".." in name or name == ".":
-        yield origins.problem("a server name may not be '.' or contain '..'", path, at_key=True)
+def _check_name(name: str, path: DocPath, origins: Origins, *, container: bool) -> list[Problem]:
+    """The server name against :mod:`.names` (the schema's pattern is for editors only)."""
+    problem = names.workload_name_problem(str(name), container=container)
+    return [origins.problem(problem, path, at_key=True)] if problem else []
+
+
+def _check_group_names(groups: Any, origins: Origins) -> list[Problem]:
+    if not isinstance(groups, dict):
+        return []
+    found = ((name, names.group_name_problem(str(name))) for name in groups)
+    return [origins.problem(p, ("groups", name), at_key=True) for name, p in found if p]
+
+
+def _check_image(image: Any, path: DocPath, origins: Origins) -> list[Problem]:
+    if not isinstance(image, str) or not image:
+        return []  # the schema reports these
+    problem = names.image_problem(image)
+    return [origins.problem(problem, path)] if problem else []
 
 
 def _check_group(group: Any, groups: list[str], path: DocPath, origins: Origins) -> list[Problem]:

@@ -27,6 +27,8 @@ import re
 from typing import Any
 
 from ..fingerprint import TOOL_FIELDS, overrides_doc
+from ..gojson import dumps
+from ..gojson import kind as describe
 from ..model import (
     LABEL_BASENAME,
     LABEL_CONFIG_HASH,
@@ -43,6 +45,50 @@ from ..model import (
 from ..tools import Override, ToolConfig
 
 SCHEMA_VERSION = "v0.1.0"
+# ToolHive's RunConfig fields in struct order (= its JSON order) and the JSON kind Go's
+# decoder accepts for each (null is always accepted: the zero value).
+_S, _I, _B, _O, _LS, _MS, _LO, _MO = "str", "int", "bool", "obj", "[str]", "{str}", "[obj]", "{obj}"
+TOOLHIVE_FIELDS = {
+    "schema_version": _S, "mcpserver_generation": _I, "image": _S, "remote_url": _S,
+    "registry_api_url": _S, "registry_url": _S, "registry_server_name": _S,
+    "remote_auth_config": _O, "cmd_args": _LS, "name": _S, "container_name": _S,
+    "base_name": _S, "transport": _S, "host": _S, "port": _I, "target_port": _I,
+    "target_host": _S, "allowed_origins": _LS, "publish": _LS,
+    "permission_profile_name_or_path": _S, "permission_profile": _O, "env_vars": _MS,
+    "env_file_dir": _S, "debug": _B, "volumes": _LS, "container_labels": _MS,
+    "oidc_config": _O, "token_exchange_config": _O, "upstream_swap_config": _O,
+    "aws_sts_config": _O, "authz_config": _O, "authz_config_path": _S, "audit_config": _O,
+    "audit_config_path": _S, "telemetry_config": _O, "rate_limit_config": _O,
+    "rate_limit_namespace": _S, "secrets": _LS, "k8s_pod_template_patch": _S,
+    "isolate_network": _B, "allow_docker_gateway": _B, "trust_proxy_headers": _B,
+    "strict_protocol_validation": _B, "stateless": _B, "session_ttl": _S, "proxy_mode": _S,
+    "thv_ca_bundle": _S, "jwks_auth_token_file": _S, "group": _S, "tools_filter": _LS,
+    "tools_override": _MO, "ignore_config": _O, "middleware_configs": _LO,
+    "additional_middleware_configs": _LO, "validating_webhooks": _LO, "mutating_webhooks": _LO,
+    "endpoint_prefix": _S, "runtime_config": _O, "header_forward": _O,
+    "embedded_auth_server_config": _O, "scaling_config": _O,
+}  # fmt: skip
+_KIND_NAMES = {
+    _S: "a string", _I: "an integer", _B: "a boolean", _O: "an object",
+    _LS: "a list of strings", _MS: "an object of strings", _LO: "a list of objects",
+    _MO: "an object of objects",
+}  # fmt: skip
+ALWAYS_WRITTEN = frozenset(
+    {"schema_version", "image", "name", "transport", "host", "port", "permission_profile"}
+)
+# The keys this tool writes (build_runconfig); any other key of a run config is kept as it is
+# on every rewrite.  registry_api_url goes with the registry fields it would contradict, and
+# isolate_network stays off: this tool makes no sidecars (workloads/isolation.py).
+MODELED = frozenset(
+    {
+        "schema_version", "image", "remote_url", "registry_api_url", "registry_url",
+        "registry_server_name", "cmd_args", "name", "container_name", "base_name", "transport",
+        "host", "port", "target_port", "target_host", "permission_profile_name_or_path",
+        "permission_profile", "env_vars", "volumes", "container_labels", "secrets",
+        "proxy_mode", "group", "tools_filter", "tools_override", "isolate_network",
+        "toolhive_compose",
+    }
+)  # fmt: skip
 EXTENSION_KEY = "toolhive_compose"
 INJECTED_ENV = frozenset({"MCP_TRANSPORT", "MCP_PORT", "FASTMCP_PORT", "MCP_HOST"})
 HTTP_TRANSPORTS = frozenset({"sse", "streamable-http"})
@@ -214,6 +260,53 @@ def toolhive_secret_name(server: str, source: str, ref: str, target: str) -> str
     if source == "env":
         return ref.removeprefix(TOOLHIVE_SECRET_PREFIX) or ref
     return re.sub(r"[^A-Za-z0-9_]", "_", f"{server}_{target}")
+
+
+def type_problem(rc: dict[str, Any]) -> str | None:
+    """The first field Go's decoder would refuse (``"port": "abc"``, ``"env_vars": []``)."""
+    for key, kind in TOOLHIVE_FIELDS.items():
+        value = rc.get(key)
+        if value is not None and not _is_kind(value, kind):
+            return f"'{key}' is {describe(value)}, not {_KIND_NAMES[kind]}"
+    return None
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == _S:
+        return isinstance(value, str)
+    if kind == _I:
+        return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    if kind == _B:
+        return isinstance(value, bool)
+    if kind == _O:
+        return isinstance(value, dict)
+    if kind in (_LS, _LO):
+        item = str if kind == _LS else dict
+        return isinstance(value, list) and all(v is None or isinstance(v, item) for v in value)
+    item = str if kind == _MS else dict
+    return isinstance(value, dict) and all(v is None or isinstance(v, item) for v in value.values())
+
+
+def merge_runconfig(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` (what this tool writes) over ``old``: every key this tool does not write
+    (``oidc_config``, ``middleware_configs``, a future key, …) is kept."""
+    return {**{k: v for k, v in (old or {}).items() if k not in MODELED}, **new}
+
+
+def toolhive_order(rc: dict[str, Any]) -> dict[str, Any]:
+    """``rc`` as ToolHive's encoder lays it out: its fields in struct order, zero values of
+    ``omitempty`` fields left out; then keys it does not know, as they were; ours last."""
+    order = {key: index for index, key in enumerate(TOOLHIVE_FIELDS)}
+    known = sorted((k for k in rc if k in order), key=order.__getitem__)
+    known = [k for k in known if k in ALWAYS_WRITTEN or not _zero(rc[k])]
+    rest = [k for k in rc if k not in order and k != EXTENSION_KEY]
+    tail = [EXTENSION_KEY] if EXTENSION_KEY in rc else []
+    return {k: rc[k] for k in [*known, *rest, *tail]}
+
+
+def _zero(value: Any) -> bool:
+    """Go's zero value (what ``omitempty`` leaves out)."""
+    return value is None or value is False or value in ("", 0) or value in ([], {})
 
 
 def normalize_on_read(rc: dict[str, Any]) -> dict[str, Any]:
@@ -400,5 +493,5 @@ def adopt_runconfig(rc: dict[str, Any], *, project: str, canon: dict[str, Any]) 
 
 
 def encode(rc: dict[str, Any]) -> bytes:
-    """ToolHive's encoding: 2-space indent with a trailing newline."""
-    return (json.dumps(rc, indent=2, ensure_ascii=False) + "\n").encode()
+    """ToolHive's encoding (json.Encoder): its layout, 2-space indent, a trailing newline."""
+    return (dumps(toolhive_order(rc)) + "\n").encode()

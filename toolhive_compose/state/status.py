@@ -2,75 +2,50 @@
 
 Same format, locking and semantics as ToolHive's file status manager: ``created_at`` is kept
 across updates, a status update keeps the PID, ``reset_pid_if_match`` clears the PID only when
-it is still the caller's, times are RFC 3339 with nanoseconds and the local offset.
+it is still the caller's, times are RFC 3339 with nanoseconds and the local offset.  Each read
+or write holds ``<name>.lock`` (:mod:`.filelock`: shared to read, exclusive to write).
+
+Damage is handled as ToolHive handles it (:mod:`.status_format`): a file its three repairs
+fix is rewritten repaired; one they cannot fix is copied to ``<name>.json.corrupted`` (the
+original stays); an empty file, or one with a wrongly typed field, is an error as it stands.
+Reads then raise :class:`~toolhive_compose.errors.DamagedFile` naming the file.  Unlike
+ToolHive (whose updates refuse a damaged file forever), :meth:`StatusStore.set_status` and
+:meth:`StatusStore.set_running` — a workload's state being decided anew — replace a damaged
+file once its bytes are safe in ``.corrupted``; the other updates leave it as it is.
+Keys ToolHive's format does not have are kept on every rewrite.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import json
-import os
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from ..cancel import checkpoint
-from ..errors import StateError
-from .atomic import atomic_write
+from ..errors import DamagedFile, StateError
+from .atomic import atomic_write, read_bytes, remove
+from .filelock import locked
+from .status_format import (
+    STATUSES,
+    Damage,
+    WorkloadStatus,
+    decode,
+    now_rfc3339,
+    parse_rfc3339,
+)
 
-STATUSES = (
-    "running", "stopped", "error", "starting", "stopping", "unhealthy", "removing", "unknown",
-    "unauthenticated", "auth_retrying", "policy_stopped",
-)  # fmt: skip
-LOCK_RETRY = 0.1
-LOCK_TIMEOUT = 1.0
+__all__ = [
+    "STATUSES",
+    "StatusStore",
+    "WorkloadStatus",
+    "legacy_pid_paths",
+    "needs_pid_migration",
+    "now_rfc3339",
+    "parse_rfc3339",
+]
 
-
-def now_rfc3339() -> str:
-    """Current time as Go's time.Time marshals it: nanoseconds and local offset."""
-    ns = time.time_ns()
-    local = datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
-    offset = local.strftime("%z")
-    offset = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"
-    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
-    return local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + offset
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """Parse RFC 3339 with up to nanosecond precision (Python keeps microseconds)."""
-    value = text.strip().replace("z", "Z")
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    head, sep, rest = value.partition(".")
-    if sep:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        frac, tz = rest[:digits], rest[digits:]
-        value = f"{head}.{(frac + '000000')[:6]}{tz}"
-    return datetime.fromisoformat(value)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkloadStatus:
-    status: str
-    created_at: str
-    updated_at: str
-    process_id: int = 0
-    status_context: str = ""
-
-    def to_json(self) -> bytes:
-        doc: dict[str, Any] = {"status": self.status}
-        if self.status_context:
-            doc["status_context"] = self.status_context
-        doc.update(
-            created_at=self.created_at, updated_at=self.updated_at, process_id=self.process_id
-        )
-        return json.dumps(doc, indent=2).encode()
+CORRUPTED_SUFFIX = ".corrupted"
+_HINT = "thv rm {name} removes the workload and this file; or repair the file"
 
 
 class StatusStore:
@@ -83,34 +58,41 @@ class StatusStore:
         return self.directory / f"{name.replace('/', '-')}.json"
 
     def get(self, name: str) -> WorkloadStatus | None:
+        """The status, repaired when ToolHive would repair it; :class:`DamagedFile` if not."""
         with self._lock(name, shared=True):
             return self._read(name)
 
     def set_status(self, name: str, status: str, context: str = "") -> None:
         with self._lock(name):
-            current = self._read(name)
-            now = now_rfc3339()
+            current = self._read_for_update(name)
             if current is None:
+                now = now_rfc3339()
                 new = WorkloadStatus(status, now, now, 0, context)
             else:
-                new = replace(current, status=status, status_context=context, updated_at=now)
+                new = current.updated(status=status, status_context=context)
             atomic_write(self.path(name), new.to_json())
 
     def set_pid(self, name: str, pid: int) -> None:
         """Record the proxy PID; a missing file is left missing (ToolHive's SetWorkloadPID)."""
         with self._lock(name):
-            current = self._read(name)
+            current = self._read_or_none(name)
             if current is not None:
-                new = replace(current, process_id=pid, updated_at=now_rfc3339())
-                atomic_write(self.path(name), new.to_json())
+                atomic_write(self.path(name), current.updated(process_id=pid).to_json())
 
-    def set_running(self, name: str, pid: int) -> None:
-        """Mark running with the serving proxy's PID in one write."""
+    def set_running(self, name: str, pid: int, *, only_from: tuple[str, ...] = ()) -> bool:
+        """Mark running with the serving proxy's PID in one write.  With ``only_from``, only
+        when the file exists and says one of those (a stop that came first wins)."""
         with self._lock(name):
-            current = self._read(name)
-            now = now_rfc3339()
-            created = current.created_at if current else now
-            atomic_write(self.path(name), WorkloadStatus("running", created, now, pid).to_json())
+            current = self._read_for_update(name)
+            if only_from and (current is None or current.status not in only_from):
+                return False
+            if current is None:
+                now = now_rfc3339()
+                new = WorkloadStatus("running", now, now, pid)
+            else:
+                new = current.updated(status="running", status_context="", process_id=pid)
+            atomic_write(self.path(name), new.to_json())
+            return True
 
     def transition(
         self,
@@ -123,30 +105,30 @@ class StatusStore:
     ) -> bool:
         """Set ``status`` only if the file exists, says one of ``only_from`` and (when
         ``pid`` is given) still records that PID.  A proxy reporting its own failure uses
-        this, so it never overwrites ``stopping``/``removing`` nor re-creates a deleted file."""
+        this, so it never overwrites ``stopping``/``removing`` nor re-creates a deleted file.
+        A damaged file is :class:`DamagedFile` (its status is unknown: neither yes nor no)."""
         with self._lock(name):
             current = self._read(name)
             if current is None or current.status not in only_from:
                 return False
             if pid is not None and current.process_id != pid:
                 return False
-            new = replace(current, status=status, status_context=context, updated_at=now_rfc3339())
+            new = current.updated(status=status, status_context=context)
             atomic_write(self.path(name), new.to_json())
             return True
 
     def reset_pid_if_match(self, name: str, pid: int) -> bool:
         with self._lock(name):
-            current = self._read(name)
+            current = self._read_or_none(name)
             if current is None or current.process_id != pid:
                 return False
-            new = replace(current, process_id=0, updated_at=now_rfc3339())
-            atomic_write(self.path(name), new.to_json())
+            atomic_write(self.path(name), current.updated(process_id=0).to_json())
             return True
 
     def delete(self, name: str) -> None:
-        checkpoint()
-        with self._lock(name), contextlib.suppress(FileNotFoundError):
-            self.path(name).unlink()
+        """ToolHive's DeleteWorkloadStatus (a damaged file goes too; its copy stays)."""
+        with self._lock(name):
+            remove(self.path(name))
 
     def names(self) -> list[str]:
         if not self.directory.is_dir():
@@ -173,68 +155,61 @@ class StatusStore:
             pid = next((p for p in map(_read_pid, files) if p > 0), 0)
             if not pid:
                 return current
-            new = replace(current, process_id=pid, updated_at=now_rfc3339())
+            new = current.updated(process_id=pid)
             atomic_write(self.path(name), new.to_json())
         for path in files:
             with contextlib.suppress(OSError):
                 path.unlink()
         return new
 
+    # -- reading ---------------------------------------------------------------------------
     def _read(self, name: str) -> WorkloadStatus | None:
         path = self.path(name)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = read_bytes(path)
+        if raw is None:
             return None
-        except OSError as exc:
-            raise StateError(f"cannot read status file {path}: {exc.strerror}") from None
-        return _decode(path, raw)
+        try:
+            status, repaired = decode(raw)
+        except Damage as damage:
+            raise self._damaged(name, path, raw, damage) from None
+        if repaired:  # ToolHive writes the repair back; a failure to do so changes nothing
+            with contextlib.suppress(StateError):
+                atomic_write(path, status.to_json())
+        return status
+
+    def _damaged(self, name: str, path: Path, raw: bytes, damage: Damage) -> DamagedFile:
+        reason = damage.reason
+        if damage.repairable:  # ToolHive keeps a copy of what it could not repair
+            backup = path.with_name(path.name + CORRUPTED_SUFFIX)
+            with contextlib.suppress(StateError):
+                atomic_write(backup, raw)
+                reason += f" (a copy is kept as {backup.name})"
+        return DamagedFile("status file", path, reason, hint=_HINT.format(name=name))
+
+    def _read_or_none(self, name: str) -> WorkloadStatus | None:
+        """For updates that only make sense on a readable file: damage reads as absent."""
+        try:
+            return self._read(name)
+        except DamagedFile:
+            return None
+
+    def _read_for_update(self, name: str) -> WorkloadStatus | None:
+        """For a status decided anew: a damaged file is copied to ``.corrupted`` (if it is
+        not there yet) and then read as absent, so that the write replaces it."""
+        try:
+            return self._read(name)
+        except DamagedFile:
+            path = self.path(name)
+            backup = path.with_name(path.name + CORRUPTED_SUFFIX)
+            raw = read_bytes(path)
+            if raw is not None and read_bytes(backup) != raw:
+                atomic_write(backup, raw)
+            return None
 
     @contextlib.contextmanager
     def _lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
-        self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
-        lock_path = self.directory / f"{name.replace('/', '-')}.lock"
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            _acquire(fd, shared, lock_path)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(OSError):
-                    lock_path.unlink()
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-def _acquire(fd: int, shared: bool, path: Path) -> None:
-    flag = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-    deadline = time.monotonic() + LOCK_TIMEOUT
-    while True:
-        try:
-            fcntl.flock(fd, flag)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                raise StateError(f"could not acquire lock {path}: timeout after 1s") from None
-            time.sleep(LOCK_RETRY)
-
-
-def _decode(path: Path, raw: bytes) -> WorkloadStatus:
-    try:
-        doc = json.loads(raw)
-        status, created = doc["status"], doc["created_at"]
-        if not status or not created:
-            raise ValueError("status and created_at are required")
-        return WorkloadStatus(
-            status=str(status),
-            created_at=str(created),
-            updated_at=str(doc.get("updated_at") or created),
-            process_id=int(doc.get("process_id") or 0),
-            status_context=str(doc.get("status_context") or ""),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StateError(f"status file {path} is corrupt: {exc}") from None
+        with locked(self.directory / f"{name.replace('/', '-')}.lock", shared=shared):
+            yield
 
 
 def legacy_pid_paths(name: str, legacy_dir: Path, tmp_dir: Path | None = None) -> list[Path]:
@@ -251,6 +226,7 @@ def needs_pid_migration(status: WorkloadStatus | None) -> bool:
 def _read_pid(path: Path) -> int:
     """The decimal PID in a legacy PID file (whitespace trimmed); 0 when unreadable."""
     try:
-        return int(path.read_text().strip())
+        pid = int(path.read_text().strip())
     except (OSError, ValueError):
         return 0
+    return pid if pid > 0 else 0

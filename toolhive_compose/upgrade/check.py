@@ -329,7 +329,7 @@ def list_upgrades(names: Iterable[str], registry: str | None) -> dict[str, Upgra
     store, registries = Store.from_env(), Registries(registry, os.environ)
     found = {}
     for name in names:
-        rc = store.runconfigs.read(name)
+        rc = store.runconfigs.read_or_none(name)  # a damaged one was named by the list
         if rc is not None:
             found[name] = registries.check(rc)
     return found

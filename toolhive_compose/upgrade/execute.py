@@ -28,7 +28,7 @@ from ..runtime import Runtime
 from ..runtime.pulls import PULL_TIMEOUT
 from ..secrets import resolve_secret_value, secret_digest, secret_key
 from ..state import Store
-from ..state.runconfig import canonical_from_runconfig, project_of
+from ..state.runconfig import canonical_from_runconfig
 from .check import AVAILABLE, UP_TO_DATE, Registries, UpgradeResult, spec_from_runconfig
 
 
@@ -41,7 +41,6 @@ class Prepared:
     canon: dict[str, Any]
     project: str
     container_id: str
-    old_rc: dict[str, Any]
 
 
 def prepare(
@@ -70,7 +69,8 @@ def prepare(
     if result.status != AVAILABLE:
         why = f": {result.reason}" if result.reason else ""
         raise ThvError(f"cannot upgrade {name}: {result.status}{why}")
-    project = project_of(rc)
+    workload = get_workload(runtime, store, name)
+    project = workload.project  # the container's label, the run config's key or the record
     if project and not force:
         raise ThvError(
             f"workload {name} belongs to project {project}: the next thv apply of its workloads "
@@ -78,13 +78,12 @@ def prepare(
             hint="upgrade it in the file (bump its image, or drop 'image:' to follow its "
             "'server:'), then thv apply; --force upgrades it here anyway",
         )
-    workload = get_workload(runtime, store, name)
     spec, canon = _new_spec(rc, result.candidate_image, registries, env or {}, secrets or {})
     state = "stopped" if workload.status == "stopped" else "running"
     spec, canon = replace(spec, state=state), {**canon, "state": state}
     _check_env(spec, result)
     _check_secrets(spec, registries.environ)
-    return Prepared(result, spec, canon, project, workload.container_id, rc)
+    return Prepared(result, spec, canon, project, workload.container_id)
 
 
 def _new_spec(
@@ -162,7 +161,8 @@ def pull_and_verify(runtime: Runtime, name: str, image: str) -> str:
 
 
 def recreate(prepared: Prepared, runtime: Runtime, store: Store) -> None:
-    """The destructive step: replace the container, then keep the run config's other keys."""
+    """The destructive step: replace the container (the run config's other keys are kept:
+    the lifecycle rewrites it, never replaces it)."""
     from ..workloads.lifecycle import Lifecycle
 
     spec = prepared.spec
@@ -175,14 +175,3 @@ def recreate(prepared: Prepared, runtime: Runtime, store: Store) -> None:
             f"upgrading {spec.name} failed after its old container was removed: {exc.message}",
             hint=exc.hint or f"thv logs {spec.name}; thv upgrade apply {spec.name} tries again",
         ) from None
-    _carry_over(store, spec.name, prepared.old_rc)
-
-
-def _carry_over(store: Store, name: str, old: dict[str, Any]) -> None:
-    """Keep the old run config's keys this tool does not write (ToolHive's middleware, …)."""
-    new = store.runconfigs.read(name)
-    if new is None:
-        return
-    extra = {k: v for k, v in old.items() if k not in new and v not in (None, "", [], {})}
-    if extra:
-        store.runconfigs.write(name, {**new, **extra})

@@ -73,6 +73,11 @@ def _clear_name(runtime: Runtime, params: ContainerParams, exc: NameInUse) -> st
     )
 
 
+# What the engine says when its containerd still holds the task of a container from before
+# the engine crashed ("already exists"; "id already in use" once the old shim outlived it).
+STALE_TASK = ("already exists", "id already in use")
+
+
 def start_container(runtime: Runtime, container_id: str) -> None:
     """Start; :class:`ContainerGone` when the container no longer exists or is going away
     (a ``dead`` one is removed first)."""
@@ -90,7 +95,7 @@ def start_container(runtime: Runtime, container_id: str) -> None:
             f"container {container_id[:12]} was being removed (state {state or 'gone'})"
         ) from None
     except EngineError as exc:
-        if "already exists" not in exc.message or isinstance(exc, EngineUnavailable):
+        if isinstance(exc, EngineUnavailable) or not any(s in exc.message for s in STALE_TASK):
             raise
         runtime.remove(container_id)
         raise ContainerGone(

@@ -3,7 +3,14 @@
 The declarative executor and the imperative commands both call these.  Each operation
 writes ToolHive's state in the order ToolHive does (run config saved before the container
 is made; status ``starting``/``stopping``/``removing`` before the engine call, the final
-status after), so an interruption at any point leaves state the next ``apply`` converges from.
+status after; the proxy's PID as soon as it is spawned), so an interruption at any point
+leaves state the next ``apply`` converges from.
+
+A run config is rewritten, never replaced: the keys this tool does not write (ToolHive's
+``oidc_config``, ``middleware_configs``, a future key) survive a recreate or an upgrade.  A
+damaged one is copied to ``<name>.json.corrupted`` before it is written over; stopping or
+removing a workload never needs it.  Owners of groups and adopted workloads are recorded in
+the ownership file (:mod:`toolhive_compose.state.ownership`), which ToolHive never rewrites.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import Cancelled, EngineError
+from ..errors import Cancelled, DamagedFile, EngineError
 from ..fingerprint import config_hash
 from ..model import ServerSpec
 from ..ports import PortAllocator, is_available
@@ -21,8 +28,7 @@ from ..proxy.processes.procfs import pid_alive
 from ..runtime import Runtime
 from ..secrets import resolve_secret_value
 from ..state import Store, group_document
-from ..state.runconfig import HTTP_TRANSPORTS, build_runconfig
-from ..state.store import GROUP_EXTENSION_KEY
+from ..state.runconfig import HTTP_TRANSPORTS, build_runconfig, merge_runconfig
 from ..state.surfaces import delete_report
 from . import isolation
 from .containers import container_params
@@ -92,7 +98,7 @@ class Lifecycle:
             config_hash=config_hash(canon),
             image_cmd=self._image_cmd(spec),
         )
-        self.store.runconfigs.write(spec.name, rc)
+        rc = self._save_runconfig(spec.name, rc, canon)
         self.store.statuses.set_status(spec.name, "starting")
         if spec.remote:  # no container: the proxy is the workload
             if spec.state == "running":
@@ -127,11 +133,12 @@ class Lifecycle:
 
     def start(self, name: str, container_id: str) -> None:
         """Start the container (an isolated workload's sidecars first), then its proxy.
-        :class:`~.inflight.ContainerGone` when the container went away meanwhile."""
+        :class:`~.inflight.ContainerGone` when the container went away meanwhile; a damaged
+        run config (the proxy needs it) fails here, named."""
+        rc = self.store.runconfigs.read(name)
         self.store.statuses.set_status(name, "starting")
         try:
             if container_id:
-                rc = self.store.runconfigs.read(name)
                 isolated = isolation.has_isolation(rc)
                 cname = isolation.container_name(name, rc)
                 if isolated:
@@ -150,17 +157,20 @@ class Lifecycle:
         self._stop_proxy(name)
         if container_id:
             self.runtime.stop(container_id)
-        rc = self.store.runconfigs.read(name)
-        if isolation.has_isolation(rc):
+        rc = self.store.runconfigs.read_or_none(name)  # None: unreadable, so maybe isolated
+        if rc is None or isolation.has_isolation(rc):
             isolation.stop_sidecars(self.runtime, isolation.container_name(name, rc))
         self.store.statuses.set_status(name, "stopped")
 
     def delete(self, name: str, container_id: str) -> None:
+        """Container, proxy, run config and status go — whatever state their files are in."""
         self.store.statuses.set_status(name, "removing")
         self._take_down(name, container_id)
         self.store.runconfigs.delete(name)
         self.store.statuses.delete(name)
         delete_report(self.store.paths, name)
+        with contextlib.suppress(DamagedFile):  # a stale record names nobody (see ownership)
+            self.store.ownership.drop_workload(name)
 
     def _take_down(self, name: str, container_id: str) -> None:
         """Remove the container while its proxy stops: SIGTERM first, then the engine call,
@@ -169,12 +179,12 @@ class Lifecycle:
         The status already says stopping/removing, which a dying proxy never overwrites."""
         from ..proxy.processes.control import begin_stop_proxy
 
-        rc = self.store.runconfigs.read(name) or {}
-        stopping = begin_stop_proxy(self.store, name, int(rc.get("port") or 0))
+        rc = self.store.runconfigs.read_or_none(name)  # None: unreadable, so maybe isolated
+        stopping = begin_stop_proxy(self.store, name, int((rc or {}).get("port") or 0))
         try:
             if container_id:
                 self.runtime.remove(container_id)
-            if isolation.has_isolation(rc):
+            if rc is None or isolation.has_isolation(rc):
                 isolation.remove_sidecars(self.runtime, isolation.container_name(name, rc))
         finally:
             stopping.finish()
@@ -225,19 +235,23 @@ class Lifecycle:
         rc = self.store.runconfigs.read(name)
         if rc is None:
             raise EngineError(f"workload {name} has no run config to adopt")
+        status = self.store.statuses.get(name)
+        if status is not None:  # ToolHive's next rewrite of the run config drops our key
+            self.store.ownership.set_workload(name, project, status.created_at)
         self.store.runconfigs.write(name, adopt_runconfig(rc, project=project, canon=canon))
 
     # -- groups --------------------------------------------------------------------------
     def group_create(self, name: str, *, project: str = "", description: str = "") -> None:
-        """Create the group file, or (for a project) update our extension key in an existing
-        one, keeping ``registered_clients`` and any key ToolHive may add."""
-        doc = group_document(name, project=project, description=description)
-        if not self.store.groups.create(name, doc) and project:
-            current = self.store.groups.read(name) or {}
-            self.store.groups.write(name, {**doc, **current, **_extension(doc)})
+        """Create the group file as ToolHive does (an existing one is not touched: its
+        ``registered_clients`` are ToolHive's); a project's ownership is recorded apart."""
+        self.store.groups.create(name, group_document(name))
+        if project:
+            self.store.ownership.set_group(name, project, description)
 
     def group_delete(self, name: str) -> None:
         self.store.groups.delete(name)
+        with contextlib.suppress(DamagedFile):
+            self.store.ownership.drop_group(name)
 
     # -- helpers -------------------------------------------------------------------------
     def _finish_start(self, name: str) -> None:
@@ -256,6 +270,7 @@ class Lifecycle:
         self._stop_proxy(name)
         try:
             proc = self._spawn_proxy(name)
+            self.store.statuses.set_pid(name, proc.pid)  # ToolHive records it right away
             wait_serving(self.store, name, proc, PROXY_START_TIMEOUT)
         except (OSError, ProxyNotServing) as exc:
             self._proxy_failed(name, exc)
@@ -292,8 +307,7 @@ class Lifecycle:
             why = _last_line(log_path(self.store.paths, name))  # the proxy wrote `error`
         else:
             why = str(exc)
-            rc = self.store.runconfigs.read(name) or {}
-            stop_proxy(self.store, name, int(rc.get("port") or 0))
+            stop_proxy(self.store, name, self._proxy_port(name))
             self.store.statuses.set_status(name, "error", f"the proxy did not start: {why}")
         raise EngineError(
             f"the proxy of {name} did not start: {why}", hint=f"thv logs {name} --proxy"
@@ -302,8 +316,29 @@ class Lifecycle:
     def _stop_proxy(self, name: str) -> None:
         from ..proxy.processes.control import stop_proxy
 
-        rc = self.store.runconfigs.read(name) or {}
-        stop_proxy(self.store, name, int(rc.get("port") or 0))
+        stop_proxy(self.store, name, self._proxy_port(name))
+
+    def _proxy_port(self, name: str) -> int:
+        """The proxy's port, for the port-fallback stop (0 when the run config is unusable)."""
+        rc = self.store.runconfigs.read_or_none(name) or {}
+        return int(rc.get("port") or 0)
+
+    def _save_runconfig(
+        self, name: str, rc: dict[str, Any], canon: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``rc`` over the current run config, keeping the keys it does not set (a
+        kept middleware chain's tool-filter entries follow the new tool settings); the run
+        config as written, which the container is made from."""
+        from ..state.runconfig import with_tool_settings
+
+        try:
+            current = self.store.runconfigs.read(name)
+        except DamagedFile:
+            self.store.runconfigs.keep_copy(name)
+            current = None
+        merged = with_tool_settings(merge_runconfig(current, rc), canon)
+        self.store.runconfigs.write(name, merged)
+        return merged
 
     def _with_ports(self, spec: ServerSpec, canon: dict[str, Any]) -> dict[str, Any]:
         canon = dict(canon)
@@ -328,7 +363,7 @@ class Lifecycle:
     def _ports_in_state(self) -> set[int]:
         taken: set[int] = set()
         for name in self.store.runconfigs.names():
-            rc = self.store.runconfigs.read(name) or {}
+            rc = self.store.runconfigs.read_or_none(name) or {}
             taken.update(int(rc[k]) for k in ("port", "target_port") if rc.get(k))
         return taken
 
@@ -342,11 +377,6 @@ class Lifecycle:
             return ()
         cmd = self.runtime.image_config(spec.image_ref or spec.image).get("Cmd")
         return tuple(str(a) for a in cmd) if isinstance(cmd, list) else ()
-
-
-def _extension(doc: dict[str, Any]) -> dict[str, Any]:
-    """Our key of a group document (absent for a group no project declared)."""
-    return {k: v for k, v in doc.items() if k == GROUP_EXTENSION_KEY}
 
 
 def _last_line(path: Path) -> str:

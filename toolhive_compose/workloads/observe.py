@@ -2,14 +2,19 @@
 
 This is the only place where what the engine reports and what is on disk meet.  Nothing is
 inspected one by one: the list result carries every label needed.
+
+A damaged state file never stops the observation: its workload (or group) is observed with
+``damage`` naming the file — a damaged run config leaves no spec, a damaged status file reads
+as none (ToolHive's reading) — and a damaged ownership file reads as no records, with a note.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import DamagedFile, StateError
 from ..model import (
     LABEL_BASENAME,
     LABEL_CONFIG_HASH,
@@ -22,9 +27,9 @@ from ..model import (
 )
 from ..proxy.processes.procfs import pid_alive
 from ..runtime import Container, Runtime
-from ..state import Store
+from ..state import Store, WorkloadStatus
+from ..state.ownership import Owner, adopted_by
 from ..state.runconfig import canonical_from_runconfig, project_of
-from ..state.store import GROUP_EXTENSION_KEY
 from ..state.surfaces import read_report
 from .orphans import foreign_pid
 
@@ -34,23 +39,57 @@ AUXILIARY_LABEL = "toolhive-auxiliary-workload"
 def observe(runtime: Runtime, store: Store, *, desired_names: Sequence[str] = ()) -> ObservedState:
     """Everything that exists: ToolHive containers, run configs, statuses and groups."""
     containers = by_workload(runtime.list_containers(labels=[f"{LABEL_TOOLHIVE}=true"]))
-    runconfigs = {name: store.runconfigs.read(name) for name in store.runconfigs.names()}
+    runconfigs = {name: read_runconfig(store, name) for name in store.runconfigs.names()}
+    notes: list[str] = []
+    adopted = _records(lambda: store.ownership.workloads(), notes)
     names = sorted(set(containers) | set(runconfigs))
     workloads = tuple(
-        _workload(name, containers.get(name, []), runconfigs.get(name), store) for name in names
+        _workload(name, containers.get(name, []), runconfigs.get(name, (None, "")), store, adopted)
+        for name in names
     )
     missing = [n for n in desired_names if n not in containers]
     foreign = runtime.list_containers(names=missing) if missing else []
     return ObservedState(
         workloads=workloads,
-        groups=_groups(store),
+        groups=_groups(store, _records(store.group_owners, notes)),
         foreign_containers=tuple(
             sorted((c.name, c.id) for c in foreign if c.labels.get(LABEL_TOOLHIVE) != "true")
         ),
         memberships=tuple(
-            sorted((n, str(rc.get("group") or "default")) for n, rc in runconfigs.items() if rc)
+            sorted(
+                (n, str(rc.get("group") or "default")) for n, (rc, _) in runconfigs.items() if rc
+            )
         ),
+        notes=tuple(dict.fromkeys(notes)),
     )
+
+
+def read_runconfig(store: Store, name: str) -> tuple[dict | None, str]:
+    """A run config and "", or None and the sentence naming its damage (or why it cannot
+    be read: its permissions, a directory in its place)."""
+    try:
+        return store.runconfigs.read(name), ""
+    except StateError as exc:
+        return None, exc.message
+
+
+def read_status(store: Store, name: str) -> tuple[WorkloadStatus | None, str]:
+    """A status as ToolHive reads it (legacy PID migrated, trivial damage repaired) and "",
+    or None and the sentence naming its damage (or why it, or its lock, cannot be read)."""
+    try:
+        return store.workload_status(name), ""
+    except StateError as exc:
+        return None, exc.message
+
+
+def _records(read: Callable[[], dict[str, Owner]], notes: list[str]) -> dict[str, Owner]:
+    try:
+        return read()
+    except DamagedFile as exc:
+        notes.append(
+            f"{exc.message}; the groups and adopted workloads it records read as unmanaged"
+        )
+        return {}
 
 
 def by_workload(containers: list[Container]) -> dict[str, list[Container]]:
@@ -65,12 +104,18 @@ def by_workload(containers: list[Container]) -> dict[str, list[Container]]:
 
 
 def _workload(
-    name: str, containers: list[Container], rc: dict | None, store: Store
+    name: str,
+    containers: list[Container],
+    found: tuple[dict | None, str],
+    store: Store,
+    adopted: dict[str, Owner],
 ) -> ObservedWorkload:
     ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created, c.id))
     main = ranked[0] if ranked else None
-    status = store.workload_status(name)  # migrates a legacy PID file, as ToolHive does
+    rc, rc_damage = found
+    status, status_damage = read_status(store, name)  # migrates a legacy PID file, as ToolHive
     labels = main.labels if main else {}
+    owner = adopted_by(adopted, name, status.created_at if status else None)
     spec = canonical_from_runconfig(rc) if rc else None
     return ObservedWorkload(
         name=name,
@@ -80,7 +125,7 @@ def _workload(
         image=main.image if main else "",
         image_id=main.image_id if main else "",
         labels=tuple(sorted(labels.items())),
-        project=labels.get(LABEL_PROJECT, "") or (project_of(rc) if rc else ""),
+        project=labels.get(LABEL_PROJECT, "") or (project_of(rc) if rc else "") or owner,
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
         spec=spec,
         status=status.status if status else "",
@@ -91,6 +136,8 @@ def _workload(
         remote=bool(rc and rc.get("remote_url")),
         extra_container_ids=tuple(c.id for c in ranked[1:]),
         server_tools=_server_tools(store, name, spec),
+        damage="; ".join(d for d in (rc_damage, status_damage) if d),
+        runconfig_damaged=bool(rc_damage),
     )
 
 
@@ -103,19 +150,22 @@ def _server_tools(store: Store, name: str, spec: dict[str, Any] | None) -> tuple
     return tuple(str(n) for n in names) if isinstance(names, list) else None
 
 
-def _groups(store: Store) -> tuple[ObservedGroup, ...]:
+def _groups(store: Store, owners: dict[str, Owner]) -> tuple[ObservedGroup, ...]:
     groups = []
     for name in store.groups.names():
-        doc = store.groups.read(name) or {}
-        ext = doc.get(GROUP_EXTENSION_KEY)
-        ext = ext if isinstance(ext, dict) else {}
+        owner = owners.get(name) or Owner("")
+        try:
+            doc, damage = store.groups.read(name) or {}, ""
+        except DamagedFile as exc:
+            doc, damage = {}, exc.message
         clients = doc.get("registered_clients")
         groups.append(
             ObservedGroup(
                 name=str(doc.get("name") or name),
-                project=str(ext.get("project") or ""),
-                description=str(ext.get("description") or ""),
+                project=owner.project,
+                description=owner.description,
                 registered_clients=tuple(map(str, clients if isinstance(clients, list) else [])),
+                damage=damage,
             )
         )
     return tuple(groups)

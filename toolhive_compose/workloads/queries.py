@@ -7,25 +7,36 @@ reads as ``unhealthy`` — but that verdict is not written back.  The one write 
 is ToolHive's own: a ``running`` status without a PID takes it from a legacy PID file.
 
 ``project`` is the owning toolhive-compose project: the container's project label, else
-(for an adopted container, whose labels cannot change) the run config's.  Empty means the
-workload is unmanaged: ToolHive (or ``thv run``) made it.
+(for an adopted container, whose labels cannot change) the run config's, else the ownership
+file's record.  Empty means the workload is unmanaged: ToolHive (or ``thv run``) made it.
+
+A damaged state file never hides a workload nor stops a list: the workload is read from what
+is left (a damaged status file as none, as ToolHive reads it; a damaged run config as none),
+``damage`` names the file and ``status_context`` says so too.
+
+JSON (:meth:`Workload.to_dict`) is ToolHive's ``core.Workload``, field by field and in its
+order: ``created_at`` is always a time (the zero time when nothing says when), ``started_at``
+always present (the zero time on a list, as ToolHive's list call does not know it; the
+container's start on a get), ``tools`` never (ToolHive's list never fills it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ..clients.catalog import proxy_url
-from ..errors import NotFound
+from ..errors import DamagedFile, NotFound, StateError
 from ..model import LABEL_PORT, LABEL_PROJECT, LABEL_TRANSPORT, TOOLHIVE_STANDARD_LABELS
 from ..proxy.processes.procfs import pid_alive
 from ..runtime import Container, Runtime
 from ..state import Store
+from ..state.ownership import Owner, adopted_by
 from ..state.runconfig import effective_proxy_mode, project_of
 from ..state.status import WorkloadStatus
-from .observe import by_workload
+from ..state.status_format import ZERO_TIME, parse_rfc3339
+from .observe import by_workload, read_runconfig, read_status
 from .orphans import NO_RUN_CONFIG, foreign_pid
 
 ENGINE_STATUS = {
@@ -49,15 +60,19 @@ class Workload:
     proxy_mode: str
     status: str
     status_context: str = ""
-    created_at: str = ""
+    created_at: str = ZERO_TIME
     labels: dict[str, str] = field(default_factory=dict)
     group: str = ""
     remote: bool = False
+    started_at: str = ZERO_TIME  # when its container last started, if known
+    # not in ToolHive's shape (never in JSON):
     project: str = ""
     container_id: str = ""
+    damage: str = ""  # a damaged state file of this workload, one sentence naming it
     proxy_pid: int = 0  # the status file's PID (not part of ToolHive's shape)
 
     def to_dict(self) -> dict[str, Any]:
+        """ToolHive's ``core.Workload`` JSON: its keys, order and omitempty rules."""
         doc: dict[str, Any] = {
             "name": self.name, "package": self.package, "url": self.url, "port": self.port,
             "transport_type": self.transport_type,
@@ -67,10 +82,26 @@ class Workload:
         doc["status"] = self.status
         if self.status_context:
             doc["status_context"] = self.status_context
-        doc["created_at"] = self.created_at
+        doc["created_at"] = self.created_at or ZERO_TIME
         for key in ("labels", "group", "remote"):
             if getattr(self, key):
                 doc[key] = getattr(self, key)
+        doc["started_at"] = self.started_at or ZERO_TIME
+        return doc
+
+    def status_dict(self, uptime: str = "") -> dict[str, Any]:
+        """``thv status --format json``: ToolHive's keys, ``health`` the status context."""
+        doc: dict[str, Any] = {"name": self.name, "status": self.status}
+        if self.status_context:
+            doc["health"] = self.status_context
+        doc.update(
+            package=self.package, url=self.url, port=self.port, transport=self.transport_type
+        )
+        for key, value in (("proxy_mode", self.proxy_mode), ("group", self.group)):
+            if value:
+                doc[key] = value
+        if uptime:
+            doc["uptime"] = uptime
         return doc
 
 
@@ -103,7 +134,10 @@ def list_workloads(
     """Container workloads then remote ones, filtered as ``thv list`` filters, sorted by name."""
     containers = by_workload(runtime.list_containers(labels=["toolhive=true"]))
     names = set(containers) | {n for n in store.runconfigs.names()} | set(store.statuses.names())
-    found = [w for n in names if (w := _workload(n, containers.get(n, []), store)) is not None]
+    adopted = _adopted(store)
+    found = [
+        w for n in names if (w := _workload(n, containers.get(n, []), store, adopted)) is not None
+    ]
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
 
 
@@ -118,7 +152,10 @@ def list_recorded(
     answer: statuses as last recorded (a ``running`` one whose proxy is gone reads
     ``unhealthy``), nothing from the engine."""
     names = set(store.runconfigs.names()) | set(store.statuses.names())
-    found = [w for n in names if (w := _workload(n, [], store, engine=False)) is not None]
+    adopted = _adopted(store)
+    found = [
+        w for n in names if (w := _workload(n, [], store, adopted, engine=False)) is not None
+    ]
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
 
 
@@ -130,20 +167,37 @@ def to_bring_back(store: Store, workloads: list[Workload], project: str | None) 
     for w in workloads:
         if project is not None and w.project != project:
             continue
-        recorded = store.statuses.get(w.name)
+        try:
+            recorded = store.statuses.get(w.name)
+        except StateError:  # damaged: nothing says it was running (its listing names it)
+            continue
         if recorded is not None and recorded.status in RESUMABLE:
             found.append(w.name)
     return sorted(found)
 
 
 def get_workload(runtime: Runtime, store: Store, name: str) -> Workload:
+    """One workload (ToolHive's GetWorkload): as listed, plus when its container started."""
     containers = by_workload(
         runtime.list_containers(labels=["toolhive=true", f"toolhive-basename={name}"])
     )
-    workload = _workload(name, containers.get(name, []), store)
+    workload = _workload(name, containers.get(name, []), store, _adopted(store))
     if workload is None:
         raise NotFound(f"workload {name} not found", hint="thv list --all shows every workload")
+    if workload.status == "running" and workload.container_id:
+        info = runtime.inspect(workload.container_id) or {}
+        started = str((info.get("State") or {}).get("StartedAt") or "")
+        if started and not started.startswith("0001-01-01"):
+            workload = replace(workload, started_at=started)
     return workload
+
+
+def _adopted(store: Store) -> dict[str, Owner]:
+    """The ownership file's workload records; none when it is damaged (a list goes on)."""
+    try:
+        return store.ownership.workloads()
+    except DamagedFile:
+        return {}
 
 
 def _matches(w: Workload, all: bool, labels: dict[str, str], group: str | None) -> bool:
@@ -159,13 +213,19 @@ def all_labels_match(have: dict[str, str], want: dict[str, str]) -> bool:
 
 
 def _workload(
-    name: str, containers: list[Container], store: Store, *, engine: bool = True
+    name: str,
+    containers: list[Container],
+    store: Store,
+    adopted: dict[str, Owner],
+    *,
+    engine: bool = True,
 ) -> Workload | None:
-    found = store.runconfigs.read(name)
-    status = store.workload_status(name)  # the one write: legacy PID migration
+    found, rc_damage = read_runconfig(store, name)
+    status, status_damage = read_status(store, name)  # writes: legacy PID migration, repair
+    damage = "; ".join(d for d in (rc_damage, status_damage) if d)
     ranked = sorted(containers, key=lambda c: (c.state != "running", -c.created))
     main = ranked[0] if ranked else None
-    if main is None and found is None and status is None:
+    if main is None and found is None and status is None and not damage:
         return None
     rc = found or {}
     remote = bool(rc.get("remote_url"))
@@ -176,8 +236,11 @@ def _workload(
     port = _int(labels.get(LABEL_PORT)) or _int(rc.get("port"))
     mode = effective_proxy_mode(transport, rc.get("proxy_mode"))
     state, context = _status(main, status, remote) if engine else _recorded(status)
-    if main is not None and found is None and status is None:
+    if main is not None and found is None and status is None and not damage:
         context = NO_RUN_CONFIG.format(name=name)
+    context = "; ".join(c for c in (context, damage) if c)
+    created = status.created_at if status else _ts(main.created if main else 0)
+    owner = adopted_by(adopted, name, status.created_at if status else None)
     return Workload(
         name=name,
         package="remote" if remote else (main.image if main else str(rc.get("image") or "")),
@@ -187,14 +250,20 @@ def _workload(
         proxy_mode=mode,
         status=state,
         status_context=context,
-        created_at=status.created_at if status else _ts(main.created if main else 0),
-        labels={k: v for k, v in labels.items() if k not in TOOLHIVE_STANDARD_LABELS},
+        created_at=created,
+        labels=dict(labels) if remote else _user_labels(labels),
         group=str(rc.get("group") or ""),
         remote=remote,
-        project=labels.get(LABEL_PROJECT, "") or (project_of(found) if found else ""),
+        project=labels.get(LABEL_PROJECT, "") or (project_of(found) if found else "") or owner,
         container_id=main.id if main else "",
+        damage=damage,
         proxy_pid=status.process_id if status else 0,
     )
+
+
+def _user_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A container's labels without ToolHive's standard ones (remote workloads keep all)."""
+    return {k: v for k, v in labels.items() if k not in TOOLHIVE_STANDARD_LABELS}
 
 
 def _status(main: Container | None, status: WorkloadStatus | None, remote: bool) -> tuple[str, str]:
@@ -236,4 +305,23 @@ def _int(value: object) -> int:
 
 
 def _ts(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else ""
+    """A container's creation as ToolHive's list reports it: ``time.Unix(created, 0)``, whole
+    seconds in the local offset (``Z`` when that is UTC); the zero time when unknown."""
+    if not seconds:
+        return ZERO_TIME
+    local = datetime.fromtimestamp(seconds).astimezone()
+    offset = local.strftime("%z")
+    zone = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + zone
+
+
+def uptime(started_at: str, now: datetime | None = None) -> str:
+    """ToolHive's formatUptime: ``2d 3h 4m``, ``3h 4m`` or ``4m``; "" when not started."""
+    if not started_at or started_at.startswith("0001-01-01"):
+        return ""
+    elapsed = (now or datetime.now(UTC)) - parse_rfc3339(started_at)
+    minutes = max(0, int(elapsed.total_seconds() // 60))
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
