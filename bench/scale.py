@@ -30,6 +30,7 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,12 @@ def thv(session: Session, *argv: str, n: int) -> float:
     return result.seconds
 
 
+def take_turns(swap: bool, baseline: Callable[[], None], ours: Callable[[], None]) -> None:
+    """The baseline then ours, or (``swap``) the other way round."""
+    for step in (ours, baseline) if swap else (baseline, ours):
+        step()
+
+
 def fleet_round(session: Session, n: int, out: dict[str, float], swap: bool) -> None:
     fleet = session.fleet("f", n)
     spec = session.write("fleet-raw.json", json.dumps(fleet.raw_specs()))
@@ -81,8 +88,7 @@ def fleet_round(session: Session, n: int, out: dict[str, float], swap: bool) -> 
         finally:
             session.cleanup_fleet(fleet)
 
-    for step in (ours, floor) if swap else (floor, ours):
-        step()
+    take_turns(swap, floor, ours)
     out["fleet_apply"] = out["fleet_thv"] / out["fleet_raw"]
     log(f"fleet x{n}: raw floor {out['fleet_raw']:.2f}s, thv apply {out['fleet_thv']:.2f}s "
         f"({out['fleet_apply']:.2f}x), thv down {out['fleet_down']:.2f}s")  # fmt: skip
@@ -135,8 +141,7 @@ def big_round(session: Session, n: int, out: dict[str, float], runs: int, swap: 
         finally:
             session.cleanup_fleet(fleet)
 
-    for step in (ours, baseline) if swap else (baseline, ours):
-        step()
+    take_turns(swap, baseline, ours)
     out["big_apply"] = out["big_thv_apply"] / out["big_raw_create"]
     out["big_down"] = out["big_thv_down"] / out["big_raw_remove"]
     log(
