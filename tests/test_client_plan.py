@@ -176,19 +176,6 @@ def test_a_new_server_is_registered_once_it_serves_and_nothing_waits_for_clients
     assert not any(set(a.depends_on) & client_ids for a in plan.actions)
 
 
-@pytest.mark.parametrize("stopped", [False, True], ids=["removed", "stopped"])
-def test_a_server_leaves_its_clients_before_it_goes(stopped: bool) -> None:
-    """No client is left pointing at a proxy that no longer answers, even for a moment."""
-    value = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
-    servers = [_spec("fetch", state="stopped")] if stopped else []
-    desired, observed = _state(servers, [_spec("fetch")], {"fetch": value},
-                               (_record("fetch", value),))  # fmt: skip
-    plan = make_plan(desired, observed)
-    kinds = [(str(a.kind), a.name) for a in plan.actions]
-    assert kinds == [("client-unregister", "fetch"), ("stop" if stopped else "delete", "fetch")]
-    assert plan.actions[1].depends_on == (0,)
-
-
 def test_in_sync_entries_plan_nothing() -> None:
     value = {"url": "http://127.0.0.1:18080/mcp", "type": "http"}
     desired, observed = _state(

@@ -35,7 +35,6 @@ class ActionKind(StrEnum):
 PHASE = {
     ActionKind.GROUP_CREATE: 0,
     ActionKind.GROUP_UPDATE: 0,
-    ActionKind.CLIENT_UNREGISTER: 1,  # before the stop or delete of its server
     ActionKind.STOP: 1,
     ActionKind.DELETE: 2,
     ActionKind.MOVE_GROUP: 3,
@@ -47,6 +46,7 @@ PHASE = {
     ActionKind.START: 6,
     ActionKind.CLIENT_REGISTER: 7,
     ActionKind.CLIENT_UPDATE: 7,
+    ActionKind.CLIENT_UNREGISTER: 7,
     ActionKind.GROUP_DELETE: 8,
 }
 CLIENT_KINDS = frozenset(

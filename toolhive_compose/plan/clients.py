@@ -72,7 +72,6 @@ class _Planner:
             if rec.project == self.project and (rec.path, rec.server) not in wanted:
                 self._leftover(rec)
         self._registrations(usable)
-        self._unregister_first()
         if self.problems:
             raise PlanError(
                 _join(self.problems),
@@ -80,17 +79,6 @@ class _Planner:
                 "clients: in the workloads file; nothing was changed",
             )
         return self.drafts, self.warnings
-
-    def _unregister_first(self) -> None:
-        """A server that stops or goes leaves its clients first, so no client is left
-        pointing at a proxy that no longer answers (not even for the seconds between)."""
-        leaving: dict[str, set[Any]] = defaultdict(set)
-        for d in self.drafts:
-            if d.kind is UNREGISTER and d.after is None:
-                leaving[d.name].add(d.key)
-        for d in self.base:
-            if d.kind in (ActionKind.STOP, ActionKind.DELETE) and d.name in leaving:
-                d.deps.update(leaving[d.name])
 
     # -- which clients, which entries ------------------------------------------------------------
     def _usable(self) -> dict[str, ObservedClientFile]:
