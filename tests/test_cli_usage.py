@@ -34,6 +34,20 @@ def test_usage_errors_are_one_sentence(args: list[str], says: str) -> None:
     assert lines[1:] == ["hint: run 'thv --help' for usage"]
 
 
+@pytest.mark.parametrize(
+    ("args", "ours"),
+    [(["apply", "-auto-approve"], "--yes (-y)"), (["plan", "-var-file=x"], "--env-file")],
+)
+def test_terraforms_options_point_to_ours(args: list[str], ours: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "toolhive_compose", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stderr.startswith("error: No such option")
+    theirs = args[1].split("=")[0]
+    assert result.stderr.splitlines()[1] == f"hint: thv takes {ours} where Terraform takes {theirs}"
+
+
 def test_a_run_registers_only_the_commands_it_needs() -> None:
     """typer builds every registered command on each run: ``thv schema`` imports none of the
     other command modules; help (and an unknown command) lists them all."""

@@ -322,7 +322,8 @@ def test_launched_proxies_are_ordinary_detached_proxies(http_server) -> None:
         assert status_pid == 0 and is_available(canons[0]["port"])
     finally:
         for name in [s.name for s in specs] + ["spawned-0"]:
-            lifecycle.delete(name, "")
+            if store.runconfigs.read_or_none(name) is not None:  # made before a failure
+                lifecycle.delete(name, "")
     logs = [(store.paths.logs / f"{s.name}.log").read_text() for s in specs]
     assert not any("Traceback" in text for text in logs)
 
@@ -456,3 +457,44 @@ def test_proxy_refuses_rebound_hosts_and_foreign_origins(http_server) -> None:
         assert "DNS rebinding protection" in log
     finally:
         lifecycle.delete("guarded", "")
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("wait", [0.0, 15.0], ids=["without-waiting", "waiting"])
+def test_a_proxy_waits_out_a_status_lock_held_longer_than_toolhives_wait(
+    wait: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine another process may hold the status file's lock past ToolHive's 1 s
+    wait; the proxy, already listening, keeps trying rather than exit."""
+    from toolhive_compose.errors import FileBusy
+    from toolhive_compose.proxy import main
+    from toolhive_compose.proxy.main import Proxy
+
+    monkeypatch.setattr(main, "MARK_RUNNING_WAIT", wait)
+
+    store = Store.from_env()
+    store.statuses.set_status("busy-lock", "starting")
+    lock = store.statuses.path("busy-lock").with_suffix(".lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock), "2.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        proxy = Proxy("busy-lock", {"name": "busy-lock"}, store)
+        if not wait:  # ToolHive's 1 s alone: the lock is still held
+            with pytest.raises(FileBusy):
+                asyncio.run(proxy._mark_running())
+            return
+        assert asyncio.run(proxy._mark_running())
+    finally:
+        holder.wait(10)
+    status = store.statuses.get("busy-lock")
+    assert status is not None and status.status == "running" and status.process_id == os.getpid()

@@ -22,11 +22,8 @@ from toolhive_compose.model import SecretRef, ServerSpec
 from toolhive_compose.paths import Paths
 from toolhive_compose.state import Store, group_document, state_lock
 from toolhive_compose.state.atomic import atomic_create, atomic_write
-from toolhive_compose.state.runconfig import (
-    TOOLHIVE_FIELDS,
-    build_runconfig,
-    canonical_from_runconfig,
-)
+from toolhive_compose.state.runconfig import TOOLHIVE_FIELDS, build_runconfig
+from toolhive_compose.state.runconfig_spec import canonical_from_runconfig
 from toolhive_compose.state.status import now_rfc3339, parse_rfc3339
 from toolhive_compose.workloads.lifecycle import Lifecycle
 

@@ -11,7 +11,7 @@ import pytest
 from toolhive_compose.proxy.transports.sse_screen import EventScreen, encode_event
 from toolhive_compose.proxy.transports.toolsurface import SurfaceGuard, may_concern_tools
 from toolhive_compose.state import Store
-from toolhive_compose.state.runconfig import (
+from toolhive_compose.state.runconfig_spec import (
     canonical_from_runconfig,
     tool_config,
     tool_settings,

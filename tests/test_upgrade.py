@@ -19,7 +19,8 @@ from toolhive_compose.registry.client import load as load_registry
 from toolhive_compose.registry.client import parse
 from toolhive_compose.spec.loader import load
 from toolhive_compose.state import Store
-from toolhive_compose.state.runconfig import build_runconfig, canonical_from_runconfig
+from toolhive_compose.state.runconfig import build_runconfig
+from toolhive_compose.state.runconfig_spec import canonical_from_runconfig
 from toolhive_compose.upgrade.check import (
     AVAILABLE,
     NOT_FOUND,

@@ -112,6 +112,10 @@ class DamagedFile(StateError):
         super().__init__(f"damaged {kind} {self.path}: {reason}", hint=hint)
 
 
+class FileBusy(StateError):
+    """A state file's lock was held by another process for longer than its wait."""
+
+
 class LockHeld(ThvError):
     """Another process holds the state lock."""
 

@@ -309,7 +309,7 @@ def run_app(argv: Sequence[str] | None = None, *, debug: bool = False) -> NoRetu
             sys.exit(0)
         if callable(format_message):  # click's (or typer's copy of click's) own errors
             usage = getattr(exc, "exit_code", 1) == 2  # click's code for usage errors
-            _fail(str(format_message()), "run 'thv --help' for usage" if usage else None, 1)
+            _fail(str(format_message()), usage_hint(args) if usage else None, 1)
         from .crash import debug_wanted, report
 
         report(exc, args, debug=debug or debug_wanted())
@@ -319,6 +319,21 @@ def run_app(argv: Sequence[str] | None = None, *, debug: bool = False) -> NoRetu
     except BrokenPipeError:
         _reader_gone()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# Options users bring from Terraform, and ours that do the same.
+FAMILIAR_OPTIONS = {
+    "auto-approve": "--yes (-y)",  # terraform apply -auto-approve
+    "var-file": "--env-file",  # terraform -var-file
+}
+
+
+def usage_hint(args: Sequence[str]) -> str:
+    """The hint under a usage error: ours for an option another tool has, else the help."""
+    for arg in args:
+        if arg.startswith("-") and (ours := FAMILIAR_OPTIONS.get(arg.lstrip("-").split("=")[0])):
+            return f"thv takes {ours} where Terraform takes {arg.split('=')[0]}"
+    return "run 'thv --help' for usage"
 
 
 def _reader_gone() -> NoReturn:

@@ -21,10 +21,11 @@ import contextlib
 import gc
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import StateError
+from ..errors import FileBusy, StateError
 from ..runtime.endpoint import engine_host
 from ..state.store import Store
 from . import engine_async
@@ -42,6 +43,7 @@ from .transports.stdio import StdioApp
 from .transports.toolsurface import SurfaceGuard
 
 CONTAINER_WAIT = 15.0  # seconds to wait for the container to be running
+MARK_RUNNING_WAIT = 15.0  # seconds to keep trying to take the status file's lock
 SERVING_STATES = ("running", "starting", "unhealthy")
 
 App = Callable[[Request, Conn], Awaitable[bool]]
@@ -90,9 +92,12 @@ class Proxy:
             )
         except (EngineFailure, OSError, ValueError) as exc:
             return 0 if self.stop.is_set() else self._failed(f"proxy failed to start: {exc}")
-        if self.stop.is_set() or not self.store.statuses.set_running(
-            self.name, os.getpid(), only_from=SERVING_STATES
-        ):  # stopped or removed while it started: it has nothing to serve
+        try:
+            serving = not self.stop.is_set() and await self._mark_running()
+        except StateError as exc:  # the status file stays locked, or cannot be written
+            server.close()
+            return self._failed(f"cannot record that the proxy serves: {exc.message}")
+        if not serving:  # stopped or removed while it started: it has nothing to serve
             server.close()
             return 0
         if self.guard.active:
@@ -103,6 +108,21 @@ class Proxy:
         self.store.statuses.reset_pid_if_match(self.name, os.getpid())
         log(f"proxy for {self.name} stopped")
         return code
+
+    async def _mark_running(self) -> bool:
+        """``running`` with this PID, unless a stop came first.  ToolHive's 1 s wait for the
+        status file's lock is short on a loaded machine (a thv command polling the file, others
+        writing it); a proxy that serves already has nothing better to do than wait longer."""
+        deadline = time.monotonic() + MARK_RUNNING_WAIT
+        while True:
+            try:
+                return self.store.statuses.set_running(
+                    self.name, os.getpid(), only_from=SERVING_STATES
+                )
+            except FileBusy:
+                if time.monotonic() >= deadline or self.stop.is_set():
+                    raise
+                await asyncio.sleep(0.05)
 
     def _failed(self, reason: str) -> int:
         log(f"error: {reason}")

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import StateError
+from ..errors import FileBusy, StateError
 
 RETRY = 0.1
 TIMEOUT = 1.0
@@ -68,7 +68,7 @@ def _acquire(path: Path, shared: bool, timeout: float) -> int:
             continue
         os.close(fd)
         if time.monotonic() >= deadline:
-            raise StateError(
+            raise FileBusy(
                 f"could not lock {path}: another process held it for {timeout:g}s",
                 hint="another thv (or ToolHive) command is updating this workload; try again",
             )

@@ -35,7 +35,7 @@ from ..errors import ThvError
 from ..model import SecretRef, ServerSpec
 from ..registry.client import choose, load
 from ..registry.types import Entry, Registry, RegistryError
-from ..state.runconfig import canonical_from_runconfig
+from ..state.runconfig_spec import canonical_from_runconfig
 
 if TYPE_CHECKING:
     from ..model import DesiredState

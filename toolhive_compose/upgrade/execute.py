@@ -28,7 +28,7 @@ from ..runtime import Runtime
 from ..runtime.pulls import PULL_TIMEOUT
 from ..secrets import resolve_secret_value, secret_digest, secret_key
 from ..state import Store
-from ..state.runconfig import canonical_from_runconfig
+from ..state.runconfig_spec import canonical_from_runconfig
 from .check import AVAILABLE, UP_TO_DATE, Registries, UpgradeResult, spec_from_runconfig
 
 

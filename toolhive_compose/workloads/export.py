@@ -1,7 +1,7 @@
 """An existing workload's run config as the desired state of one server (``thv export``).  Pure.
 
 The run config's canonical spec (our key, else rebuilt from ToolHive's own fields by
-:func:`~toolhive_compose.state.runconfig.canonical_from_runconfig`) becomes a
+:func:`~toolhive_compose.state.runconfig_spec.canonical_from_runconfig`) becomes a
 :class:`~toolhive_compose.model.ServerSpec`, so that the Kubernetes render
 (:mod:`toolhive_compose.targets.kubernetes`) exports it as it renders a workloads file:
 secrets stay references (a ToolHive secret ``NAME,target=ENV`` is source ``toolhive``), the
@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import BUILTIN_PROFILES, DEFAULT_GROUP, DesiredState, GroupSpec, SecretRef, ServerSpec
-from ..state.runconfig import canonical_from_runconfig, project_of
+from ..state.runconfig import project_of
+from ..state.runconfig_spec import canonical_from_runconfig
 
 
 def desired_from_runconfig(rc: Mapping[str, Any], *, group_description: str = "") -> DesiredState:

@@ -1,7 +1,7 @@
 """Existing workloads → a workloads file that reproduces them (``thv import``).  Pure.
 
 Input is each workload's canonical spec
-(:func:`~toolhive_compose.state.runconfig.canonical_from_runconfig` rebuilds it from ToolHive's
+(:func:`~toolhive_compose.state.runconfig_spec.canonical_from_runconfig` rebuilds it from ToolHive's
 run config fields when our key is absent) and whether it runs.
 The file keeps what adoption compares — image or URL, transport, ports (the same proxy port,
 so nothing moves), proxy mode, args, env (without the ``MCP_*`` variables ToolHive injects),

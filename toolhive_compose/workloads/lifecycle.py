@@ -202,7 +202,7 @@ class Lifecycle:
         ``tools_override``, our pins) and make a serving proxy follow them without touching
         the container: ours re-reads them on the next ``tools/*`` message, which one MCP round
         trip through it provokes and its report confirms; any other (ToolHive's) is restarted."""
-        from ..state.runconfig import tool_config, with_tool_settings
+        from ..state.runconfig_spec import tool_config, with_tool_settings
 
         rc = self.store.runconfigs.read(name)
         if rc is None:
@@ -329,7 +329,7 @@ class Lifecycle:
         """Write ``rc`` over the current run config, keeping the keys it does not set (a
         kept middleware chain's tool-filter entries follow the new tool settings); the run
         config as written, which the container is made from."""
-        from ..state.runconfig import with_tool_settings
+        from ..state.runconfig_spec import with_tool_settings
 
         try:
             current = self.store.runconfigs.read(name)

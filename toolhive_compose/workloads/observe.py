@@ -29,7 +29,8 @@ from ..proxy.processes.procfs import pid_alive
 from ..runtime import Container, Runtime
 from ..state import Store, WorkloadStatus
 from ..state.ownership import Owner, adopted_by
-from ..state.runconfig import canonical_from_runconfig, project_of
+from ..state.runconfig import project_of
+from ..state.runconfig_spec import canonical_from_runconfig
 from ..state.surfaces import read_report
 from .orphans import foreign_pid
 

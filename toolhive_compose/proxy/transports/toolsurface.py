@@ -1,7 +1,7 @@
 """The tool surface a proxy enforces, at the few points where the transports call it.
 
 One :class:`SurfaceGuard` per proxy holds the workload's tool settings (ToolHive's
-``tools_filter`` / ``tools_override`` and our pins, :func:`~...state.runconfig.tool_config`)
+``tools_filter`` / ``tools_override`` and our pins, :func:`~...state.runconfig_spec.tool_config`)
 and applies them with :mod:`toolhive_compose.tools`:
 
 - :meth:`~SurfaceGuard.requests`: the ``tools/call`` requests of a POST, before they go to
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import StateError
-from ...state.runconfig import tool_config
+from ...state.runconfig_spec import tool_config
 from ...state.store import Store
 from ...state.surfaces import write_report
 from ...tools import (
