@@ -464,3 +464,23 @@ def test_the_planner_check_sees_io_anywhere_it_reaches(tmp_path: Path) -> None:
     assert any("model.py:1: the planner reaches os" in p for p in problems), problems
     assert any("planner.py:6: the planner reaches socket" in p for p in problems), problems
     assert not any("heapq" in p for p in problems)
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """The README's Layout table is where a newcomer finds a module: each one is named there."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    rows = [line for line in layout.splitlines() if line.startswith("| `")]
+    package = root / PACKAGE
+
+    def named(module: Path) -> bool:  # `dir/name.py`, or `name.py` in a row that names `dir/…`
+        rel, folder = module.relative_to(package), module.parent.relative_to(package)
+        return any(
+            f"`{rel}`" in row or (f"`{module.name}`" in row and f"`{folder}/" in row)
+            for row in rows
+        )
+
+    found = (p for p in sorted(package.rglob("*.py")) if p.name != "__init__.py")
+    missing = [str(p.relative_to(package)) for p in found if not named(p)]
+    assert not missing, f"modules missing from the README's Layout table: {missing}"

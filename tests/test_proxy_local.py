@@ -498,3 +498,28 @@ def test_a_proxy_waits_out_a_status_lock_held_longer_than_toolhives_wait(
         holder.wait(10)
     status = store.statuses.get("busy-lock")
     assert status is not None and status.status == "running" and status.process_id == os.getpid()
+
+
+def test_waiting_for_a_proxy_rides_out_a_busy_status_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command that started a proxy reads its status file until it says ``running``: a
+    lock held past ToolHive's wait is a reason to look again, not a failed start."""
+    from types import SimpleNamespace
+
+    from toolhive_compose.errors import FileBusy
+    from toolhive_compose.proxy.processes.control import wait_serving
+
+    store = Store.from_env()
+    store.statuses.set_status("busy-wait", "starting")
+    assert store.statuses.set_running("busy-wait", os.getpid())
+    real_get, busy = store.statuses.get, [2]
+
+    def get(name: str) -> Any:
+        if busy[0]:
+            busy[0] -= 1
+            raise FileBusy("could not lock …: another process held it for 1s")
+        return real_get(name)
+
+    monkeypatch.setattr(store.statuses, "get", get)
+    proc = SimpleNamespace(pid=os.getpid(), running=lambda: True, exit_note=lambda: "")
+    wait_serving(store, "busy-wait", proc, timeout=10)  # type: ignore[arg-type]
+    assert busy == [0]

@@ -59,21 +59,15 @@ def run(
     if problem:
         hint = None if name else "choose a name with --name"
         raise ThvError(problem, hint=hint)
-    server = _server(
-        target,
-        remote,
-        transport,
-        proxy_mode,
-        proxy_port,
-        target_port,
-        env,
-        secret,
-        volume,
-        label,
-        group,
-        permission_profile,
-        list(ctx.args),
-    )
+    options = {
+        "transport": transport,
+        "proxy_mode": proxy_mode,
+        "port": proxy_port,
+        "target_port": target_port,
+        "permission_profile": permission_profile,
+    }
+    lists = {"env": env, "secret": secret, "volume": volume, "label": label}
+    server = _server(target, remote, options, lists, group, list(ctx.args))
     if entry is not None:  # resolved again, with every rule of a file's 'server:' entry
         server["server"] = server.pop("image")
     doc = {"version": 1, "servers": {workload: server}}
@@ -124,41 +118,29 @@ def _ensure_image(image: str) -> None:
 
 
 def _server(
-    target,
-    remote,
-    transport,
-    proxy_mode,
-    proxy_port,
-    target_port,
-    env,
-    secret,  # type: ignore[no-untyped-def]
-    volume,
-    label,
-    group,
-    profile,
-    args,
+    target: str,
+    remote: bool,
+    options: dict[str, Any],
+    lists: dict[str, Many],
+    group: str,
+    args: list[str],
 ) -> dict[str, Any]:
+    """The workloads-file entry ``thv run``'s options describe (``options``: the single-valued
+    ones, None when not given; ``lists``: the repeatable ones by option name)."""
     server: dict[str, Any] = {"url" if remote else "image": target}
-    options = {
-        "transport": transport,
-        "proxy_mode": proxy_mode,
-        "port": proxy_port,
-        "target_port": target_port,
-        "permission_profile": profile,
-    }
     server.update({k: v for k, v in options.items() if v is not None})
     if group != DEFAULT_GROUP:
         server["group"] = group
     if args:
         server["args"] = args
-    if env:
-        server["env"] = dict(pair(item, "--env") for item in env)
-    if label:
-        server["labels"] = dict(pair(item, "--label") for item in label)
-    if volume:
-        server["volumes"] = list(volume)
-    if secret:
-        server["secrets"] = dict(secret_ref(item) for item in secret)
+    if lists["env"]:
+        server["env"] = dict(pair(item, "--env") for item in lists["env"])
+    if lists["label"]:
+        server["labels"] = dict(pair(item, "--label") for item in lists["label"])
+    if lists["volume"]:
+        server["volumes"] = list(lists["volume"])
+    if lists["secret"]:
+        server["secrets"] = dict(secret_ref(item) for item in lists["secret"])
     return server
 
 

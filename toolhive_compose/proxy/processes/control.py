@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ... import cancel
+from ...errors import FileBusy
 from ...paths import Paths
 from ...ports import is_available
 from ...state.store import Store
@@ -247,7 +248,10 @@ def wait_serving(store: Store, name: str, proc: ProxyProcess, timeout: float) ->
             stamp = None
         if stamp != seen:
             seen = stamp
-            status = store.statuses.get(name)
+            try:
+                status = store.statuses.get(name)
+            except FileBusy:  # held past ToolHive's 1 s on a loaded machine: look again
+                status, seen = None, None
             if status is not None and status.status == "running" and status.process_id == proc.pid:
                 return
         if not proc.running():
