@@ -227,12 +227,18 @@ class ObservedState:
     client_registrations: tuple[ClientRegistration, ...] = ()
     # damaged state that belongs to no one workload (the ownership file), one sentence each
     notes: tuple[str, ...] = ()
+    # name -> the first workload of that name (a plan looks each one up several times: a
+    # scan per look-up was quadratic, ~0.3 s at 2,000 workloads)
+    _by_name: dict[str, ObservedWorkload] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for w in self.workloads:
+            self._by_name.setdefault(w.name, w)
 
     def workload(self, name: str) -> ObservedWorkload | None:
-        for w in self.workloads:
-            if w.name == name:
-                return w
-        return None
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
