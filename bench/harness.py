@@ -78,6 +78,7 @@ class Timed:
     cpu: float  # user+sys of the process (and the children it waited for)
     stdout: str
     stderr: str
+    returncode: int = 0
 
 
 def run_timed(
@@ -106,7 +107,7 @@ def run_timed(
             f"{shlex.join(cmd)[:200]} exited {proc.returncode}: "
             + " | ".join(line[:300] for line in tail)
         )
-    return Timed(seconds, cpu, proc.stdout, proc.stderr)
+    return Timed(seconds, cpu, proc.stdout, proc.stderr, proc.returncode)
 
 
 def median_of(cmd: Sequence[str], env: dict[str, str], runs: int, cwd: Path) -> dict:

@@ -60,7 +60,12 @@ def raw(session: Session, script: str, *argv: str, n: int) -> float:
 
 
 def thv(session: Session, *argv: str, n: int) -> float:
-    result = session.thv_run(*argv, timeout=120 + 3 * n)
+    result = run_timed([*session.thv, *argv], session.env, cwd=session.tmp, check=False,
+                       timeout=120 + 3 * n)  # fmt: skip
+    if result.returncode != 0:  # say which workloads failed and why, not only the summary
+        lines = [ln for ln in result.stderr.splitlines() if "fail" in ln.lower()]
+        raise CommandFailed(f"thv {' '.join(argv[:1])} exited {result.returncode}: "
+                            + " | ".join(ln[:300] for ln in lines[:6]))  # fmt: skip
     return result.seconds
 
 
