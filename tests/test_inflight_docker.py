@@ -67,8 +67,11 @@ def test_a_create_left_in_flight_is_adopted(project: ThvProject) -> None:
         assert p.containers() == []  # the create has not reached the engine yet
         result = p.apply(DOCKER_HOST=engine.host)  # its create meets the killed one's
         assert result.returncode == 0, result.stdout + result.stderr
-        assert race.seen == 2
-        assert p.problems("1") == []
+        # 2: the next apply's create met the killed one's container and adopted it; 3 when,
+        # on a loaded machine, it met the name still reserved by the create under way (no
+        # container to inspect yet) and made it again — converged in one apply either way
+        assert race.seen in (2, 3)
+        assert p.problems("1") == [] and len(p.containers()) == 1
 
 
 def test_a_removal_left_in_flight_is_waited_out(project: ThvProject) -> None:

@@ -215,7 +215,8 @@ def test_remote_workload_proxy_process_heals_and_stops(http_server) -> None:
 
         store.statuses.set_pid("rem", 0)  # the PID record is lost while it runs
         assert stop_proxy(store, "rem", canon["port"]) is True
-        assert not pid_alive(healed.process_id) and is_available(canon["port"])
+        wait_until(lambda: not pid_alive(healed.process_id))  # a loaded machine: its exit lags
+        assert is_available(canon["port"])
     finally:
         lifecycle.delete("rem", "")
     assert store.statuses.get("rem") is None and store.runconfigs.read("rem") is None
