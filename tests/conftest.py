@@ -7,12 +7,18 @@
   it automatically.
 - ``test_project``: a unique project name (``t-<8 hex>``); everything labelled
   ``toolhive-compose.project=<name>`` is force-removed afterwards.
+
+A suite started in the background of a non-interactive shell (``bash scripts/test.sh &``)
+inherits SIGINT ignored, and so would every ``thv`` it starts, which then could not be
+interrupted: the session gives SIGINT its default back first (a handled signal is reset to
+the default in a child at exec).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +27,11 @@ from typing import Any
 import pytest
 
 PROJECT_LABEL = "toolhive-compose.project"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _XDG_DIRS = {
     "XDG_CONFIG_HOME": ".config",
