@@ -2,12 +2,15 @@
 # Make sure a Docker engine answers. Quiet and immediate when one already does (DOCKER_HOST is
 # honoured). Otherwise, as root: install docker.io with apt-get if dockerd or the docker CLI is
 # missing, start dockerd in the background (log: $THC_DOCKERD_LOG, default
-# /var/log/thc-dockerd.log) and wait up to $THC_DOCKERD_WAIT seconds (default 60) for it.
+# /var/log/thc-dockerd.log) and wait up to $THC_DOCKERD_WAIT seconds (default 120) for it.
+# A machine restored from a snapshot may keep a stale /var/run/docker.pid and a cold disk on
+# which dockerd takes seconds before it logs a line: the wait follows the process started here
+# (not the pid file), and only its exit ends the wait early.
 set -euo pipefail
 
 log=${THC_DOCKERD_LOG:-/var/log/thc-dockerd.log}
-wait_s=${THC_DOCKERD_WAIT:-60}
-pidfile=/var/run/docker.pid
+wait_s=${THC_DOCKERD_WAIT:-120}
+pidfile=${THC_DOCKERD_PIDFILE:-/var/run/docker.pid}  # where dockerd writes its pid
 
 die() { echo "ensure-docker: $*" >&2; exit 1; }
 
@@ -31,10 +34,36 @@ install_docker() {
   fi
 }
 
+started_pid=
+log_from=0
+
 start_dockerd() {
   echo "ensure-docker: starting dockerd (log: $log)"
   mkdir -p "$(dirname "$log")"
+  # A log grown past 10 MiB is kept once as $log.1; this start writes a fresh one.
+  if [ "$(stat -c %s "$log" 2>/dev/null || echo 0)" -gt 10485760 ]; then
+    mv -f "$log" "$log.1"
+  fi
+  log_from=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1))
+  # A pid file naming no live dockerd (left by a machine snapshot or a killed engine) would
+  # make dockerd refuse to start if its pid now belongs to another process.
+  if [ -e "$pidfile" ] && ! dockerd_alive; then
+    rm -f "$pidfile"
+  fi
   setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+  started_pid=$!
+}
+
+starting() {  # the dockerd started here (or found starting) still runs
+  if [ -n "$started_pid" ]; then
+    kill -0 "$started_pid" 2>/dev/null
+  else
+    dockerd_alive
+  fi
+}
+
+log_tail() {  # the last lines this start wrote
+  tail -c +"$log_from" "$log" 2>/dev/null | tail -n 20 >&2 || true
 }
 
 main() {
@@ -51,14 +80,14 @@ main() {
   local start=$SECONDS
   until engine_answers 5; do
     if ((SECONDS - start >= wait_s)); then
-      tail -n 20 "$log" >&2 2>/dev/null || true
-      if dockerd_alive; then
-        die "dockerd (pid $(cat "$pidfile")) runs but did not answer within ${wait_s}s; if it is wedged, stop it and run this again (log: $log)."
+      log_tail
+      if starting; then
+        die "dockerd (pid ${started_pid:-$(cat "$pidfile")}) runs but did not answer within ${wait_s}s; if it is wedged, stop it and run this again (log: $log)."
       fi
       die "dockerd did not answer within ${wait_s}s (log: $log)."
     fi
-    if ((SECONDS - start >= 5)) && ! dockerd_alive; then
-      tail -n 20 "$log" >&2 2>/dev/null || true
+    if ! starting; then
+      log_tail
       die "dockerd exited while starting (log: $log)."
     fi
     sleep 1
