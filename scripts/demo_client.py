@@ -15,7 +15,10 @@ async def call(name: str, url: str, kind: str) -> str:
     if kind == "sse":
         async with sse_client(url) as (read, write), ClientSession(read, write) as session:
             return await _echo(session, name)
-    async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
+    async with (
+        streamablehttp_client(url) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
         return await _echo(session, name)
 
 

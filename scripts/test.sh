@@ -19,7 +19,7 @@ bash scripts/build-images.sh
 stage "systemd-analyze (unit checks)"
 bash scripts/ensure-systemd-analyze.sh
 stage "ruff"
-.venv/bin/ruff check toolhive_compose tests bench
+.venv/bin/ruff check toolhive_compose tests bench scripts
 stage "mypy"
 .venv/bin/mypy
 stage "pytest"

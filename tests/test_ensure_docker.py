@@ -8,6 +8,7 @@ yet, and report a real exit with the lines that start wrote.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,10 +93,8 @@ def _run(tmp_path: Path, kind: str, *, pidfile_pid: int | None = None, wait: int
     finally:
         pid_file = state / "pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 def test_a_dockerd_silent_for_seconds_is_waited_for(tmp_path: Path) -> None:
