@@ -147,8 +147,30 @@ def test_running_is_not_written_over_a_stop(store: Store) -> None:
 def test_a_directory_in_place_of_the_lock_file_is_a_clear_error(store: Store) -> None:
     (store.paths.statuses / "w.lock").mkdir(parents=True)
     with pytest.raises(Exception, match=r"cannot lock .*w\.lock") as info:
-        store.statuses.get("w")
+        store.statuses.set_status("w", "stopped")
     assert type(info.value).__name__ == "StateError"
+
+
+def test_a_read_takes_no_lock_unless_the_file_needs_repair(store: Store) -> None:
+    """Writers replace status files atomically, so a plain read goes without the lock: it
+    neither waits for a holder nor leaves a lock file behind.  A file that needs repair is
+    read again under the lock (the repair writes), so then it waits as ToolHive does."""
+    from toolhive_compose.errors import FileBusy
+    from toolhive_compose.state.filelock import locked
+
+    store.statuses.set_status("w", "running", "up")
+    lock = store.paths.statuses / "w.lock"
+    with locked(lock):  # another process's update in progress
+        status = store.statuses.get("w")
+        assert status is not None and status.status == "running"
+        store.statuses.path("w").write_text(store.statuses.path("w").read_text() + "}")
+        with pytest.raises(FileBusy):
+            store.statuses.get("w")
+    assert not lock.exists()
+    repaired = store.statuses.get("w")
+    assert repaired is not None and repaired.status == "running"
+    assert not store.statuses.path("w").read_text().endswith("}}")
+    assert not lock.exists()
 
 
 # -- one holder at a time --------------------------------------------------------------------
