@@ -119,10 +119,13 @@ def planning_inputs(
     if observed_file is None:
         from ..runtime import get_runtime
         from ..state import Store
+        from ..workloads.observe import listing_started
         from .running import observe_for
 
+        runtime = get_runtime()
+        listing = listing_started(runtime)  # the engine lists while the files are parsed
         desired = load(source, registry)
-        return desired, observe_for(desired, get_runtime(), Store.from_env()), None
+        return desired, observe_for(desired, runtime, Store.from_env(), listing), None
     desired, taken = load_for_snapshot(source, registry, observed_file)
     if adopt and not taken.adopt:
         raise PlanFileError(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..proxy.processes.control import Launcher
     from ..runtime import PullProgress, Runtime
     from ..state import Store
+    from ..workloads.observe import Listing
 
 WIDENING = "privilege-widening"
 EXIT_INTERRUPTED = 130
@@ -67,12 +68,16 @@ def widening_gate(plan: Plan, *, allow: Collection[str]) -> None:
     )
 
 
-def observe_for(desired: DesiredState, runtime: Runtime, store: Store) -> ObservedState:
-    """What exists: workloads and groups, and the MCP client files ``desired``'s plan needs."""
+def observe_for(
+    desired: DesiredState, runtime: Runtime, store: Store, listing: Listing | None = None
+) -> ObservedState:
+    """What exists: workloads and groups, and the MCP client files ``desired``'s plan needs
+    (``listing``: the engine's list, started before ``desired`` was loaded)."""
     from ..clients.observe import with_clients
     from ..workloads.observe import observe
 
-    observed = observe(runtime, store, desired_names=[s.name for s in desired.servers])
+    names = [s.name for s in desired.servers]
+    observed = observe(runtime, store, desired_names=names, listing=listing)
     return with_clients(observed, desired, store.paths)
 
 

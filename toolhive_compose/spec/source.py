@@ -42,34 +42,55 @@ def dotted(path: DocPath) -> str:
     return out
 
 
-@dataclass(slots=True)
 class Origins:
-    """Where each path of a document was written: ``values`` (the value) and ``keys`` (its key).
+    """Where each path of a document was written: the value, and its key.
 
-    Merging files is ``update`` in file order: a merged value always comes from the last file
-    that has its path, because mappings merge and everything else is replaced.
+    One layer per file, as the parser left them (libyaml's own marks: nothing is made per
+    value until a problem asks).  Merging files is ``update`` in file order: a merged value
+    always comes from the last file that has its path, because mappings merge and everything
+    else is replaced, so a lookup asks the layers last first.
     """
 
-    values: dict[DocPath, Mark] = field(default_factory=dict)
-    keys: dict[DocPath, Mark] = field(default_factory=dict)
+    __slots__ = ("_layers",)
+
+    def __init__(self) -> None:
+        self._layers: list[tuple[str, dict[DocPath, Any], dict[DocPath, Any]]] = []
+
+    def add_file(self, file: str) -> tuple[dict[DocPath, Any], dict[DocPath, Any]]:
+        """A new layer: the dicts in which a parser records, by path, each value's and each
+        key's start (an object with 0-based ``line`` and ``column``)."""
+        values: dict[DocPath, Any] = {}
+        keys: dict[DocPath, Any] = {}
+        self._layers.append((file, values, keys))
+        return values, keys
 
     def update(self, other: Origins) -> None:
-        self.values.update(other.values)
-        self.keys.update(other.keys)
+        self._layers.extend(other._layers)
 
     def mark(self, path: DocPath, *, at_key: bool = False) -> Mark | None:
         """The mark of ``path`` (its key if asked and known), else of its nearest ancestor."""
-        if at_key and path in self.keys:
-            return self.keys[path]
-        while path not in self.values and path:
+        layers = self._layers[::-1]
+        if at_key:
+            for file, _, keys in layers:
+                if path in keys:
+                    return _at(file, keys[path])
+        while True:
+            for file, values, _ in layers:
+                if path in values:
+                    return _at(file, values[path])
+            if not path:
+                return None
             path = path[:-1]
-        return self.values.get(path)
 
     def problem(self, message: str, path: DocPath, *, at_key: bool = False) -> Problem:
         mark = self.mark(path, at_key=at_key)
         if mark is None:
             return Problem(message, path=dotted(path))
         return Problem(message, mark.file, mark.line, mark.column, dotted(path))
+
+
+def _at(file: str, start: Any) -> Mark:
+    return Mark(file, start.line + 1, start.column + 1)
 
 
 @dataclass(slots=True)
@@ -114,12 +135,8 @@ def _convert_root(node: yaml.Node | None, source: Source) -> None:
         source.data = None
 
 
-def _mark(node: yaml.Node, file: str) -> Mark:
-    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-
 def _node_problem(message: str, node: yaml.Node, file: str) -> Problem:
-    mark = _mark(node, file)
+    mark = _at(file, node.start_mark)
     return Problem(message, file, mark.line, mark.column)
 
 
@@ -169,6 +186,7 @@ class _Converter:
         self.source = source
         self.file = source.file
         self.count = 0
+        self.values, self.keys = source.origins.add_file(source.file)
 
     def value(self, node: yaml.Node, path: DocPath, depth: int) -> Any:
         self.count += 1
@@ -178,13 +196,16 @@ class _Converter:
             )
         if depth > MAX_DEPTH:
             raise TooComplex(f"the document is nested more than {MAX_DEPTH} levels deep", node)
-        self.source.origins.values[path] = _mark(node, self.file)
-        if isinstance(node, yaml.MappingNode):
+        self.values[path] = node.start_mark
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            if node.tag == _STR:
+                return node.value
+            return self.scalar(node, path)
+        if kind is yaml.MappingNode:
             return self.mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            self._check_tag(node, _SEQ, path)
-            return [self.value(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return self.scalar(node, path)
+        self._check_tag(node, _SEQ, path)
+        return [self.value(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
 
     def scalar(self, node: yaml.Node, path: DocPath) -> Any:
         if node.tag == _STR:
@@ -202,21 +223,28 @@ class _Converter:
     def mapping(self, node: yaml.Node, path: DocPath, depth: int) -> dict[str, Any]:
         self._check_tag(node, _MAP, path)
         out: dict[str, Any] = {}
-        pairs = [(k, v) for k, v in node.value if not _is_merge_key(k)]
-        for key_node, value_node in node.value:
-            if _is_merge_key(key_node):
-                self._merge(value_node, out, path, depth)
+        pairs = node.value
+        if any(_is_merge_key(k) for k, _ in pairs):
+            for key_node, value_node in pairs:
+                if _is_merge_key(key_node):
+                    self._merge(value_node, out, path, depth)
+            pairs = [(k, v) for k, v in pairs if not _is_merge_key(k)]
         first_line: dict[str, int] = {}
+        keys = self.keys
         for key_node, value_node in pairs:
-            key = self._key(key_node, path)
-            if key is None:
+            if type(key_node) is yaml.ScalarNode:
+                key = str(key_node.value)
+            else:
+                self._problem("mapping keys must be plain strings", key_node, path)
                 continue
+            here = (*path, key)
             if key in first_line:
                 message = f"duplicate key '{key}' (first defined on line {first_line[key]})"
-                self._problem(message, key_node, (*path, key))
-            first_line.setdefault(key, key_node.start_mark.line + 1)
-            self.source.origins.keys[(*path, key)] = _mark(key_node, self.file)
-            out[key] = self.value(value_node, (*path, key), depth + 1)
+                self._problem(message, key_node, here)
+            else:
+                first_line[key] = key_node.start_mark.line + 1
+            keys[here] = key_node.start_mark
+            out[key] = self.value(value_node, here, depth + 1)
         return out
 
     def _merge(self, node: yaml.Node, out: dict[str, Any], path: DocPath, depth: int) -> None:
@@ -229,18 +257,12 @@ class _Converter:
                 message = "a '<<' merge value must be a mapping or a list of mappings"
                 self._problem(message, item, path)
 
-    def _key(self, node: yaml.Node, path: DocPath) -> str | None:
-        if isinstance(node, yaml.ScalarNode):
-            return str(node.value)
-        self._problem("mapping keys must be plain strings", node, path)
-        return None
-
     def _check_tag(self, node: yaml.Node, expected: str, path: DocPath) -> None:
         if node.tag != expected:
             self._problem(f"unsupported YAML tag '{_pretty(node.tag)}'", node, path)
 
     def _problem(self, message: str, node: yaml.Node, path: DocPath) -> None:
-        mark = _mark(node, self.file)
+        mark = _at(self.file, node.start_mark)
         problem = Problem(message, self.file, mark.line, mark.column, dotted(path))
         self.source.problems.append(problem)
 

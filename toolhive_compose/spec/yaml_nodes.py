@@ -118,13 +118,34 @@ class _Composer:
         self.root: yaml.Node | None = None
 
     def run(self) -> yaml.Node | None:
+        get_event, resolve = self.loader.get_event, self.loader.resolve
+        stack, anchors = self.stack, self.anchors
+        tags: dict[tuple[str, Any], str] = {}  # plain scalars' tags by (value, implicit)
         while True:
-            event = self.loader.get_event()
-            if isinstance(event, yaml.CollectionEndEvent):
+            event = get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent:  # most events: a fast path, same result as _node
+                tag = event.tag
+                if tag is None or tag == "!":
+                    key = (event.value, event.implicit)
+                    tag = tags.get(key)
+                    if tag is None:
+                        tag = tags[key] = str(resolve(yaml.ScalarNode, event.value, event.implicit))
+                node = yaml.ScalarNode(
+                    tag, event.value, event.start_mark, event.end_mark, event.style
+                )
+                if event.anchor:
+                    anchors[event.anchor] = node
+                if not stack:
+                    self.root = node
+                    return node
+                stack[-1][1].append(node)
+                continue
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 self._close()
             else:
                 self._add(self._node(event), event)
-            if not self.stack:
+            if not stack:
                 return self.root
 
     def _node(self, event: Any) -> yaml.Node:

@@ -261,7 +261,15 @@ def toolhive_secret_name(server: str, source: str, ref: str, target: str) -> str
 
 def type_problem(rc: dict[str, Any]) -> str | None:
     """The first field Go's decoder would refuse (``"port": "abc"``, ``"env_vars": []``)."""
-    for key, kind in TOOLHIVE_FIELDS.items():
+    # The common case, no problem, looks only at the keys the document has (a no-op plan
+    # reads every run config); a problem is then named in the fields' order, as always.
+    fields = TOOLHIVE_FIELDS
+    if all(
+        value is None or key not in fields or _is_kind(value, fields[key])
+        for key, value in rc.items()
+    ):
+        return None
+    for key, kind in fields.items():
         value = rc.get(key)
         if value is not None and not _is_kind(value, kind):
             return f"'{key}' is {describe(value)}, not {_KIND_NAMES[kind]}"

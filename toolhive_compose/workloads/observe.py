@@ -1,7 +1,9 @@
 """Observed state: one engine list call plus ToolHive's state files.
 
 This is the only place where what the engine reports and what is on disk meet.  Nothing is
-inspected one by one: the list result carries every label needed.
+inspected one by one: the list result carries every label needed.  A command that reads its
+files first can start that list beforehand (:func:`listing_started`): the engine answers on
+one core while the files are parsed on the other.
 
 A damaged state file never stops the observation: its workload (or group) is observed with
 ``damage`` naming the file — a damaged run config leaves no spec, a damaged status file reads
@@ -10,6 +12,7 @@ as none (ToolHive's reading) — and a damaged ownership file reads as no record
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,9 +40,20 @@ from .orphans import foreign_pid
 AUXILIARY_LABEL = "toolhive-auxiliary-workload"
 
 
-def observe(runtime: Runtime, store: Store, *, desired_names: Sequence[str] = ()) -> ObservedState:
-    """Everything that exists: ToolHive containers, run configs, statuses and groups."""
-    containers = by_workload(runtime.list_containers(labels=[f"{LABEL_TOOLHIVE}=true"]))
+Listing = Callable[[], list[Container]]
+
+
+def observe(
+    runtime: Runtime,
+    store: Store,
+    *,
+    desired_names: Sequence[str] = (),
+    listing: Listing | None = None,
+) -> ObservedState:
+    """Everything that exists: ToolHive containers, run configs, statuses and groups
+    (``listing``: the ToolHive containers, listed already by :func:`listing_started`)."""
+    listed = listing() if listing is not None else _toolhive_containers(runtime)
+    containers = by_workload(listed)
     runconfigs = {name: read_runconfig(store, name) for name in store.runconfigs.names()}
     notes: list[str] = []
     adopted = _records(lambda: store.ownership.workloads(), notes)
@@ -63,6 +77,34 @@ def observe(runtime: Runtime, store: Store, *, desired_names: Sequence[str] = ()
         ),
         notes=tuple(dict.fromkeys(notes)),
     )
+
+
+def _toolhive_containers(runtime: Runtime) -> list[Container]:
+    return runtime.list_containers(labels=[f"{LABEL_TOOLHIVE}=true"])
+
+
+def listing_started(runtime: Runtime) -> Listing:
+    """The ToolHive containers, listed from now on in a thread; the function returned waits
+    for the list and returns it, or raises what the engine raised (it is called once)."""
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            outcome.append(_toolhive_containers(runtime))
+        except BaseException as exc:  # handed to the caller, which reports it
+            outcome.append(exc)
+
+    # A daemon: a command that fails before it observes (a bad file) does not wait for it.
+    thread = threading.Thread(target=work, name="thv-list", daemon=True)
+    thread.start()
+
+    def result() -> list[Container]:
+        thread.join()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return list(outcome[0])
+
+    return result
 
 
 def read_runconfig(store: Store, name: str) -> tuple[dict | None, str]:

@@ -153,9 +153,7 @@ def list_recorded(
     ``unhealthy``), nothing from the engine."""
     names = set(store.runconfigs.names()) | set(store.statuses.names())
     adopted = _adopted(store)
-    found = [
-        w for n in names if (w := _workload(n, [], store, adopted, engine=False)) is not None
-    ]
+    found = [w for n in names if (w := _workload(n, [], store, adopted, engine=False)) is not None]
     return sorted((w for w in found if _matches(w, all, labels or {}, group)), key=lambda w: w.name)
 
 
