@@ -265,3 +265,33 @@ def test_name_clash_with_a_foreign_toolhive_container_is_refused(
 
 def _fields(spec: ServerSpec) -> dict[str, Any]:
     return {f: getattr(spec, f) for f in spec.__dataclass_fields__}
+
+
+def test_a_workload_made_stopped_is_never_starting(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its status says stopped from the outset (one write, not ``starting`` then ``stopped``);
+    an apply killed before its container existed leaves exactly that state, and the next
+    apply creates the container."""
+    h = harness
+    stopped = ServerSpec(**{**_fields(h.spec("a")), "state": "stopped"})
+    written: list[tuple[str, str]] = []
+    set_status = h.store.statuses.set_status
+
+    def recording(name: str, status: str, context: str = "") -> None:
+        written.append((name, status))
+        set_status(name, status, context)
+
+    monkeypatch.setattr(h.store.statuses, "set_status", recording)
+    plan = h.apply(h.desired(stopped))
+    assert kinds(plan) == [("group-create", GROUP), ("create", stopped.name)]
+    assert written == [(stopped.name, "stopped")]
+    assert h.containers()[stopped.name].status == "created"
+
+    # The crash point: run config and status written, the container not made yet.
+    h.containers()[stopped.name].remove(force=True)
+    assert json.loads(h.store.statuses.path(stopped.name).read_text())["status"] == "stopped"
+    plan = h.apply(h.desired(stopped))
+    assert [k for k, _ in kinds(plan)] == ["create"]
+    assert h.containers()[stopped.name].status == "created"
+    assert kinds(h.plan(h.desired(stopped))) == []

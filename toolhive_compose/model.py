@@ -6,6 +6,7 @@ Desired state comes from the loader with every default filled in; observed state
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,10 +139,26 @@ class DesiredState:
     secret_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def server(self, name: str) -> ServerSpec:
-        for spec in self.servers:
+        """The server named ``name`` (:class:`KeyError` if none): a binary search of the
+        sorted servers, so that an apply's thousands of lookups stay linear in all."""
+        servers = self.servers
+        at = bisect.bisect_left(servers, name, key=_server_name)
+        if at < len(servers) and servers[at].name == name:
+            return servers[at]
+        for spec in servers:  # built in code without sorting (tests, thv run): look through
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def find_server(self, name: str) -> ServerSpec | None:
+        try:
+            return self.server(name)
+        except KeyError:
+            return None
+
+
+def _server_name(spec: ServerSpec) -> str:
+    return spec.name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -152,7 +152,7 @@ def _image_of(action: Action, desired: DesiredState) -> str:
     """The image an action's container runs: the lock's pinned one when it wins."""
     image = str((action.after or {}).get("image") or "")
     if action.kind in IMAGE_KINDS and image:
-        spec = next((s for s in desired.servers if s.name == action.name), None)
+        spec = desired.find_server(action.name)
         return (spec.image_ref if spec is not None else "") or image
     return image
 

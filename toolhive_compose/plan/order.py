@@ -89,6 +89,10 @@ def _port_freers(drafts: list[Draft]) -> dict[Any, Key]:
 def order(drafts: list[Draft]) -> tuple[Action, ...]:
     by_key = {d.key: d for d in drafts}
     pending = {d.key: {k for k in d.deps if k in by_key} for d in drafts}
+    dependents: dict[Key, list[Key]] = {}
+    for key, deps in pending.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(key)
     ready = [(PHASE[d.kind], d.name, d.key) for d in drafts if not pending[d.key]]
     heapq.heapify(ready)
     ids: dict[Key, int] = {}
@@ -98,12 +102,12 @@ def order(drafts: list[Draft]) -> tuple[Action, ...]:
         d = by_key[key]
         ids[key] = len(actions)
         actions.append(_action(d, ids))
-        for other, deps in pending.items():
-            if key in deps:
-                deps.discard(key)
-                if not deps and other not in ids:
-                    o = by_key[other]
-                    heapq.heappush(ready, (PHASE[o.kind], o.name, other))
+        for other in dependents.get(key, ()):
+            deps = pending[other]
+            deps.discard(key)
+            if not deps and other not in ids:
+                o = by_key[other]
+                heapq.heappush(ready, (PHASE[o.kind], o.name, other))
     if len(actions) != len(drafts):
         stuck = sorted({n for (_, n, _) in set(pending) - set(ids)})
         raise PlanError(
