@@ -63,8 +63,11 @@ def atomic_create(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int =
 def _temp_copy(path: Path, data: bytes, mode: int, dir_mode: int) -> str:
     """``data`` written and fsynced to a dot-temp file beside ``path`` (ToolHive's naming)."""
     try:
-        path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+        except FileNotFoundError:  # the directory first (rarely: once per state directory)
+            path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     except OSError as exc:
         raise write_error(path, exc) from None
     try:

@@ -93,8 +93,11 @@ class _Unwritable(StateError):
 
 def _open(path: Path) -> int:
     try:
-        path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-        return os.open(path, os.O_CREAT | os.O_RDONLY, 0o600)
+        try:
+            return os.open(path, os.O_CREAT | os.O_RDONLY, 0o600)
+        except FileNotFoundError:  # the directory first (rarely: once per state directory)
+            path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+            return os.open(path, os.O_CREAT | os.O_RDONLY, 0o600)
     except OSError as exc:
         error = _Unwritable if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else StateError
         raise error(f"cannot lock {path}: {exc.strerror or exc}") from None

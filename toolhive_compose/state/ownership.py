@@ -94,6 +94,12 @@ class Ownership:
             doc["workloads"][name] = {"project": project, "created_at": created_at}
 
     def drop_workload(self, name: str) -> None:
+        # Every delete calls this, nearly always for a workload no record names: a look
+        # without the lock (the file is replaced atomically) spares the deletes of a large
+        # `thv down` from queueing one by one on the lock.  A record added meanwhile is for a
+        # workload being adopted, which this delete is not.
+        if name not in self._load()["workloads"]:
+            return
         with self._update() as doc:
             doc["workloads"].pop(name, None)
 
