@@ -82,8 +82,8 @@ PURE_MODULES = (
 )
 # ... and, outside the package, data modules only: no os, io, socket, subprocess, time, random.
 PURE_EXTERNAL = frozenset(
-    {"__future__", "collections", "dataclasses", "difflib", "enum", "functools", "hashlib",
-     "heapq", "itertools", "json", "re", "sys", "typing", "deepdiff"}
+    {"__future__", "bisect", "collections", "dataclasses", "difflib", "enum", "functools",
+     "hashlib", "heapq", "itertools", "json", "re", "sys", "typing", "deepdiff"}
 )  # fmt: skip
 # The Kubernetes render: pure as the planner, with the data modules it needs besides.
 RENDER = f"{PACKAGE}.targets.kubernetes.objects"
