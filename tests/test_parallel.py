@@ -111,6 +111,50 @@ def test_parallelism_limit_is_honoured(limit: int) -> None:
     assert rec.peak == limit
 
 
+def test_workers_are_reused_and_leave_when_the_run_ends() -> None:
+    """At most ``parallelism`` threads run 60 items (a thread per item cost its start in the
+    main thread, and its own engine connection); none of them is left once the run is over."""
+    rec = Recorder()
+    seen: set[int] = set()
+
+    def work(key: str) -> None:
+        seen.add(threading.get_ident())
+        rec(key)
+
+    keys = [f"k{i}" for i in range(60)]
+    outcomes = run_graph(keys, {}, work, parallelism=3)
+    assert states(outcomes) == dict.fromkeys(keys, DONE)
+    assert 1 <= len(seen) <= 3
+    deadline = time.monotonic() + WAIT
+    while any(t.name.startswith("run-graph-") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "worker threads outlived the run"
+        time.sleep(0.01)
+
+
+def test_a_worker_whose_item_timed_out_is_not_counted_free() -> None:
+    """The timed-out item's worker is still busy: the items after it run on the other worker
+    at once, not queued behind the stuck one (which ends only when the last of them ran)."""
+    release = threading.Event()
+    threads: dict[str, int] = {}
+    quick = [f"q{i}" for i in range(10)]
+
+    def work(key: str) -> None:
+        threads[key] = threading.get_ident()
+        if key == "stuck":
+            release.wait(WAIT)  # ignores its cancellation, as a blocked engine call would
+            return
+        time.sleep(0.05)
+        if key == quick[-1]:
+            release.set()
+
+    began = time.monotonic()
+    outcomes = run_graph(["stuck", *quick], {}, work, parallelism=2, timeout=0.3)
+    assert time.monotonic() - began < WAIT / 2, "an item waited for the stuck one's worker"
+    assert states(outcomes) == dict.fromkeys(["stuck", *quick], DONE)
+    assert outcomes["stuck"].late
+    assert {threads[k] for k in quick} == {threads[quick[0]]} != {threads["stuck"]}
+
+
 def test_parallelism_below_one_means_one() -> None:
     rec = Recorder()
     run_graph(["a", "b", "c"], {}, rec, parallelism=0)

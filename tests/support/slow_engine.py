@@ -5,8 +5,9 @@ An engine under load carries out a request long after the client sent it — and
 even when the client is gone by then.  The relay makes that timing reproducible: a request
 whose method and path match a rule waits ``delay`` seconds, then goes to the engine whatever
 happened to the client meanwhile (a SIGKILLed ``thv apply`` leaves its create or remove in
-flight, exactly the situation the next apply must cope with).  Every other byte, hijacked
-attach streams included, is relayed as it comes.
+flight, exactly the situation the next apply must cope with).  Every request on a connection
+is looked at, not only the first (``thv`` keeps its connections open between requests); the
+others are relayed as they are, hijacked attach streams byte by byte.
 
 ``on_request`` sees each matching request as it arrives (method, path), so a test can act at
 that exact moment (kill the client, open a gate); when it returns a number, that request is
@@ -119,37 +120,71 @@ class SlowEngine:
             writer.close()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        method, path = _request_line(head)
-        rule = next((r for r in self.rules if r.matches(method, path)), None)
-        delay = rule.delay if rule is not None else 0.0
-        body = b""
-        length = _content_length(head)
-        if delay and length:  # the whole request is taken before the client may die
-            body = await reader.readexactly(length)
-        if delay:
-            self.held += 1
-            task = asyncio.current_task()
-            if task is not None:
-                self._held.add(task)
-            override = self.on_request(method, path) if self.on_request is not None else None
-            if override is not None:
-                await asyncio.sleep(override)
-            elif rule is not None and rule.gate is not None:
-                await self._loop.run_in_executor(None, rule.gate.wait, delay)
-            else:
-                await asyncio.sleep(delay)
+        """Request by request: clients keep their connection open between requests, so each
+        request is looked at, not only a connection's first."""
+        upstream: tuple[asyncio.StreamWriter, asyncio.Task[None]] | None = None
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    return  # the client closed its connection between requests
+                method, path = _request_line(head)
+                rule = next((r for r in self.rules if r.matches(method, path)), None)
+                if rule is not None and rule.delay:
+                    await self._held_back(rule, method, path, head, reader, writer)
+                    return  # answered with "Connection: close"
+                if _streams(head):  # hijacked (attach) or chunked: bytes as they come
+                    await self._raw(head, reader, writer)
+                    return
+                body = await reader.readexactly(_content_length(head))
+                if upstream is None:
+                    up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
+                    answers = asyncio.ensure_future(_pipe(up_reader, writer))
+                    upstream = (up_writer, answers)
+                upstream[0].write(head + body)
+                await upstream[0].drain()
+        finally:
+            if upstream is not None:
+                upstream[0].close()
+                upstream[1].cancel()
+
+    async def _raw(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
-        if not delay:
-            up_writer.write(head)
-            await up_writer.drain()
-            await asyncio.gather(
-                _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
-            )
-            up_writer.close()
-            return
-        # Held back: the engine gets the whole request and answers it even if the client is
-        # gone (as a real engine would); "Connection: close" ends the exchange there.
+        up_writer.write(head)
+        await up_writer.drain()
+        await asyncio.gather(
+            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+        )
+        up_writer.close()
+
+    async def _held_back(
+        self,
+        rule: Rule,
+        method: str,
+        path: str,
+        head: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """The whole request is taken before the client may die, held back, then given to
+        the engine, which answers it even if the client is gone (as a real engine would);
+        "Connection: close" ends the exchange there."""
+        body = await reader.readexactly(_content_length(head))
+        self.held += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._held.add(task)
+        override = self.on_request(method, path) if self.on_request is not None else None
+        if override is not None:
+            await asyncio.sleep(override)
+        elif rule.gate is not None:
+            await self._loop.run_in_executor(None, rule.gate.wait, rule.delay)
+        else:
+            await asyncio.sleep(rule.delay)
+        up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
         up_writer.write(_closing(head) + body)
         await up_writer.drain()
         await _answer(up_reader, writer)
@@ -190,6 +225,12 @@ def _closing(head: bytes) -> bytes:
     """The request head with ``Connection: close``."""
     lines = [ln for ln in head[:-4].split(b"\r\n") if not ln.lower().startswith(b"connection:")]
     return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n"
+
+
+def _streams(head: bytes) -> bool:
+    """A request whose bytes are relayed as they come: a hijacked (attach) stream, or a
+    chunked body."""
+    return re.search(rb"(?im)^(upgrade:|transfer-encoding:\s*chunked)", head) is not None
 
 
 def _content_length(head: bytes) -> int:

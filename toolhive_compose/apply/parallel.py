@@ -94,8 +94,15 @@ class _Running:
 
 @dataclass
 class _Runner(Generic[K]):
-    """Daemon threads, one per started item (a timed-out item cannot be killed, and a pool
-    would join it at interpreter exit); results come back through a queue."""
+    """Up to ``parallelism`` daemon worker threads, each running one item at a time; items
+    go to them and results come back through queues.
+
+    A worker is started only when every existing one is busy, and is reused for the next
+    item: a thread per item cost its start (~0.1 ms of the main thread, holding the GIL the
+    workers need) and a thread-local engine connection per item.  Daemon threads and no pool
+    object: a timed-out item cannot be killed, and :mod:`concurrent.futures` would join it at
+    interpreter exit.  Workers leave once the run ends (one that is still busy, after its item).
+    """
 
     order: Sequence[K]
     raw_deps: Mapping[K, Sequence[K]]
@@ -107,6 +114,11 @@ class _Runner(Generic[K]):
     outcomes: dict[K, Outcome[K]] = field(default_factory=dict)
     running: dict[K, _Running] = field(default_factory=dict)
     results: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
+    jobs: queue.SimpleQueue[tuple[K, cancel.Token] | None] = field(
+        default_factory=queue.SimpleQueue
+    )
+    workers: int = 0  # worker threads started
+    idle: int = 0  # of them, those waiting for an item (counted by the main thread)
 
     def __post_init__(self) -> None:
         known = set(self.order)
@@ -136,6 +148,8 @@ class _Runner(Generic[K]):
                 self._expire()
         finally:
             interrupt._wake = None
+            for _ in range(self.workers):
+                self.jobs.put(None)  # each worker leaves when it gets one
         return self.outcomes
 
     # -- starting ------------------------------------------------------------------------
@@ -166,19 +180,24 @@ class _Runner(Generic[K]):
         deadline = None if self.timeout is None else now + self.timeout
         token = cancel.Token(deadline)
         self.running[key] = _Running(now, token)
-        thread = threading.Thread(
-            target=self._work, args=(key, token), name=f"run-graph-{key}", daemon=True
-        )
-        thread.start()
-
-    def _work(self, key: K, token: cancel.Token) -> None:
-        try:
-            with cancel.scope(token):
-                self.func(key)
-        except BaseException as exc:  # reported as this item's failure
-            self.results.put((key, exc))
+        if self.idle:
+            self.idle -= 1
         else:
-            self.results.put((key, None))
+            self.workers += 1
+            name = f"run-graph-{self.workers}"
+            threading.Thread(target=self._worker, name=name, daemon=True).start()
+        self.jobs.put((key, token))
+
+    def _worker(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            key, token = job
+            try:
+                with cancel.scope(token):
+                    self.func(key)
+            except BaseException as exc:  # reported as this item's failure
+                self.results.put((key, exc))
+            else:
+                self.results.put((key, None))
 
     # -- waiting -------------------------------------------------------------------------
     def _wait(self) -> None:
@@ -206,6 +225,7 @@ class _Runner(Generic[K]):
         run = self.running.pop(key, None)
         if run is None:  # abandoned already
             return
+        self.idle += 1  # its worker takes the next item
         seconds = time.monotonic() - run.started
         if error is None:
             self._finish(Outcome(key, DONE, None, seconds, late=run.timed_out))

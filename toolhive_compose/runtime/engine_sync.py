@@ -7,6 +7,13 @@ list call, image inspection, create, start, stop and remove go through this modu
 and logs (streams) use the docker SDK (:mod:`.docker`).  Supports ``unix://`` and plain
 ``tcp://`` endpoints; anything else (TLS, ssh) is left to the SDK.  Requests are written and
 answers read as the proxy's asyncio client does it (:mod:`.engine_http`).
+
+Each thread keeps its connection to the engine open between requests (keep-alive), as the
+SDK's connection pool does: a connection per request cost ~0.2 ms of CPU (ours and the
+engine's) on each of the 2,000 creates of a large apply.  A kept connection the engine has
+closed meanwhile (it restarted, say) fails when the request is written, or ends with no
+byte of an answer; that request is sent once more on a new connection (an engine closes a
+connection between requests, never with one half read).  Any other failure closes it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 from typing import Any
 
 from .. import cancel
@@ -51,6 +59,56 @@ def connect(host: str, timeout: float = 60.0) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(address, port, timeout=timeout)
 
 
+class _Kept(threading.local):
+    """This thread's open connections, by engine address."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, http.client.HTTPConnection] = {}
+
+
+_kept = _Kept()
+# The engine closed a kept connection before reading the request: safe to send it again.
+_STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def _exchange(
+    host: str,
+    method: str,
+    target: str,
+    data: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+) -> tuple[int, bytes]:
+    """Status and body of one request, on this thread's kept connection when it has one."""
+    kept = _kept.connections.pop(host, None)
+    for conn in (kept, None) if kept is not None else (None,):
+        fresh = conn is None
+        if conn is None:
+            conn = connect(host, timeout)
+        else:
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+        try:
+            conn.request(method, target, body=data, headers=headers)
+            response = conn.getresponse()
+            answer = response.read()
+        except _STALE:
+            conn.close()
+            if fresh:
+                raise
+            continue  # the kept connection had been closed by the engine: a new one
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            _kept.connections[host] = conn
+        return response.status, answer
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class NotFound(EngineError):
     """The engine answered 404: no such container or image."""
 
@@ -77,11 +135,8 @@ def call(
     target = request_target(path, params)
     headers = {"Content-Type": "application/json"} if body is not None else {}
     data = compact_json(body).encode() if body is not None else None
-    conn = connect(host, timeout)
     try:
-        conn.request(method, target, body=data, headers=headers)
-        response = conn.getresponse()
-        answer = response.read()
+        status, answer = _exchange(host, method, target, data, headers, timeout)
     except TimeoutError:
         raise EngineError(
             f"cannot {what or path}: the engine did not answer within {timeout:g}s",
@@ -92,18 +147,14 @@ def call(
             f"cannot reach the container engine at {host} ({unreachable_reason(exc)})",
             hint=HINT,
         ) from None
-    finally:
-        conn.close()
-    if response.status == 404:
+    if status == 404:
         raise NotFound(f"cannot {what or path}: {_msg(answer)}")
-    if response.status == 409:
+    if status == 409:
         raise Conflict(f"cannot {what or path}: {_msg(answer)}")
-    if response.status >= 400:
+    if status >= 400:
         if what:
             raise EngineError(f"cannot {what}: {_msg(answer)}")
-        raise EngineError(
-            f"the container engine at {host} answered {response.status}: {_msg(answer)}"
-        )
+        raise EngineError(f"the container engine at {host} answered {status}: {_msg(answer)}")
     return json.loads(answer) if answer.strip() else None
 
 
