@@ -362,6 +362,60 @@ def test_no_launcher_without_the_thv_script(monkeypatch: pytest.MonkeyPatch) -> 
     launcher.close()
 
 
+def test_a_launcher_started_later_starts_with_its_first_spawn() -> None:
+    """``start=False``: no process until :meth:`Launcher.start` or the first spawn, which
+    then forks as usual; one closed before it started never starts."""
+    store = Store.from_env()
+    launcher = Launcher(store.paths, start=False)
+    try:
+        assert launcher._proc is None
+        forked = launcher.spawn("nothing-here")  # no run config: it forks, the child exits
+        assert forked is not None and launcher._proc is not None
+        wait_until(lambda: not forked.running())
+    finally:
+        launcher.close()
+    closed = Launcher(store.paths, start=False)
+    closed.close()
+    closed.start()
+    assert closed._proc is None and closed.spawn("nothing-here") is None
+
+
+def test_apply_starts_the_launcher_only_when_proxies_are_in_sight(
+    http_server, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``thv apply`` of servers that stay stopped starts no launcher (its imports would take
+    CPU from the engine for nothing); one that wants a server running starts it before it
+    observes and plans, and its proxy is forked from it."""
+    from tests.support.cli import thv
+
+    upstream = http_server("streamable-http")
+    started: list[bool] = []
+    real_start = Launcher.start
+
+    def start(self: Launcher) -> None:
+        started.append(self._proc is None)
+        real_start(self)
+
+    monkeypatch.setattr(Launcher, "start", start)
+    path = tmp_path / "workloads.yaml"
+    url = f"http://127.0.0.1:{upstream}/mcp"
+    body = f"version: 1\nproject: headstart\nservers:\n  hs-remote:\n    url: {url}\n"
+    path.write_text(body + "    state: stopped\n")
+    try:
+        result = thv(capsys, "apply", "-f", str(path), "--yes")
+        assert result.code == 0, result.err
+        assert "hs-remote" in result.out and started == []
+        path.write_text(body)
+        result = thv(capsys, "apply", "-f", str(path), "--yes")
+        assert result.code == 0, result.err
+        assert started and started[0] is True  # the first start made the process
+        status = Store.from_env().statuses.get("hs-remote")
+        assert status is not None and status.status == "running"
+        assert is_proxy_for(status.process_id, "hs-remote")
+    finally:
+        assert thv(capsys, "down", "-f", str(path), "--yes").code == 0
+
+
 def test_launcher_reports_a_proxy_that_cannot_run() -> None:
     """No run config: the forked child logs why and exits; the launcher carries on."""
     store = Store.from_env()

@@ -71,7 +71,7 @@ def apply_plan(
     emit = on_event or (lambda event: None)
     run = _Run(parallelism, timeout, interrupt or Interrupt(), pull_timeout, on_pull)
     # Proxies come from a pre-loaded launcher, started first: its start-up overlaps the rest.
-    launching = any(_starts_proxy(a) for a in plan.actions)
+    launching = any(starts_proxy(a) for a in plan.actions)
     keeper = keeper_for(desired, lifecycle, lock_policy)
     with lifecycle.launching_proxies() if launching else contextlib.nullcontext():
         return _apply(plan, desired, lifecycle, run, emit, keeper)
@@ -140,7 +140,8 @@ def _apply(
     return ApplyResult(tuple(finals[a.id] for a in plan.actions))
 
 
-def _starts_proxy(action: Action) -> bool:
+def starts_proxy(action: Action) -> bool:
+    """Whether carrying out ``action`` starts a proxy (a start, or a container made running)."""
     if action.kind is ActionKind.START:
         return True
     if action.kind in IMAGE_KINDS:

@@ -236,6 +236,7 @@ def apply_saved(
 ) -> None:
     """Re-observe, refuse when anything moved, then carry out exactly the saved actions
     (``lock``: how workloads.lock, one of the plan's inputs, is kept)."""
+    from ..apply.executor import starts_proxy
     from ..errors import PlanError, SpecError
     from ..paths import Paths
     from ..plan.planner import make_plan
@@ -251,6 +252,8 @@ def apply_saved(
     from .text import render_plan
 
     saved = saved_plan.read(plan_file)
+    if any(starts_proxy(action) for action in saved.plan.actions):
+        launcher.start()
     _same_target(saved, plan_file, source)
     _same_state_directory(saved, plan_file, Paths.from_env())
     runtime, store = get_runtime(), Store.from_env()

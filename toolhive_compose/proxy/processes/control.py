@@ -137,12 +137,28 @@ class Launcher:
 
     REPLY_TIMEOUT = 30.0  # it may still be importing, on a machine busy starting containers
 
-    def __init__(self, paths: Paths) -> None:
+    def __init__(self, paths: Paths, *, start: bool = True) -> None:
+        """``start=False``: the process starts with :meth:`start`, or with the first
+        :meth:`spawn`."""
         self.paths = paths
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[threading.Event, list[str]]] = {}
         self._dead = False
+        self._starting = threading.Lock()  # held while the process starts: spawns wait
+        self._started = False
         self._proc: subprocess.Popen[str] | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the launcher process, once (it imports the proxy while the caller goes on);
+        not after :meth:`close`."""
+        with self._starting:
+            if not self._started and not self._dead:
+                self._started = True
+                self._popen()
+
+    def _popen(self) -> None:
         if thv_script() is None:  # (see above) nothing would recognise the forked proxies
             self._dead = True
             return
@@ -165,6 +181,7 @@ class Launcher:
 
     def spawn(self, name: str) -> ProxyProcess | None:
         """Fork the proxy of ``name``; None when the launcher is not there to do it."""
+        self.start()
         log = log_ready(self.paths, name)
         waiter: tuple[threading.Event, list[str]] = (threading.Event(), [])
         with self._lock:
@@ -188,15 +205,16 @@ class Launcher:
 
     def close(self) -> None:
         """End the launcher (end of input; it exits on its own, reaped in the background);
-        the proxies it forked keep running."""
-        proc = self._proc
+        the proxies it forked keep running; one never started will not start."""
+        with self._starting:
+            proc = self._proc
+            self._dead = True
         if proc is None:
             return
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError, ValueError):
             self._dead = True
-            with contextlib.suppress(OSError, ValueError):
-                if proc.stdin is not None:
-                    proc.stdin.close()
+            if proc.stdin is not None:
+                proc.stdin.close()
         threading.Thread(target=proc.wait, name="reap-proxy-launcher", daemon=True).start()
 
     def _read(self) -> None:
